@@ -1,0 +1,1 @@
+"""Thin typer commands: files in, files out; user errors become one clear line."""

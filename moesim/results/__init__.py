@@ -1,0 +1,19 @@
+"""Frozen simulation results with a stable JSON schema."""
+
+from moesim.results.schema import (
+    SCHEMA_VERSION,
+    BreakdownResult,
+    LinkUsageResult,
+    MemoryRankResult,
+    RankClassMemoryResult,
+    RoutingLayerResult,
+    RoutingResult,
+    SimulationResult,
+    TraceEventResult,
+)
+
+__all__ = [
+    "SCHEMA_VERSION", "BreakdownResult", "LinkUsageResult", "MemoryRankResult",
+    "RankClassMemoryResult", "RoutingLayerResult", "RoutingResult", "SimulationResult",
+    "TraceEventResult",
+]

@@ -1,0 +1,118 @@
+"""The result of one simulated training step: a frozen pydantic model, stable JSON.
+
+Everything is SI: seconds, bytes, FLOP/s. ``to_json`` is deterministic (sorted keys, fixed
+float formatting by the json module) so equal inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import Field
+
+from moesim.specs.base import FrozenSpec
+
+SCHEMA_VERSION = 1
+
+
+class BreakdownResult(FrozenSpec):
+    """Where the step goes, in seconds on the critical rank class. Sums to ~step_time_s."""
+
+    compute_s: dict[str, float] = Field(
+        default_factory=dict, description="by kind: attention, dense_mlp, experts, router, ...")
+    exposed_communication_s: dict[str, float] = Field(
+        default_factory=dict, description="by kind: tp, cp, ep_dispatch, ep_combine, dp, pp, ...")
+    pipeline_bubble_s: float = 0.0
+    imbalance_wait_s: float = 0.0
+    optimizer_s: float = 0.0
+    other_s: float = 0.0
+
+
+class MemoryRankResult(FrozenSpec):
+    """Peak bytes on one rank class with the breakdown that makes it."""
+
+    breakdown_bytes: dict[str, float]
+    peak_bytes: float
+    capacity_bytes: float
+    headroom_bytes: float
+    fits: bool
+
+
+class RankClassMemoryResult(FrozenSpec):
+    rank_class: str = Field(description="e.g. 'pp0' or 'pp3/hot-ep'")
+    multiplicity: int = Field(ge=1, description="ranks that share this class")
+    memory: MemoryRankResult
+
+
+class RoutingLayerResult(FrozenSpec):
+    layer: int
+    tokens_per_expert: list[float] = Field(description="mean over micro-batches, after top-k")
+    max_tokens_per_rank: float
+    mean_tokens_per_rank: float
+    drop_fraction: float
+    intra_node_bytes_per_rank: float
+    inter_node_bytes_per_rank: float
+
+
+class RoutingResult(FrozenSpec):
+    layers: list[RoutingLayerResult] = Field(default_factory=list)
+    drop_fraction: float = 0.0
+    imbalance_max_over_mean: float = 1.0
+    dispatch_traffic_bytes: list[list[float]] = Field(
+        default_factory=list, description="EP x EP, one representative layer and micro-batch")
+
+
+class LinkUsageResult(FrozenSpec):
+    link: str
+    tier: str
+    capacity_bytes_per_s: float
+    utilization: float = Field(ge=0.0, description="busy fraction of the step")
+    bytes: float
+
+
+class TraceEventResult(FrozenSpec):
+    """One op interval on one stream of one rank class."""
+
+    rank_class: str
+    stream: Literal["compute", "comm", "comm_dp", "comm_pp", "comm_ep", "comm_tp"] | str
+    name: str
+    kind: str
+    start_s: float
+    duration_s: float
+    args: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class SimulationResult(FrozenSpec):
+    """One step of one scenario."""
+
+    schema_version: int = SCHEMA_VERSION
+    scenario: str
+    fidelity: Literal["des", "analytic"]
+    num_devices: int
+    step_time_s: float
+    tokens_per_step: int
+    tokens_per_s: float
+    tokens_per_s_per_device: float
+    model_flops_per_step: float
+    model_tflops_per_device: float
+    mfu: float = Field(description="model FLOP/s per device over dense BF16 (or dtype) peak")
+    breakdown: BreakdownResult
+    memory: list[RankClassMemoryResult] = Field(default_factory=list)
+    fits_memory: bool
+    most_loaded_rank_class: str = ""
+    routing: RoutingResult = Field(default_factory=RoutingResult)
+    links: list[LinkUsageResult] = Field(default_factory=list)
+    trace: list[TraceEventResult] = Field(default_factory=list)
+    cost_sources: dict[str, int] = Field(
+        default_factory=dict, description="ops timed by each path: calibration, roofline, ...")
+    parallelism: dict[str, int | str | bool] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+    def to_json(self, *, include_trace: bool = True) -> str:
+        data = self.model_dump(mode="json", exclude=None if include_trace else {"trace"})
+        return json.dumps(data, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SimulationResult:
+        return cls.model_validate_json(text)

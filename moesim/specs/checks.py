@@ -1,0 +1,127 @@
+"""Cross-field consistency of a resolved scenario, with DESIGN.md's message format."""
+
+from __future__ import annotations
+
+from moesim.errors import SpecError
+from moesim.specs.parallelism import InterleavedScheduleSpec
+from moesim.specs.routing import ExpertChoiceRouterSpec
+from moesim.specs.scenario import ScenarioSpec
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _valid(n: int, limit: int = 12) -> str:
+    ds = divisors(n)
+    shown = ds if len(ds) <= limit else ds[: limit - 1] + ["...", ds[-1]]
+    return ", ".join(str(d) for d in shown)
+
+
+def check_scenario(s: ScenarioSpec) -> None:
+    """Raise SpecError on the first inconsistency; the message says how to fix it."""
+    topo, model, par, wl, rt = s.topology_spec, s.model_spec, s.parallelism, s.workload, s.routing
+    n = s.devices
+    if n > topo.num_devices:
+        raise SpecError(f"num_devices={n} exceeds the {topo.num_devices} devices of topology "
+                        f"{topo.name!r}; lower num_devices or enlarge the topology "
+                        "(topology_overrides)", field="num_devices")
+    tp, cp, pp = par.tensor_parallel_degree, par.context_parallel_degree, par.pipeline_parallel_degree
+    ep, etp = par.expert_parallel_degree, par.expert_tensor_parallel_degree
+    mp = tp * cp * pp
+    if n % mp:
+        raise SpecError(
+            f"parallelism: tensor x context x pipeline = {tp} x {cp} x {pp} = {mp} must divide "
+            f"num_devices={n} (data parallel is the quotient); valid products: {_valid(n)}",
+            field="parallelism")
+    dp = n // mp
+    attn = model.attention
+    if attn.num_heads % tp:
+        raise SpecError(f"parallelism.tensor_parallel_degree={tp} must divide "
+                        f"model.attention.num_heads={attn.num_heads}; valid: {_valid(attn.num_heads)}",
+                        field="parallelism.tensor_parallel_degree")
+    if attn.num_kv_heads % tp:
+        raise SpecError(f"parallelism.tensor_parallel_degree={tp} must divide "
+                        f"model.attention.num_kv_heads={attn.num_kv_heads}; valid: "
+                        f"{_valid(attn.num_kv_heads)}", field="parallelism.tensor_parallel_degree")
+    _check_pipeline(s, pp)
+    _check_experts(s, ep, etp, tp, cp, dp)
+    mbs = par.micro_batch_size
+    if wl.global_batch_size % (mbs * dp):
+        raise SpecError(
+            f"workload.global_batch_size={wl.global_batch_size} must be a multiple of "
+            f"micro_batch_size x data_parallel = {mbs} x {dp} = {mbs * dp}; change one of them",
+            field="workload.global_batch_size")
+    m = wl.global_batch_size // (mbs * dp)
+    if isinstance(par.pipeline_schedule, InterleavedScheduleSpec) and m % pp:
+        raise SpecError(f"interleaved 1F1B needs micro-batches ({m}) to be a multiple of "
+                        f"parallelism.pipeline_parallel_degree={pp} (as Megatron requires)",
+                        field="parallelism.pipeline_schedule")
+    if wl.sequence_length % (2 * cp if cp > 1 else 1):
+        raise SpecError(f"workload.sequence_length={wl.sequence_length} must be a multiple of "
+                        f"2 x context_parallel_degree = {2 * cp} (load-balanced causal CP)",
+                        field="workload.sequence_length")
+    if wl.dtype == "fp8" and topo.accelerator.fp8_dense_tflops is None:
+        raise SpecError(f"workload.dtype='fp8' but accelerator {topo.accelerator.name!r} has no "
+                        "FP8 units; use bf16", field="workload.dtype")
+    if isinstance(rt.router, ExpertChoiceRouterSpec) and rt.capacity_factor is None:
+        raise SpecError("routing.router.kind='expert_choice' needs routing.capacity_factor "
+                        "(each expert takes tokens x CF / experts)", field="routing.capacity_factor")
+    if rt.pad_to_capacity and rt.capacity_factor is None:
+        raise SpecError("routing.pad_to_capacity=true needs routing.capacity_factor",
+                        field="routing.pad_to_capacity")
+
+
+def _check_pipeline(s: ScenarioSpec, pp: int) -> None:
+    model, par = s.model_spec, s.parallelism
+    vpp = par.num_virtual_stages
+    chunks = pp * vpp
+    if vpp > 1 and pp == 1:
+        raise SpecError("parallelism.pipeline_schedule: interleaved 1F1B needs "
+                        "pipeline_parallel_degree > 1", field="parallelism.pipeline_schedule")
+    split = par.pipeline_layer_split
+    if split is not None:
+        if len(split) != chunks or sum(split) != model.num_layers or min(split) < 1:
+            raise SpecError(
+                f"parallelism.pipeline_layer_split={list(split)} must have {chunks} entries "
+                f"(pipeline x virtual stages), each >= 1, summing to model.num_layers="
+                f"{model.num_layers}", field="parallelism.pipeline_layer_split")
+    elif model.num_layers % chunks:
+        raise SpecError(
+            f"pipeline x virtual stages = {pp} x {vpp} = {chunks} must divide model.num_layers="
+            f"{model.num_layers}, or give parallelism.pipeline_layer_split; valid: "
+            f"{_valid(model.num_layers)}", field="parallelism.pipeline_parallel_degree")
+
+
+def _check_experts(s: ScenarioSpec, ep: int, etp: int, tp: int, cp: int, dp: int) -> None:
+    model, rt = s.model_spec, s.routing
+    if not model.is_moe:
+        if ep > 1 or etp > 1:
+            raise SpecError(f"parallelism.expert_parallel_degree={ep}: model {model.name!r} has "
+                            "no experts; use 1", field="parallelism.expert_parallel_degree")
+        return
+    slots = model.num_experts + rt.num_redundant_experts
+    if slots % ep:
+        what = (f"model.num_experts={model.num_experts}" if not rt.num_redundant_experts else
+                f"model.num_experts + routing.num_redundant_experts = {slots}")
+        raise SpecError(f"parallelism.expert_parallel_degree={ep} must divide {what}; "
+                        f"valid: {_valid(slots)}", field="parallelism.expert_parallel_degree")
+    if rt.num_redundant_experts and rt.num_redundant_experts > model.num_experts:
+        raise SpecError(f"routing.num_redundant_experts={rt.num_redundant_experts} exceeds "
+                        f"model.num_experts={model.num_experts}", field="routing.num_redundant_experts")
+    grid = tp * cp * dp
+    if grid % (ep * etp):
+        raise SpecError(
+            f"expert x expert-tensor = {ep} x {etp} = {ep * etp} must divide tensor x context x "
+            f"data = {tp} x {cp} x {dp} = {grid} (MoE parallel folding); valid: {_valid(grid)}",
+            field="parallelism.expert_parallel_degree")
+    if model.expert_ffn_hidden_size % etp:
+        raise SpecError(f"parallelism.expert_tensor_parallel_degree={etp} must divide "
+                        f"model.expert_ffn_hidden_size={model.expert_ffn_hidden_size}",
+                        field="parallelism.expert_tensor_parallel_degree")
+    if tp > 1 and ep > 1 and not s.parallelism.sequence_parallel:
+        raise SpecError("parallelism.sequence_parallel must be true when tensor and expert "
+                        "parallelism are combined (Megatron requires it)",
+                        field="parallelism.sequence_parallel")
+    if rt.max_nodes_per_token is not None and rt.max_nodes_per_token < 1:
+        raise SpecError("routing.max_nodes_per_token must be >= 1", field="routing.max_nodes_per_token")

@@ -1,0 +1,206 @@
+"""Accelerators and the fabric tiers that join them.
+
+A topology is an accelerator plus an ordered list of tiers, innermost first. The first
+tier is a scale-up domain (an NVSwitch node or rack, or a TPU torus); each later tier
+joins ``num_*`` copies of everything below it (a fat tree of nodes, a DCN of pods).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from moesim.specs.base import FrozenSpec
+from moesim.units import GB, GBIT_PER_S, GBYTE_PER_S, TFLOPS
+
+
+class AcceleratorSpec(FrozenSpec):
+    """One accelerator: dense peak FLOP/s per dtype, HBM, and measured-efficiency defaults."""
+
+    name: str
+    vendor: Literal["nvidia", "google", "amd", "other"] = "nvidia"
+    bf16_dense_tflops: float = Field(gt=0, description="dense (no 2:4 sparsity) BF16 peak")
+    fp16_dense_tflops: float | None = Field(default=None, gt=0)
+    fp8_dense_tflops: float | None = Field(default=None, gt=0, description="None where no FP8 units")
+    fp32_dense_tflops: float | None = Field(default=None, gt=0)
+    hbm_capacity_gb: float = Field(gt=0, description="decimal GB usable by the program")
+    hbm_gbyte_per_s: float = Field(gt=0)
+    gemm_efficiency: float = Field(
+        default=0.75, gt=0, le=1.0,
+        description="best-case fraction of dense peak a large GEMM reaches (measured MAMF / peak)",
+    )
+    fp8_gemm_efficiency: float | None = Field(default=None, gt=0, le=1.0)
+    hbm_efficiency: float = Field(default=0.85, gt=0, le=1.0)
+    kernel_launch_us: float = Field(default=4.0, ge=0)
+    num_sms: int | None = Field(default=None, ge=1, description="streaming multiprocessors (GPU)")
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak FLOP/s for ``dtype``; FP8 falls back to BF16 where the chip has no FP8."""
+        if dtype == "fp8":
+            return (self.fp8_dense_tflops or self.bf16_dense_tflops) * TFLOPS
+        if dtype == "fp16":
+            return (self.fp16_dense_tflops or self.bf16_dense_tflops) * TFLOPS
+        if dtype in ("fp32", "tf32"):
+            return (self.fp32_dense_tflops or self.bf16_dense_tflops / 2.0) * TFLOPS
+        return self.bf16_dense_tflops * TFLOPS
+
+    def gemm_efficiency_for(self, dtype: str) -> float:
+        if dtype == "fp8" and self.fp8_gemm_efficiency is not None:
+            return self.fp8_gemm_efficiency
+        return self.gemm_efficiency
+
+    @property
+    def hbm_bytes(self) -> float:
+        return self.hbm_capacity_gb * GB
+
+    @property
+    def hbm_bytes_per_s(self) -> float:
+        return self.hbm_gbyte_per_s * GBYTE_PER_S
+
+
+class NVSwitchDomainSpec(FrozenSpec):
+    """A scale-up domain of GPUs joined through NVSwitch (a DGX node of 8, an NVL72 rack of 72)."""
+
+    kind: Literal["nvswitch"] = "nvswitch"
+    name: str = "nvlink"
+    num_devices: int = Field(ge=1, description="GPUs in one domain")
+    link_gbyte_per_s: float = Field(gt=0, description="per-GPU NVLink bandwidth, one direction")
+    latency_us: float = Field(default=2.0, ge=0)
+    in_switch_reduction: bool = Field(default=False, description="NVLink SHARP (NVLS) available")
+    num_switches: int = Field(default=4, ge=1)
+
+    @property
+    def size(self) -> int:
+        return self.num_devices
+
+    @property
+    def device_bytes_per_s(self) -> float:
+        return self.link_gbyte_per_s * GBYTE_PER_S
+
+
+class FatTreeSpec(FrozenSpec):
+    """A scale-out network joining scale-up domains: a (rail-optimized) two- or three-level fat tree."""
+
+    kind: Literal["fat_tree"] = "fat_tree"
+    name: str = "infiniband"
+    num_domains: int = Field(ge=1, description="scale-up domains (nodes, racks) joined")
+    nics_per_domain: int = Field(ge=1, description="NICs per node (one per GPU when rail-optimized)")
+    nic_gbit_per_s: float = Field(gt=0, description="per-NIC line rate, one direction")
+    rail_optimized: bool = True
+    domains_per_leaf_group: int = Field(
+        default=32, ge=1, description="nodes under one set of leaf switches (a scalable unit)")
+    leaf_radix: int = Field(default=64, ge=2)
+    spine_radix: int = Field(default=64, ge=2)
+    oversubscription: float = Field(default=1.0, ge=1.0, description="leaf down:up bandwidth ratio")
+    latency_us: float = Field(default=5.0, ge=0)
+
+    @property
+    def size(self) -> int:
+        return self.num_domains
+
+    @property
+    def nic_bytes_per_s(self) -> float:
+        return self.nic_gbit_per_s * GBIT_PER_S
+
+
+class TorusSpec(FrozenSpec):
+    """A TPU slice: chips on a 2D or 3D torus (or mesh where an axis does not wrap)."""
+
+    kind: Literal["torus"] = "torus"
+    name: str = "ici"
+    dims: tuple[int, ...] = Field(min_length=1, max_length=3)
+    wraparound: tuple[bool, ...] | None = Field(default=None, description="per axis; default all")
+    link_gbyte_per_s: float = Field(gt=0, description="one ICI link, one direction")
+    latency_us: float = Field(default=1.0, ge=0)
+    links_per_chip: int = Field(default=4, ge=1)
+    cores_per_chip: int = Field(default=1, ge=1)
+    chips_per_host: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _check_axes(self) -> TorusSpec:
+        if any(d < 1 for d in self.dims):
+            raise ValueError(f"dims={list(self.dims)} must all be >= 1")
+        if self.wraparound is not None and len(self.wraparound) != len(self.dims):
+            raise ValueError(
+                f"wraparound has {len(self.wraparound)} entries but dims has {len(self.dims)}; "
+                "give one bool per axis")
+        return self
+
+    @property
+    def wraps(self) -> tuple[bool, ...]:
+        if self.wraparound is None:
+            return tuple(d > 2 for d in self.dims)
+        return self.wraparound
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.dims)
+
+    @property
+    def link_bytes_per_s(self) -> float:
+        return self.link_gbyte_per_s * GBYTE_PER_S
+
+
+class DcnSpec(FrozenSpec):
+    """A data-center network tier joining TPU slices or pods."""
+
+    kind: Literal["dcn"] = "dcn"
+    name: str = "dcn"
+    num_slices: int = Field(ge=1)
+    per_device_gbit_per_s: float = Field(gt=0, description="DCN egress per chip, one direction")
+    latency_us: float = Field(default=10.0, ge=0)
+
+    @property
+    def size(self) -> int:
+        return self.num_slices
+
+
+TierSpec = Annotated[
+    NVSwitchDomainSpec | FatTreeSpec | TorusSpec | DcnSpec, Field(discriminator="kind")
+]
+
+
+class TopologySpec(FrozenSpec):
+    """A real system: one accelerator kind and its tiers, innermost first."""
+
+    name: str
+    description: str = ""
+    accelerator: AcceleratorSpec
+    tiers: tuple[TierSpec, ...] = Field(min_length=1)
+    price_per_device_hour: float | None = Field(default=None, ge=0, description="USD, for cost")
+
+    @model_validator(mode="after")
+    def _check_tiers(self) -> TopologySpec:
+        first = self.tiers[0]
+        if first.kind not in ("nvswitch", "torus"):
+            raise ValueError(
+                f"tiers.0.kind={first.kind!r} must be a scale-up tier; valid: 'nvswitch', 'torus'")
+        for i, tier in enumerate(self.tiers[1:], start=1):
+            if tier.kind in ("nvswitch", "torus"):
+                raise ValueError(
+                    f"tiers.{i}.kind={tier.kind!r}: only the first tier may be a scale-up tier; "
+                    "valid outer tiers: 'fat_tree', 'dcn'")
+        return self
+
+    @property
+    def num_devices(self) -> int:
+        return math.prod(t.size for t in self.tiers)
+
+    @property
+    def scale_up(self) -> NVSwitchDomainSpec | TorusSpec:
+        return self.tiers[0]  # type: ignore[return-value]
+
+    @property
+    def devices_per_domain(self) -> int:
+        return self.tiers[0].size
+
+    def tier_sizes(self) -> list[int]:
+        """Devices spanned by each tier, cumulative (tier i covers prod(size_0..i))."""
+        out, acc = [], 1
+        for t in self.tiers:
+            acc *= t.size
+            out.append(acc)
+        return out
+

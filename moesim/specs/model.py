@@ -1,0 +1,194 @@
+"""Transformer models with (or without) mixture-of-experts FFN layers.
+
+A dense model is the same spec with ``num_experts = 0``. Parameter counts here are
+closed forms over the spec; the memory and FLOP models build on them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from moesim.specs.base import FrozenSpec
+
+
+class GQAAttentionSpec(FrozenSpec):
+    """Multi-head attention with grouped KV heads (MHA when kv = heads, MQA when kv = 1)."""
+
+    kind: Literal["gqa"] = "gqa"
+    num_heads: int = Field(ge=1)
+    num_kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    qkv_bias: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> GQAAttentionSpec:
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_kv_heads={self.num_kv_heads} must divide num_heads={self.num_heads}")
+        return self
+
+    def params(self, hidden: int) -> int:
+        q = hidden * self.num_heads * self.head_dim
+        kv = 2 * hidden * self.num_kv_heads * self.head_dim
+        o = self.num_heads * self.head_dim * hidden
+        bias = (self.num_heads + 2 * self.num_kv_heads) * self.head_dim if self.qkv_bias else 0
+        return q + kv + o + bias
+
+
+class MLAAttentionSpec(FrozenSpec):
+    """Multi-head latent attention (DeepSeek-V2/V3): low-rank Q and compressed KV."""
+
+    kind: Literal["mla"] = "mla"
+    num_heads: int = Field(ge=1)
+    q_lora_rank: int | None = Field(default=None, ge=1, description="None: full-rank Q")
+    kv_lora_rank: int = Field(ge=1)
+    qk_nope_head_dim: int = Field(ge=1)
+    qk_rope_head_dim: int = Field(ge=1)
+    v_head_dim: int = Field(ge=1)
+
+    @property
+    def num_kv_heads(self) -> int:
+        return self.num_heads
+
+    @property
+    def head_dim(self) -> int:
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+    def params(self, hidden: int) -> int:
+        h, qk = self.num_heads, self.head_dim
+        if self.q_lora_rank:
+            q = hidden * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * h * qk
+        else:
+            q = hidden * h * qk
+        kv_down = hidden * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank
+        kv_up = self.kv_lora_rank * h * (self.qk_nope_head_dim + self.v_head_dim)
+        o = h * self.v_head_dim * hidden
+        return q + kv_down + kv_up + o
+
+
+AttentionSpec = Annotated[GQAAttentionSpec | MLAAttentionSpec, Field(discriminator="kind")]
+
+
+class MoEModelSpec(FrozenSpec):
+    """A decoder-only transformer; MoE layers replace some FFNs with routed experts."""
+
+    name: str
+    num_layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    attention: AttentionSpec
+    ffn_hidden_size: int = Field(ge=0, description="dense FFN intermediate size (0: no dense FFN)")
+    activation: Literal["swiglu", "geglu", "gelu", "relu"] = "swiglu"
+    num_experts: int = Field(default=0, ge=0, description="routed experts per MoE layer; 0: dense")
+    expert_ffn_hidden_size: int = Field(default=0, ge=0)
+    top_k: int = Field(default=0, ge=0)
+    num_shared_experts: int = Field(default=0, ge=0)
+    shared_expert_ffn_hidden_size: int | None = Field(
+        default=None, ge=1, description="per shared expert; default expert_ffn_hidden_size")
+    num_dense_layers: int = Field(default=0, ge=0, description="dense layers before the first MoE")
+    moe_layer_frequency: int = Field(default=1, ge=1, description="every Nth layer after those is MoE")
+    vocab_size: int = Field(ge=1)
+    tied_embeddings: bool = False
+    num_mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction modules")
+    max_position_embeddings: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> MoEModelSpec:
+        if self.num_experts:
+            if self.top_k < 1 or self.top_k > self.num_experts:
+                raise ValueError(
+                    f"top_k={self.top_k} must be between 1 and num_experts={self.num_experts}")
+            if self.expert_ffn_hidden_size < 1:
+                raise ValueError("expert_ffn_hidden_size must be >= 1 when num_experts > 0")
+        elif self.top_k or self.num_shared_experts:
+            raise ValueError("a dense model (num_experts=0) needs top_k=0 and num_shared_experts=0")
+        if self.num_dense_layers > self.num_layers:
+            raise ValueError(
+                f"num_dense_layers={self.num_dense_layers} exceeds num_layers={self.num_layers}")
+        if self.num_experts and self.num_moe_layers == 0:
+            raise ValueError("num_experts > 0 but no layer is an MoE layer; "
+                             "lower num_dense_layers or moe_layer_frequency")
+        if self.num_dense_layers and self.ffn_hidden_size == 0:
+            raise ValueError("num_dense_layers > 0 needs ffn_hidden_size > 0")
+        return self
+
+    # --- structure -------------------------------------------------------------------------
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    def is_moe_layer(self, index: int) -> bool:
+        """Whether layer ``index`` (0-based) has routed experts."""
+        if not self.is_moe or index < self.num_dense_layers:
+            return False
+        return (index - self.num_dense_layers) % self.moe_layer_frequency == (
+            self.moe_layer_frequency - 1)
+
+    @property
+    def moe_layer_indices(self) -> list[int]:
+        return [i for i in range(self.num_layers) if self.is_moe_layer(i)]
+
+    @property
+    def num_moe_layers(self) -> int:
+        return len(self.moe_layer_indices)
+
+    @property
+    def gated(self) -> bool:
+        return self.activation in ("swiglu", "geglu")
+
+    @property
+    def shared_ffn_hidden(self) -> int:
+        return self.shared_expert_ffn_hidden_size or self.expert_ffn_hidden_size
+
+    # --- parameter counts --------------------------------------------------------------------
+    def ffn_params(self, intermediate: int) -> int:
+        """Weights of one FFN of width ``intermediate`` (three matrices if gated, else two)."""
+        return (3 if self.gated else 2) * self.hidden_size * intermediate
+
+    @property
+    def expert_params(self) -> int:
+        return self.ffn_params(self.expert_ffn_hidden_size)
+
+    @property
+    def attention_params_per_layer(self) -> int:
+        return self.attention.params(self.hidden_size)
+
+    @property
+    def norm_params_per_layer(self) -> int:
+        return 2 * self.hidden_size
+
+    @property
+    def router_params(self) -> int:
+        return self.hidden_size * self.num_experts
+
+    def layer_params(self, index: int) -> tuple[int, int]:
+        """(dense, expert) parameters of layer ``index``; shared experts count as dense."""
+        dense = self.attention_params_per_layer + self.norm_params_per_layer
+        if self.is_moe_layer(index):
+            dense += self.router_params + self.num_shared_experts * self.ffn_params(
+                self.shared_ffn_hidden)
+            return dense, self.num_experts * self.expert_params
+        return dense + self.ffn_params(self.ffn_hidden_size), 0
+
+    @property
+    def embedding_params(self) -> int:
+        emb = self.vocab_size * self.hidden_size
+        return emb if self.tied_embeddings else 2 * emb
+
+    @property
+    def total_params(self) -> int:
+        """All parameters (embedding, LM head unless tied, all layers, final norm; no MTP)."""
+        layers = sum(sum(self.layer_params(i)) for i in range(self.num_layers))
+        return layers + self.embedding_params + self.hidden_size
+
+    @property
+    def active_params(self) -> int:
+        """Parameters one token touches: routed experts count top_k of num_experts."""
+        total = self.embedding_params + self.hidden_size
+        for i in range(self.num_layers):
+            dense, _ = self.layer_params(i)
+            total += dense
+            if self.is_moe_layer(i):
+                total += self.top_k * self.expert_params
+        return total

@@ -1,0 +1,79 @@
+"""A scenario: a topology, a model, a layout, a workload and a router, plus a seed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from moesim.specs.base import FrozenSpec
+from moesim.specs.hardware import TopologySpec
+from moesim.specs.model import MoEModelSpec
+from moesim.specs.parallelism import ParallelismSpec
+from moesim.specs.routing import RoutingSpec
+from moesim.specs.workload import TrainingWorkloadSpec
+
+
+class MeasuredSpec(FrozenSpec):
+    """A published measurement the scenario reproduces (for ``moesim check``)."""
+
+    metric: str = Field(description="a result field, e.g. step_time_s or model_tflops_per_device")
+    value: float
+    units: str
+    category: str = Field(default="training_throughput")
+    source: str
+    date: str = ""
+    note: str = ""
+
+
+class ScenarioSpec(FrozenSpec):
+    """Everything one simulation needs. ``topology`` and ``model`` are a path or embedded."""
+
+    name: str
+    description: str = ""
+    topology: str | TopologySpec
+    topology_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="dotted paths into the topology, e.g. tiers.1.num_domains")
+    model: str | MoEModelSpec
+    num_devices: int | None = Field(default=None, ge=1, description="default: all in the topology")
+    parallelism: ParallelismSpec = Field(default_factory=ParallelismSpec)
+    workload: TrainingWorkloadSpec
+    routing: RoutingSpec = Field(default_factory=RoutingSpec)
+    seed: int = 0
+    calibration: str | None = Field(default=None, description="path to a calibration table")
+    measured: tuple[MeasuredSpec, ...] = ()
+
+    # After loading, topology and model are always embedded; these narrow the types.
+    @property
+    def topology_spec(self) -> TopologySpec:
+        assert isinstance(self.topology, TopologySpec), "scenario not resolved: use load_scenario"
+        return self.topology
+
+    @property
+    def model_spec(self) -> MoEModelSpec:
+        assert isinstance(self.model, MoEModelSpec), "scenario not resolved: use load_scenario"
+        return self.model
+
+    @property
+    def devices(self) -> int:
+        return self.num_devices or self.topology_spec.num_devices
+
+    @property
+    def data_parallel_degree(self) -> int:
+        return self.parallelism.data_parallel_degree(self.devices)
+
+    @property
+    def expert_data_parallel_degree(self) -> int:
+        return self.parallelism.expert_data_parallel_degree(self.devices)
+
+    @property
+    def num_micro_batches(self) -> int:
+        """Micro-batches each pipeline runs per step (gradient-accumulation steps)."""
+        per_replica = self.workload.global_batch_size // self.data_parallel_degree
+        return per_replica // self.parallelism.micro_batch_size
+
+    @property
+    def experts_per_rank(self) -> int:
+        m = self.model_spec
+        return (m.num_experts + self.routing.num_redundant_experts) // (
+            self.parallelism.expert_parallel_degree)
