@@ -117,6 +117,9 @@ class TorusSpec(FrozenSpec):
     links_per_chip: int = Field(default=4, ge=1)
     cores_per_chip: int = Field(default=1, ge=1)
     chips_per_host: int = Field(default=4, ge=1)
+    cube_dims: tuple[int, ...] | None = Field(
+        default=None, description="building block joined by optical circuit switches "
+        "(TPU v4/v5p: 4x4x4); None: one monolithic torus")
 
     @model_validator(mode="after")
     def _check_axes(self) -> TorusSpec:
@@ -126,6 +129,11 @@ class TorusSpec(FrozenSpec):
             raise ValueError(
                 f"wraparound has {len(self.wraparound)} entries but dims has {len(self.dims)}; "
                 "give one bool per axis")
+        if self.cube_dims is not None:
+            if len(self.cube_dims) != len(self.dims) or any(
+                    c < 1 or d % c for c, d in zip(self.cube_dims, self.dims, strict=True)):
+                raise ValueError(f"cube_dims={list(self.cube_dims)} must have one entry per axis "
+                                 f"of dims={list(self.dims)}, each dividing it")
         return self
 
     @property
