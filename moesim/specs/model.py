@@ -21,6 +21,8 @@ class GQAAttentionSpec(FrozenSpec):
     num_kv_heads: int = Field(ge=1)
     head_dim: int = Field(ge=1)
     qkv_bias: bool = False
+    out_bias: bool = Field(default=False, description="bias on the output projection (GPT-OSS)")
+    qk_norm: bool = Field(default=False, description="RMSNorm on each q and k head (Qwen3)")
 
     @model_validator(mode="after")
     def _check(self) -> GQAAttentionSpec:
@@ -34,7 +36,9 @@ class GQAAttentionSpec(FrozenSpec):
         kv = 2 * hidden * self.num_kv_heads * self.head_dim
         o = self.num_heads * self.head_dim * hidden
         bias = (self.num_heads + 2 * self.num_kv_heads) * self.head_dim if self.qkv_bias else 0
-        return q + kv + o + bias
+        bias += hidden if self.out_bias else 0
+        norms = 2 * self.head_dim if self.qk_norm else 0
+        return q + kv + o + bias + norms
 
 
 class MLAAttentionSpec(FrozenSpec):
@@ -80,6 +84,9 @@ class MoEModelSpec(FrozenSpec):
     attention: AttentionSpec
     ffn_hidden_size: int = Field(ge=0, description="dense FFN intermediate size (0: no dense FFN)")
     activation: Literal["swiglu", "geglu", "gelu", "relu"] = "swiglu"
+    expert_activation: Literal["swiglu", "geglu", "gelu", "relu"] | None = Field(
+        default=None, description="activation of the routed experts; default: activation "
+        "(GLaM gates its dense FFNs but not its experts)")
     num_experts: int = Field(default=0, ge=0, description="routed experts per MoE layer; 0: dense")
     expert_ffn_hidden_size: int = Field(default=0, ge=0)
     top_k: int = Field(default=0, ge=0)
@@ -131,24 +138,35 @@ class MoEModelSpec(FrozenSpec):
 
     @property
     def num_moe_layers(self) -> int:
-        return len(self.moe_layer_indices)
+        """MoE layers, in closed form (every ``moe_layer_frequency``-th after the dense ones)."""
+        if not self.is_moe:
+            return 0
+        return max(self.num_layers - self.num_dense_layers, 0) // self.moe_layer_frequency
 
     @property
     def gated(self) -> bool:
+        """Whether the dense (and shared-expert) FFNs have a gate matrix (GLU variants)."""
         return self.activation in ("swiglu", "geglu")
+
+    @property
+    def expert_gated(self) -> bool:
+        """Whether the routed experts have a gate matrix."""
+        return (self.expert_activation or self.activation) in ("swiglu", "geglu")
 
     @property
     def shared_ffn_hidden(self) -> int:
         return self.shared_expert_ffn_hidden_size or self.expert_ffn_hidden_size
 
     # --- parameter counts --------------------------------------------------------------------
-    def ffn_params(self, intermediate: int) -> int:
+    def ffn_params(self, intermediate: int, gated: bool | None = None) -> int:
         """Weights of one FFN of width ``intermediate`` (three matrices if gated, else two)."""
-        return (3 if self.gated else 2) * self.hidden_size * intermediate
+        g = self.gated if gated is None else gated
+        return (3 if g else 2) * self.hidden_size * intermediate
 
     @property
     def expert_params(self) -> int:
-        return self.ffn_params(self.expert_ffn_hidden_size)
+        """Weights of one routed expert."""
+        return self.ffn_params(self.expert_ffn_hidden_size, self.expert_gated)
 
     @property
     def attention_params_per_layer(self) -> int:
@@ -177,18 +195,41 @@ class MoEModelSpec(FrozenSpec):
         return emb if self.tied_embeddings else 2 * emb
 
     @property
+    def _moe_layer_dense_params(self) -> int:
+        """Non-routed weights of one MoE layer beyond attention and norms: router, shared experts."""
+        return self.router_params + self.num_shared_experts * self.ffn_params(
+            self.shared_ffn_hidden)
+
+    def _stack_params(self, experts_per_moe_layer: int) -> int:
+        """All layers in closed form, counting ``experts_per_moe_layer`` routed experts each."""
+        n_moe = self.num_moe_layers
+        per_layer = self.attention_params_per_layer + self.norm_params_per_layer
+        dense_ffn = (self.num_layers - n_moe) * self.ffn_params(self.ffn_hidden_size)
+        moe = n_moe * (self._moe_layer_dense_params + experts_per_moe_layer * self.expert_params)
+        return self.num_layers * per_layer + dense_ffn + moe
+
+    @property
     def total_params(self) -> int:
         """All parameters (embedding, LM head unless tied, all layers, final norm; no MTP)."""
-        layers = sum(sum(self.layer_params(i)) for i in range(self.num_layers))
-        return layers + self.embedding_params + self.hidden_size
+        return self._stack_params(self.num_experts) + self.embedding_params + self.hidden_size
 
     @property
     def active_params(self) -> int:
         """Parameters one token touches: routed experts count top_k of num_experts."""
-        total = self.embedding_params + self.hidden_size
-        for i in range(self.num_layers):
-            dense, _ = self.layer_params(i)
-            total += dense
-            if self.is_moe_layer(i):
-                total += self.top_k * self.expert_params
-        return total
+        return self._stack_params(self.top_k) + self.embedding_params + self.hidden_size
+
+    @property
+    def mtp_params(self) -> int:
+        """Multi-token-prediction modules (DeepSeek-V3 §2.2): each is one transformer layer of
+        the last layer's kind, a 2h x h projection and three RMSNorms; embedding and output
+        head are shared with the main model, so they are not counted again."""
+        if not self.num_mtp_layers:
+            return 0
+        dense, expert = self.layer_params(self.num_layers - 1)
+        h = self.hidden_size
+        return self.num_mtp_layers * (dense + expert + 2 * h * h + 3 * h)
+
+    @property
+    def total_params_with_mtp(self) -> int:
+        """``total_params`` plus the MTP modules (DeepSeek-V3: 671B + 14B = 685B)."""
+        return self.total_params + self.mtp_params
