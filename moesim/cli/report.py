@@ -1,0 +1,45 @@
+"""``moesim report RESULT.json --out DIR``: re-render a saved result without simulating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from moesim.cli.common import console, user_errors
+from moesim.errors import SpecError
+from moesim.report import print_summary, write_report
+from moesim.results.schema import SimulationResult
+
+
+def load_result(path: Path) -> SimulationResult:
+    """Read a result.json; a missing or invalid file is a SpecError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read the result: {exc.strerror}", file=str(path)) from None
+    try:
+        return SimulationResult.from_json(text)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        raise SpecError(f"not a moesim result: {where}: {err['msg']}; "
+                        "expected the result.json that `moesim run` writes",
+                        file=str(path)) from None
+
+
+def report(
+    result_file: Path = typer.Argument(..., help="A result.json written by `moesim run`."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: the result's folder)."),
+) -> None:
+    """Re-render report.html, summary.csv and trace.json from a saved result."""
+    result = load_result(result_file)
+    paths = write_report(result, out if out is not None else result_file.parent)
+    print_summary(result, console)
+    for key, path in paths.items():
+        console.print(f"wrote {key:<7} {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(user_errors(report))

@@ -1,0 +1,141 @@
+"""MoE figures: expert load, tokens per EP rank, dispatch traffic and link utilization.
+
+Every builder reads a :class:`~moesim.results.schema.SimulationResult` only. Token counts
+are per micro-batch (as the result stores them); traffic is shown in MB (1e6 bytes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from moesim.report.style import base_layout, empty_figure, kind_colors
+from moesim.results.schema import SimulationResult
+from moesim.units import GBYTE_PER_S, MB
+
+# How many of the busiest links of each tier the link figure shows.
+LINKS_PER_TIER = 10
+
+
+def expert_load_matrix(result: SimulationResult) -> tuple[list[int], np.ndarray]:
+    """MoE layer indices and the (layers x experts) tokens-per-expert matrix."""
+    layers = [r for r in result.routing.layers if r.tokens_per_expert]
+    if not layers:
+        return [], np.zeros((0, 0))
+    width = max(len(r.tokens_per_expert) for r in layers)
+    z = np.zeros((len(layers), width))
+    for i, r in enumerate(layers):
+        z[i, : len(r.tokens_per_expert)] = r.tokens_per_expert
+    return [r.layer for r in layers], z
+
+
+def expert_parallel_degree(result: SimulationResult, num_experts: int) -> int:
+    """EP degree from the result's parallelism, else from the dispatch matrix, else 1."""
+    ep = result.parallelism.get("expert_parallel_degree")
+    if isinstance(ep, int) and not isinstance(ep, bool) and ep >= 1:
+        return ep
+    n = len(result.routing.dispatch_traffic_bytes)
+    if n >= 1 and num_experts % n == 0:
+        return n
+    return 1
+
+
+def fig_expert_load(result: SimulationResult) -> go.Figure:
+    """Heatmap of tokens routed to each expert (x) in each MoE layer (y), per micro-batch."""
+    title = "expert load (tokens per expert per micro-batch, after top-k)"
+    layers, z = expert_load_matrix(result)
+    if not layers:
+        return empty_figure(title, "the result has no routing (dense model or not recorded)")
+    fig = go.Figure(go.Heatmap(
+        z=z, x=np.arange(z.shape[1]), y=[str(x) for x in layers], colorscale="Viridis",
+        colorbar={"title": {"text": "tokens"}},
+        hovertemplate="layer %{y}, expert %{x}: %{z:.0f} tokens<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="expert index")
+    fig.update_yaxes(title_text="MoE layer index", type="category")
+    peak = float(z.max()) / max(float(z.mean()), 1e-30)
+    return base_layout(fig, f"{title}; hottest expert {peak:.2f}x the mean",
+                       height_px=max(360, min(900, 140 + 10 * len(layers))))
+
+
+def tokens_per_ep_rank(result: SimulationResult) -> np.ndarray:
+    """(layers x EP ranks) tokens each EP rank receives: sums of contiguous expert blocks."""
+    _, z = expert_load_matrix(result)
+    if z.size == 0:
+        return z
+    ep = expert_parallel_degree(result, z.shape[1])
+    if z.shape[1] % ep:
+        ep = 1
+    return z.reshape(z.shape[0], ep, z.shape[1] // ep).sum(axis=2)
+
+
+def fig_tokens_per_rank(result: SimulationResult) -> go.Figure:
+    """Tokens per EP rank (per micro-batch): mean over MoE layers and the worst layer."""
+    title = "tokens per EP rank per micro-batch"
+    per_rank = tokens_per_ep_rank(result)
+    if per_rank.size == 0:
+        return empty_figure(title, "the result has no routing (dense model or not recorded)")
+    ranks = np.arange(per_rank.shape[1])
+    worst_layer = int(np.argmax(per_rank.max(axis=1)))
+    layer_ids, _ = expert_load_matrix(result)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=ranks, y=per_rank.mean(axis=0), name="mean over MoE layers"))
+    fig.add_trace(go.Scatter(x=ranks, y=per_rank[worst_layer], mode="markers",
+                             name=f"most imbalanced layer ({layer_ids[worst_layer]})"))
+    fig.add_hline(y=float(per_rank.mean()), line_dash="dash", line_color="gray",
+                  annotation_text="balanced")
+    fig.update_xaxes(title_text="EP rank")
+    fig.update_yaxes(title_text="tokens per EP rank (tokens)")
+    ratio = float(per_rank.max()) / max(float(per_rank.mean()), 1e-30)
+    return base_layout(fig, f"{title}; busiest rank {ratio:.2f}x the mean", height_px=420)
+
+
+def fig_dispatch_traffic(result: SimulationResult) -> go.Figure:
+    """Heatmap of dispatch all-to-all bytes (MB) from each source to each destination EP rank."""
+    title = "EP dispatch traffic (one layer, one micro-batch)"
+    m = np.asarray(result.routing.dispatch_traffic_bytes, dtype=float)
+    if m.ndim != 2 or m.size == 0:
+        return empty_figure(title, "the result has no dispatch traffic matrix")
+    fig = go.Figure(go.Heatmap(
+        z=m / MB, colorscale="Blues", colorbar={"title": {"text": "MB"}},
+        hovertemplate="rank %{y} -> rank %{x}: %{z:.2f} MB<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="destination EP rank")
+    fig.update_yaxes(title_text="source EP rank", autorange="reversed")
+    side = min(900, max(420, 8 * m.shape[0] + 160))
+    fig = base_layout(fig, f"{title}: {m.sum() / MB:,.1f} MB in total", height_px=side)
+    fig.update_layout(width=side + 200)
+    return fig
+
+
+def busiest_links(result: SimulationResult, per_tier: int = LINKS_PER_TIER) -> list:
+    """The ``per_tier`` most utilized links of each tier, tiers in first-seen order."""
+    tiers: dict[str, list] = {}
+    for link in result.links:
+        tiers.setdefault(link.tier, []).append(link)
+    out = []
+    for links in tiers.values():
+        out += sorted(links, key=lambda x: (-x.utilization, x.link))[:per_tier]
+    return out
+
+
+def fig_links(result: SimulationResult) -> go.Figure:
+    """Utilization (% of the step) of the busiest links of each fabric tier."""
+    title = f"link utilization: the {LINKS_PER_TIER} busiest links of each tier"
+    links = busiest_links(result)
+    if not links:
+        return empty_figure(title, "the result has no link usage")
+    colors = kind_colors([x.tier for x in links])
+    fig = go.Figure()
+    for tier in dict.fromkeys(x.tier for x in links):
+        sel = [x for x in links if x.tier == tier]
+        fig.add_trace(go.Bar(
+            y=[f"{x.tier}: {x.link}" for x in sel], x=[x.utilization * 100 for x in sel],
+            orientation="h", name=tier, marker_color=colors[tier],
+            customdata=[[x.bytes / MB, x.capacity_bytes_per_s / GBYTE_PER_S] for x in sel],
+            hovertemplate=("%{y}: %{x:.1f} % busy, %{customdata[0]:,.1f} MB "
+                           "at %{customdata[1]:,.0f} GB/s<extra></extra>"),
+        ))
+    fig.update_xaxes(title_text="utilization (% of step time)", range=[0, 105])
+    fig.update_yaxes(title_text="link", type="category", autorange="reversed")
+    return base_layout(fig, title, height_px=max(320, 130 + 22 * len(links)))

@@ -1,0 +1,141 @@
+"""Assemble the report: offline HTML, summary CSV, result JSON, Chrome trace; rich summary.
+
+``write_report`` is what ``moesim run`` and ``moesim report`` both call. Every file is
+written atomically (temporary name, then rename) via :mod:`moesim.io`.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.offline
+from rich.console import Console
+from rich.table import Table
+
+from moesim.io import write_text_atomic
+from moesim.report.figures_moe import (
+    fig_dispatch_traffic,
+    fig_expert_load,
+    fig_links,
+    fig_tokens_per_rank,
+)
+from moesim.report.figures_step import (
+    breakdown_segments,
+    fig_breakdown,
+    fig_headline,
+    fig_memory,
+    headline_rows,
+)
+from moesim.report.timeline import fig_timeline
+from moesim.report.trace import chrome_trace_json
+from moesim.results.schema import SimulationResult
+
+# (div id suffix, section heading, builder) in report order.
+FIGURES: list[tuple[str, str, Callable[[SimulationResult], go.Figure]]] = [
+    ("headline", "Headline", fig_headline),
+    ("breakdown", "Step breakdown", fig_breakdown),
+    ("timeline", "Timeline", fig_timeline),
+    ("memory", "Memory", fig_memory),
+    ("expert-load", "Expert load", fig_expert_load),
+    ("tokens-per-rank", "Tokens per EP rank", fig_tokens_per_rank),
+    ("dispatch", "Dispatch traffic", fig_dispatch_traffic),
+    ("links", "Link utilization", fig_links),
+]
+
+FILE_NAMES = {"result": "result.json", "summary": "summary.csv",
+              "html": "report.html", "trace": "trace.json"}
+
+# Records uncaught script errors on <html data-js-errors=N> so a headless check can read them.
+_ERROR_HOOK = ("<script>document.documentElement.dataset.jsErrors='0';"
+               "window.addEventListener('error',function(){var d=document.documentElement.dataset;"
+               "d.jsErrors=String(Number(d.jsErrors)+1);});</script>")
+
+_STYLE = ("body{font-family:sans-serif;margin:16px 24px;color:#222}"
+          "section{margin:12px 0 28px}h2{font-size:18px;margin:4px 0}"
+          ".notes{color:#555;font-size:13px}")
+
+
+def figure_div_ids() -> list[str]:
+    """The id of every figure's div in report.html, in order."""
+    return [f"fig-{key}" for key, _, _ in FIGURES]
+
+
+def render_html(result: SimulationResult) -> str:
+    """The whole report as one self-contained HTML page (plotly.js inlined once, no network)."""
+    title = html.escape(f"moesim report: {result.scenario}")
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
+             f"<style>{_STYLE}</style>", _ERROR_HOOK,
+             f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script>",
+             f"</head><body><h1>{title}</h1>", _notes_html(result)]
+    config = {"displaylogo": False, "responsive": False}
+    for key, heading, builder in FIGURES:
+        div = builder(result).to_html(full_html=False, include_plotlyjs=False,
+                                      div_id=f"fig-{key}", config=config)
+        parts.append(f"<section><h2>{html.escape(heading)}</h2>{div}</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _notes_html(result: SimulationResult) -> str:
+    lines = [f"fidelity {result.fidelity}, {result.num_devices:,} devices"]
+    if result.parallelism:
+        lines.append(", ".join(f"{k}={v}" for k, v in sorted(result.parallelism.items())))
+    if result.cost_sources:
+        lines.append("ops timed by: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(result.cost_sources.items())))
+    lines += result.notes
+    return "<div class='notes'>" + "<br>".join(html.escape(x) for x in lines) + "</div>"
+
+
+def summary_rows(result: SimulationResult) -> list[tuple[str, str, float | int | str]]:
+    """(section, metric, value) rows of summary.csv; the unit is in the metric name (SI)."""
+    rows: list[tuple[str, str, float | int | str]] = [
+        ("headline", r.metric, r.value) for r in headline_rows(result)]
+    rows += [("breakdown", _slug(label) + "_s", s) for label, s in breakdown_segments(result)]
+    for m in result.memory:
+        rows += [("memory", f"{m.rank_class}.multiplicity", m.multiplicity),
+                 ("memory", f"{m.rank_class}.peak_bytes", m.memory.peak_bytes),
+                 ("memory", f"{m.rank_class}.capacity_bytes", m.memory.capacity_bytes),
+                 ("memory", f"{m.rank_class}.headroom_bytes", m.memory.headroom_bytes)]
+    return rows
+
+
+def _slug(label: str) -> str:
+    return label.replace("exposed comm: ", "exposed_communication.").replace(
+        "compute: ", "compute.").replace(" ", "_")
+
+
+def summary_csv(result: SimulationResult) -> str:
+    """summary.csv: a header ``section,metric,value`` and one row per number."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["section", "metric", "value"])
+    w.writerows(summary_rows(result))
+    return buf.getvalue()
+
+
+def print_summary(result: SimulationResult, console: Console) -> None:
+    """Print the headline table of ``result`` to a rich ``console``."""
+    table = Table(title=f"{result.scenario} ({result.fidelity})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for r in headline_rows(result):
+        style = "red" if r.metric == "min_memory_headroom_bytes" and not result.fits_memory else ""
+        table.add_row(r.label, r.display, style=style)
+    console.print(table)
+
+
+def write_report(result: SimulationResult, out_dir: Path) -> dict[str, Path]:
+    """Write result.json, summary.csv, trace.json and report.html into ``out_dir``.
+
+    Returns the written paths under the keys "result", "summary", "trace" and "html".
+    """
+    out_dir = Path(out_dir)
+    texts = {"result": result.to_json, "summary": lambda: summary_csv(result),
+             "trace": lambda: chrome_trace_json(result), "html": lambda: render_html(result)}
+    return {key: write_text_atomic(out_dir / FILE_NAMES[key], make()) for key, make in texts.items()}

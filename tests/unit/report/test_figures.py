@@ -1,0 +1,130 @@
+"""Figures from the fixed result: titles, units in axis titles, numbers derived by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from moesim.report import (
+    fig_breakdown,
+    fig_dispatch_traffic,
+    fig_expert_load,
+    fig_headline,
+    fig_links,
+    fig_memory,
+    fig_timeline,
+    fig_tokens_per_rank,
+)
+from moesim.report.figures_moe import busiest_links, tokens_per_ep_rank
+from moesim.report.figures_step import breakdown_segments, headline_rows
+from moesim.results.schema import SimulationResult
+from tests.unit.report.conftest import make_result
+
+
+def test_headline_values(result: SimulationResult) -> None:
+    shown = {r.metric: r.display for r in headline_rows(result)}
+    assert shown["step_time_s"] == "500.00 ms"  # 0.5 s
+    assert shown["tokens_per_s"] == "524,288 tokens/s"
+    assert shown["mfu"] == "40.0 %"
+    # tightest class is pp0: 80 - (40 + 10 + 20) = 10 GiB
+    assert shown["min_memory_headroom_bytes"] == "10.00 GiB on pp0 (fits)"
+    assert shown["drop_fraction"] == "1.00 %"
+    cells = fig_headline(result).data[0].cells.values
+    assert "500.00 ms" in cells[1] and "MFU" in cells[0]
+
+
+def test_breakdown_stack_sums_to_step(result: SimulationResult) -> None:
+    segs = breakdown_segments(result)
+    # zero parts (dp exposed comm, optimizer, other) are left out
+    assert [s for s, _ in segs] == ["compute: attention", "compute: experts",
+                                    "exposed comm: ep_combine", "exposed comm: ep_dispatch",
+                                    "pipeline bubble", "imbalance wait"]
+    fig = fig_breakdown(result)
+    # 160 + 200 + 40 + 40 + 50 + 10 ms = 500 ms = step_time_s
+    assert sum(t.x[0] for t in fig.data) == pytest.approx(500.0)
+    assert fig.layout.barmode == "stack"
+    assert "(ms)" in fig.layout.xaxis.title.text
+
+
+def test_memory_stacks_gib_with_hbm_line(result: SimulationResult) -> None:
+    fig = fig_memory(result)
+    bars = {t.name: list(t.y) for t in fig.data if t.type == "bar"}
+    assert bars["weights"] == [40.0, 40.0] and bars["activations"] == [20.0, 12.0]
+    hbm = [t for t in fig.data if t.name == "HBM capacity"][0]
+    assert list(hbm.y) == [80.0, 80.0]
+    assert "(GiB)" in fig.layout.yaxis.title.text
+
+
+def test_expert_load_heatmap(result: SimulationResult) -> None:
+    fig = fig_expert_load(result)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (4, 8)
+    assert z[3, 0] == 250.0 and z[3, 1] == 100.0  # 100 + 50 * 3
+    # hottest expert 250 over mean (8*100 + 50*(0+1+2+3)) / 32 = 109.375 -> 2.29x
+    assert "2.29x" in fig.layout.title.text
+    assert fig.layout.yaxis.title.text == "MoE layer index"
+
+
+def test_tokens_per_ep_rank_sums_expert_blocks() -> None:
+    # EP8 over 8 experts: one expert per rank, so the per-rank matrix is the expert matrix.
+    r = make_result()
+    per_rank = tokens_per_ep_rank(r)
+    assert per_rank.shape == (4, 8) and per_rank[2, 0] == 200.0
+    # EP4: experts (0,1) -> rank 0; layer 3 gives 250 + 100 = 350 tokens.
+    r4 = r.model_copy(update={"parallelism": {"expert_parallel_degree": 4}})
+    assert tokens_per_ep_rank(r4)[3].tolist() == [350.0, 200.0, 200.0, 200.0]
+    fig = fig_tokens_per_rank(r)
+    assert "(tokens)" in fig.layout.yaxis.title.text
+    assert fig.layout.xaxis.title.text == "EP rank"
+
+
+def test_dispatch_heatmap_in_mb(result: SimulationResult) -> None:
+    fig = fig_dispatch_traffic(result)
+    z = np.asarray(fig.data[0].z)
+    assert z[2, 5] == pytest.approx(7.0)  # (i + j) MB
+    # sum_{i,j<8} (i + j) = 2 * 8 * 28 = 448 MB
+    assert "448.0 MB in total" in fig.layout.title.text
+    assert fig.data[0].colorbar.title.text == "MB"
+
+
+def test_links_busiest_per_tier(result: SimulationResult) -> None:
+    top = busiest_links(result)
+    nvl = [x.link for x in top if x.tier == "nvlink"]
+    assert len(nvl) == 10 and nvl[0] == "gpu11-nvswitch" and "gpu0-nvswitch" not in nvl
+    fig = fig_links(result)
+    ib = [t for t in fig.data if t.name == "infiniband"][0]
+    assert list(ib.x) == pytest.approx([40.0, 30.0, 20.0])  # 0.2 + 0.1 i, busiest first
+    assert "(% of step time)" in fig.layout.xaxis.title.text
+
+
+def test_timeline_draws_every_interval(result: SimulationResult) -> None:
+    fig = fig_timeline(result)
+    segments = sum(int(np.isfinite(np.asarray(t.x, dtype=float)).sum()) // 2 for t in fig.data)
+    assert segments == len(result.trace) == 21
+    assert "(21 intervals)" in fig.layout.title.text
+    assert "(ms)" in fig.layout.xaxis.title.text
+    # lanes: pp0 {compute, comm_ep, comm_pp, comm_dp}, pp1 same -> 8 ticks
+    assert list(fig.layout.yaxis.ticktext)[:4] == ["pp0 compute", "pp0 comm_ep",
+                                                   "pp0 comm_pp", "pp0 comm_dp"]
+    assert len(fig.layout.yaxis.ticktext) == 8
+
+
+def test_timeline_samples_and_says_so(result: SimulationResult) -> None:
+    fig = fig_timeline(result, max_intervals=10)
+    shown = sum(int(np.isfinite(np.asarray(t.x, dtype=float)).sum()) // 2 for t in fig.data)
+    assert shown < 21
+    assert f"longest {shown:,} of 21 intervals shown" in fig.layout.title.text
+
+
+@pytest.mark.parametrize("builder", [fig_breakdown, fig_memory, fig_expert_load,
+                                     fig_tokens_per_rank, fig_dispatch_traffic, fig_links,
+                                     fig_timeline])
+def test_empty_result_still_draws_a_figure(builder) -> None:
+    empty = make_result(trace=[]).model_copy(update={
+        "memory": [], "links": [], "routing": make_result().routing.model_copy(
+            update={"layers": [], "dispatch_traffic_bytes": []}),
+        "breakdown": make_result().breakdown.model_copy(update={
+            "compute_s": {}, "exposed_communication_s": {}, "pipeline_bubble_s": 0.0,
+            "imbalance_wait_s": 0.0})})
+    fig = builder(empty)
+    assert fig.layout.annotations and "no" in fig.layout.annotations[0].text
