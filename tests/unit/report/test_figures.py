@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from report_fixture_result import make_result
 
 from moesim.report import (
     fig_breakdown,
@@ -18,7 +19,6 @@ from moesim.report import (
 from moesim.report.figures_moe import busiest_links, tokens_per_ep_rank
 from moesim.report.figures_step import breakdown_segments, headline_rows
 from moesim.results.schema import SimulationResult
-from tests.unit.report.conftest import make_result
 
 
 def test_headline_values(result: SimulationResult) -> None:

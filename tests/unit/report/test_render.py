@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 
 import plotly.offline
+from report_fixture_result import make_result
 from rich.console import Console
 
 from moesim.report import figure_div_ids, print_summary, render_html, summary_csv, write_report
 from moesim.results.schema import SimulationResult
-from tests.unit.report.conftest import make_result
 
 
 def test_write_report_writes_four_files(result: SimulationResult, tmp_path: Path) -> None:

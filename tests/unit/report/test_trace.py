@@ -7,10 +7,10 @@ from collections import defaultdict
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from report_fixture_result import make_result
 
 from moesim.report import chrome_trace, chrome_trace_json
 from moesim.results.schema import SimulationResult, TraceEventResult
-from tests.unit.report.conftest import make_result
 
 
 def _complete(trace: dict) -> list[dict]:
