@@ -1,0 +1,135 @@
+"""How the planner asks the engine and the memory model for numbers (adapters only).
+
+The plan layer has no cost logic of its own: every number comes from
+``moesim.engine.simulate`` (analytic or DES fidelity) and ``moesim.memory.estimate_memory``.
+An evaluator is any picklable callable ``(scenario, fidelity) -> Metrics`` that raises
+SpecError / InfeasibleError; tests and benchmarks inject their own by dotted name
+(``module:function``), the default binds the real engine.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from moesim.errors import InfeasibleError, MoesimError
+from moesim.specs.scenario import ScenarioSpec
+from moesim.units import GB
+
+Metrics = dict[str, Any]
+PointEvaluator = Callable[[ScenarioSpec, str], Metrics]
+
+# The metric names every evaluator returns (a subset may be missing; tables show "-").
+METRIC_KEYS = ("step_time_s", "tokens_per_s", "tokens_per_s_per_device",
+               "model_tflops_per_device", "mfu", "fits_memory", "peak_bytes", "headroom_bytes",
+               "pipeline_bubble_s", "exposed_communication_s")
+
+ENGINE_EVALUATOR = "moesim.plan.evaluate:engine_point"
+ENGINE_MEMORY = "moesim.plan.evaluate:engine_memory"
+
+
+@dataclass(frozen=True)
+class MemoryVerdict:
+    """Whether a layout fits: peak and capacity in bytes on the most loaded rank class."""
+
+    fits: bool
+    peak_bytes: float
+    capacity_bytes: float
+    most_loaded: str = ""
+
+    @property
+    def headroom_bytes(self) -> float:
+        return self.capacity_bytes - self.peak_bytes
+
+
+MemoryCheck = Callable[[ScenarioSpec], MemoryVerdict]
+
+
+def result_metrics(result: Any) -> Metrics:
+    """Flatten a ``moesim.results.SimulationResult`` into the planner's metrics (SI units)."""
+    peaks = [m.memory.peak_bytes for m in result.memory]
+    heads = [m.memory.headroom_bytes for m in result.memory]
+    b = result.breakdown
+    return {
+        "step_time_s": result.step_time_s,
+        "tokens_per_s": result.tokens_per_s,
+        "tokens_per_s_per_device": result.tokens_per_s_per_device,
+        "model_tflops_per_device": result.model_tflops_per_device,
+        "mfu": result.mfu,
+        "fits_memory": bool(result.fits_memory),
+        "peak_bytes": max(peaks) if peaks else None,
+        "headroom_bytes": min(heads) if heads else None,
+        "pipeline_bubble_s": b.pipeline_bubble_s,
+        "exposed_communication_s": float(sum(b.exposed_communication_s.values())),
+    }
+
+
+def _engine() -> Any:
+    try:
+        return importlib.import_module("moesim.engine")
+    except ImportError as exc:
+        raise MoesimError(f"the simulation engine (moesim.engine) is not available: {exc}; "
+                          "pass --evaluator MODULE:FUNCTION") from None
+
+
+def engine_point(scenario: ScenarioSpec, fidelity: str) -> Metrics:
+    """Simulate one scenario with the real engine at ``fidelity`` ('analytic' or 'des')."""
+    engine = _engine()
+    if hasattr(engine, "simulate"):
+        result = engine.simulate(scenario, fidelity=fidelity)
+    else:  # a Simulation class instead of a function
+        result = engine.Simulation(scenario, fidelity=fidelity).run()
+    return result_metrics(result)
+
+
+def engine_memory(scenario: ScenarioSpec) -> MemoryVerdict:
+    """Peak memory of the most loaded rank class from ``moesim.memory.estimate_memory``."""
+    try:
+        memory = importlib.import_module("moesim.memory")
+    except ImportError as exc:
+        raise MoesimError(f"the memory model (moesim.memory) is not available: {exc}") from None
+    report = memory.estimate_memory(scenario)
+    capacity = scenario.topology_spec.accelerator.hbm_bytes
+    most = getattr(report, "most_loaded", "")
+    return MemoryVerdict(fits=bool(report.fits), peak_bytes=float(report.peak_bytes),
+                         capacity_bytes=float(capacity), most_loaded=str(most))
+
+
+@functools.lru_cache(maxsize=16)
+def resolve(name: str) -> Callable[..., Any]:
+    """Import ``module:function`` (cached per process, so workers import it once)."""
+    module, sep, attr = name.partition(":")
+    if not sep or not module or not attr:
+        raise MoesimError(f"evaluator {name!r}: expected MODULE:FUNCTION, e.g. {ENGINE_EVALUATOR}")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise MoesimError(f"evaluator {name!r} cannot be imported: {exc}") from None
+    if not callable(fn):
+        raise MoesimError(f"evaluator {name!r} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The evaluator and memory check a search uses, by dotted name (picklable)."""
+
+    evaluator: str = ENGINE_EVALUATOR
+    memory: str = ENGINE_MEMORY
+
+    def simulate(self, scenario: ScenarioSpec, fidelity: str) -> Metrics:
+        return resolve(self.evaluator)(scenario, fidelity)  # type: ignore[no-any-return]
+
+    def check_memory(self, scenario: ScenarioSpec) -> MemoryVerdict:
+        return resolve(self.memory)(scenario)  # type: ignore[no-any-return]
+
+
+def require_fit(metrics: Metrics) -> None:
+    """Raise InfeasibleError(reason='memory') when the engine said the step does not fit."""
+    if metrics.get("fits_memory") is False:
+        peak = metrics.get("peak_bytes")
+        shown = f" (peak {peak / GB:.1f} GB)" if isinstance(peak, (int, float)) else ""
+        raise InfeasibleError(f"does not fit in device memory{shown}", reason="memory")

@@ -1,0 +1,271 @@
+"""Layout search: every valid layout on N devices, pruned by memory, ranked, best few simulated.
+
+The funnel, cheapest filter first: spec checks and fabric rules on ``model_copy`` specs;
+the memory model; the analytic engine for every layout that fits; the DES for the top
+``des_top``. Each dropped layout is counted under the reason that dropped it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from moesim.errors import InfeasibleError, SpecError
+from moesim.plan.evaluate import Backend, MemoryVerdict, Metrics
+from moesim.plan.executors import Executor, SerialExecutor
+from moesim.plan.layouts import (
+    Layout,
+    SearchSpaceSpec,
+    all_to_all_options,
+    expand,
+    memory_options,
+    structural_reason,
+    structures,
+    with_layout,
+)
+from moesim.specs.scenario import ScenarioSpec
+from moesim.units import S
+
+Objective = Literal["throughput", "cost"]
+HOUR_S = 3600.0 * S  # seconds in an hour, for USD per device-hour prices
+
+MILLION = 1e6  # tokens per "million tokens" in USD-per-million-token prices
+REASON_MEMORY = "does not fit in memory"
+REASON_DOMINATED = "dominated: less recomputation already fits"
+
+
+@dataclass
+class Candidate:
+    """A layout that fits, with its analytic numbers and (for the best few) DES numbers."""
+
+    layout: Layout
+    memory: MemoryVerdict
+    analytic: Metrics
+    des: Metrics | None = None
+    des_error: str = ""
+
+    @property
+    def metrics(self) -> Metrics:
+        """The best-fidelity numbers available (DES where simulated)."""
+        return self.des if self.des is not None else self.analytic
+
+    @property
+    def fidelity(self) -> str:
+        return "des" if self.des is not None else "analytic"
+
+    @property
+    def tokens_per_s(self) -> float:
+        return float(self.metrics.get("tokens_per_s") or 0.0)
+
+
+@dataclass
+class PlanResult:
+    """The outcome of one search on ``devices`` devices."""
+
+    scenario: str
+    devices: int
+    objective: Objective
+    considered: int = 0
+    excluded: Counter[str] = field(default_factory=Counter)
+    ranked: list[Candidate] = field(default_factory=list)
+    price_per_device_hour: float | None = None
+
+    def top(self, k: int) -> list[Candidate]:
+        return self.ranked[:k]
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.ranked[0] if self.ranked else None
+
+    def usd_per_million_tokens(self, c: Candidate) -> float | None:
+        """Device-hours per token x price, scaled to one million tokens (USD)."""
+        if self.price_per_device_hour is None or c.tokens_per_s <= 0:
+            return None
+        return self.devices * self.price_per_device_hour / HOUR_S / c.tokens_per_s * MILLION
+
+
+def _memory(backend: Backend, sc: ScenarioSpec) -> MemoryVerdict | str:
+    try:
+        return backend.check_memory(sc)
+    except SpecError as exc:
+        return f"invalid: {exc.field or 'spec'}"
+    except InfeasibleError as exc:
+        return REASON_MEMORY if exc.reason == "memory" else f"infeasible: {exc.reason}"
+
+
+Fitting = list[tuple[Layout, MemoryVerdict]]
+
+
+def _fitting_options(base: ScenarioSpec, lay: Layout, space: SearchSpaceSpec,
+                     backend: Backend, excluded: Counter[str]) -> Fitting:
+    """One valid structure's layouts that fit: per ZeRO setting, the least recomputation."""
+    a2as = all_to_all_options(base, lay, space)
+    opts = memory_options(space)
+    out: Fitting = []
+    for zero_stage, fsdp in space.zero:
+        mine = [rc for z, f, rc in opts if (z, f) == (zero_stage, fsdp)]
+        for i, rc in enumerate(mine):
+            probe = with_layout(base, expand(lay, zero_stage, fsdp, rc, a2as[0]))
+            verdict = _memory(backend, probe)
+            if isinstance(verdict, str) or not verdict.fits:
+                excluded[verdict if isinstance(verdict, str) else REASON_MEMORY] += len(a2as)
+                continue
+            out += [(expand(lay, zero_stage, fsdp, rc, a), verdict) for a in a2as]
+            excluded[REASON_DOMINATED] += len(a2as) * (len(mine) - i - 1)
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """Layouts of one base scenario to simulate at one fidelity (picklable, for executors)."""
+
+    backend: Backend
+    base: ScenarioSpec
+    layouts: tuple[Layout, ...]
+    fidelity: str
+
+
+def run_chunk(task: ChunkTask) -> list[Metrics | str]:
+    """Metrics per layout, or the reason it was excluded (a string)."""
+    out: list[Metrics | str] = []
+    for lay in task.layouts:
+        try:
+            m = task.backend.simulate(with_layout(task.base, lay), task.fidelity)
+        except SpecError as exc:
+            out.append(f"invalid: {exc.field or 'spec'}")
+            continue
+        except InfeasibleError as exc:
+            out.append(REASON_MEMORY if exc.reason == "memory" else f"infeasible: {exc.reason}")
+            continue
+        out.append(REASON_MEMORY if m.get("fits_memory") is False else m)
+    return out
+
+
+def _chunks(base: ScenarioSpec, fitting: Fitting, backend: Backend, fidelity: str,
+            size: int) -> list[ChunkTask]:
+    return [ChunkTask(backend, base, tuple(lay for lay, _ in fitting[i:i + size]), fidelity)
+            for i in range(0, len(fitting), size)]
+
+
+def sized(scenario: ScenarioSpec, devices: int) -> ScenarioSpec:
+    """The scenario on the first ``devices`` devices of its topology."""
+    total = scenario.topology_spec.num_devices
+    if devices < 1 or devices > total:
+        raise SpecError(f"--devices {devices}: the topology {scenario.topology_spec.name!r} has "
+                        f"{total} devices; valid: 1 to {total}", field="num_devices")
+    return scenario.model_copy(update={"num_devices": devices})
+
+
+def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective = "throughput",
+                 des_top: int = 3, backend: Backend | None = None,
+                 space: SearchSpaceSpec | None = None, executor: Executor | None = None,
+                 price_per_device_hour: float | None = None) -> PlanResult:
+    """Search every layout of ``scenario`` on ``devices`` devices; ranked best first.
+
+    With a fixed device count, cost per token is device count x price / throughput, so both
+    objectives give the same order; 'cost' changes what tables and the Pareto page show.
+    The analytic and DES phases run on ``executor`` (default: in this process).
+    """
+    backend = backend or Backend()
+    space = space or SearchSpaceSpec()
+    base = sized(scenario, devices)
+    price = (price_per_device_hour if price_per_device_hour is not None
+             else scenario.topology_spec.price_per_device_hour)
+    res = PlanResult(scenario=scenario.name, devices=devices, objective=objective,
+                     price_per_device_hour=price)
+    n_opts = len(memory_options(space))
+    fitting: Fitting = []
+    for lay in structures(base, space):
+        n = n_opts * len(all_to_all_options(base, lay, space))
+        res.considered += n
+        reason = structural_reason(base, lay)
+        if reason is not None:
+            res.excluded[reason] += n
+            continue
+        fitting += _fitting_options(base, lay, space, backend, res.excluded)
+    ex = executor or SerialExecutor()
+    try:
+        _rank_analytic(base, fitting, backend, ex, res)
+        _refine_with_des(base, res, des_top, backend, ex)
+    finally:
+        ex.close()
+    return res
+
+
+def _rank_analytic(base: ScenarioSpec, fitting: Fitting, backend: Backend, ex: Executor,
+                   res: PlanResult) -> None:
+    verdicts = {lay: v for lay, v in fitting}
+    size = max(1, min(256, len(fitting) // 16 or 1))
+    for task, outs in zip_results(ex, _chunks(base, fitting, backend, "analytic", size)):
+        for lay, out in zip(task.layouts, outs, strict=True):
+            if isinstance(out, str):
+                res.excluded[out] += 1
+            else:
+                res.ranked.append(Candidate(lay, verdicts[lay], out))
+    res.ranked.sort(key=_analytic_key)
+
+
+def zip_results(ex: Executor, tasks: list[ChunkTask]) -> list[tuple[ChunkTask, Any]]:
+    """Run chunks on ``ex``; pairs each result with its task (results arrive in any order)."""
+    indexed = [_Indexed(i, t) for i, t in enumerate(tasks)]
+    got = dict(ex.run(_run_indexed, indexed))
+    return [(t, got[i]) for i, t in enumerate(tasks)]
+
+
+@dataclass(frozen=True)
+class _Indexed:
+    index: int
+    task: ChunkTask
+
+
+def _run_indexed(item: _Indexed) -> tuple[int, list[Metrics | str]]:
+    return item.index, run_chunk(item.task)
+
+
+def _analytic_key(c: Candidate) -> tuple[float, str]:
+    # Highest throughput first; the label breaks ties so the order is deterministic.
+    return (-float(c.analytic.get("tokens_per_s") or 0.0), c.layout.label)
+
+
+def _refine_with_des(base: ScenarioSpec, res: PlanResult, des_top: int, backend: Backend,
+                     ex: Executor) -> None:
+    """Simulate the analytic top ``des_top`` with the DES and reorder them by its numbers."""
+    head = res.ranked[:des_top]
+    tasks = [ChunkTask(backend, base, (c.layout,), "des") for c in head]
+    for c, (_task, outs) in zip(head, zip_results(ex, tasks), strict=True):
+        if isinstance(outs[0], str):
+            c.des_error = outs[0]
+        else:
+            c.des = outs[0]
+    ok = sorted((c for c in head if c.des is not None),
+                key=lambda c: (-c.tokens_per_s, c.layout.label))
+    res.ranked = ok + [c for c in head if c.des is None] + res.ranked[des_top:]
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both coordinates (both maximized)."""
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
+    front: list[int] = []
+    best_y = float("-inf")
+    for i in order:
+        if points[i][1] > best_y:
+            front.append(i)
+            best_y = points[i][1]
+    return front
+
+
+def summary_rows(res: PlanResult, k: int) -> list[dict[str, Any]]:
+    """The top ``k`` as plain rows (for tables and JSON)."""
+    rows = []
+    for rank, c in enumerate(res.top(k), start=1):
+        m = c.metrics
+        rows.append({"rank": rank, "layout": c.layout.label, "fidelity": c.fidelity,
+                     **c.layout.degrees(),
+                     "tokens_per_s": m.get("tokens_per_s"), "step_time_s": m.get("step_time_s"),
+                     "mfu": m.get("mfu"), "peak_bytes": c.memory.peak_bytes,
+                     "headroom_bytes": c.memory.headroom_bytes,
+                     "usd_per_million_tokens": res.usd_per_million_tokens(c),
+                     "des_error": c.des_error})
+    return rows

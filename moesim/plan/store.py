@@ -1,0 +1,147 @@
+"""Where sweep results live: a JSONL file appended one line per finished point, and a CSV.
+
+Layout of an out dir::
+
+    sweep.json    what sweep this is (name, base, fidelity, points); a rerun must match it
+    points.jsonl  one JSON object per finished point, appended and flushed as it finishes
+    points.csv    every finished point in sweep order, rewritten atomically at the end
+
+A line cut short by a kill is dropped on the next open, and a point id seen twice keeps
+its first record, so a resumed sweep never has duplicates.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, TextIO
+
+from moesim.errors import SpecError
+from moesim.io import write_text_atomic
+
+JSONL_NAME = "points.jsonl"
+CSV_NAME = "points.csv"
+MANIFEST_NAME = "sweep.json"
+
+# Statuses a record may have; "error" (an unexpected exception) is retried on a rerun.
+FINAL_STATUSES = ("ok", "invalid", "infeasible")
+
+
+def point_id(overrides: dict[str, Any]) -> str:
+    """A stable 16-hex-digit hash of a point's overrides (key order does not matter)."""
+    text = json.dumps(overrides, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class ResultStore:
+    """The results of one sweep in one out dir; safe to reopen after a kill."""
+
+    def __init__(self, out_dir: str | Path, manifest: dict[str, Any]) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.jsonl_path = self.out_dir / JSONL_NAME
+        self.csv_path = self.out_dir / CSV_NAME
+        self._check_manifest(manifest)
+        self.records: dict[str, dict[str, Any]] = self._load()
+        self._fh: TextIO | None = None
+
+    def _check_manifest(self, manifest: dict[str, Any]) -> None:
+        path = self.out_dir / MANIFEST_NAME
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                old = None
+            keys = ("name", "base", "fidelity")
+            if isinstance(old, dict) and any(old.get(k) != manifest.get(k) for k in keys):
+                raise SpecError(f"out dir {self.out_dir} holds results of another sweep "
+                                f"({', '.join(f'{k}={old.get(k)!r}' for k in keys)}); "
+                                "use another --out", field="out")
+        write_text_atomic(path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if not self.jsonl_path.is_file():
+            return {}
+        text = self.jsonl_path.read_text(encoding="utf-8")
+        records: dict[str, dict[str, Any]] = {}
+        clean = True
+        for line in text.splitlines(keepends=True):
+            rec = _parse(line)
+            if rec is None or rec["point_id"] in records or rec["status"] not in FINAL_STATUSES:
+                clean = False
+                continue
+            records[rec["point_id"]] = rec
+        if not clean or (text and not text.endswith("\n")):
+            body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records.values())
+            write_text_atomic(self.jsonl_path, body)
+        return records
+
+    def done(self, pid: str) -> bool:
+        return pid in self.records
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Record one finished point: one line, flushed (and fsynced) before returning."""
+        if record["point_id"] in self.records:
+            return
+        if self._fh is None:
+            self._fh = open(self.jsonl_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._fh.write(json.dumps(record, sort_keys=True) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        if record["status"] in FINAL_STATUSES:
+            self.records[record["point_id"]] = record
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def ordered(self) -> list[dict[str, Any]]:
+        """Finished records in sweep order (by point index)."""
+        return sorted(self.records.values(), key=lambda r: r["index"])
+
+    def write_csv(self) -> Path:
+        """Rewrite the CSV atomically: one row per finished point, axes then metrics."""
+        return write_text_atomic(self.csv_path, records_csv(self.ordered()))
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    if not line.endswith("\n"):
+        return None
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(rec, dict) or "point_id" not in rec or "index" not in rec:
+        return None
+    return rec
+
+
+def records_csv(records: list[dict[str, Any]]) -> str:
+    """CSV text: index, point_id, status, reason, each override, each metric, error."""
+    axes: list[str] = []
+    metrics: list[str] = []
+    for r in records:
+        axes += [k for k in r.get("overrides", {}) if k not in axes]
+        metrics += [k for k in r.get("metrics", {}) if k not in metrics]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["index", "point_id", "status", "reason", *axes, *metrics, "error"])
+    for r in records:
+        ov, me = r.get("overrides", {}), r.get("metrics", {})
+        w.writerow([r["index"], r["point_id"], r["status"], r.get("reason", ""),
+                    *(_cell(ov.get(a)) for a in axes), *(_cell(me.get(m)) for m in metrics),
+                    r.get("error", "")])
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
