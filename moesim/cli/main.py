@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 import moesim
-from moesim.cli.common import console, print_json, user_errors
+from moesim.cli.common import SET_HELP, console, print_json, user_errors
 from moesim.errors import SpecError
 from moesim.io import write_text_atomic
 from moesim.specs.loader import validate_file
@@ -42,12 +42,16 @@ def _root(
 @user_errors
 def validate(
     files: list[Path] = typer.Argument(..., help="Topology, model, scenario or sweep YAML files."),
+    sets: list[str] = typer.Option([], "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
-    """Validate spec files; the first bad one is reported as one line (exit 2)."""
+    """Validate spec files; the first bad one is reported as one line (exit 2).
+
+    ``--set`` overrides apply to every file given (scenario files resolve ``topology.*`` and
+    ``model.*`` paths into the files they reference)."""
     rows = []
     for f in files:
-        kind, _spec = validate_file(f)
+        kind, _spec = validate_file(f, sets)
         rows.append({"file": str(f), "kind": kind, "ok": True})
     if as_json:
         print_json(rows)

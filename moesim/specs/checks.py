@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import math
+
 from moesim.errors import SpecError
-from moesim.specs.parallelism import InterleavedScheduleSpec
+from moesim.specs.parallelism import DualPipeScheduleSpec, InterleavedScheduleSpec
 from moesim.specs.routing import ExpertChoiceRouterSpec
 from moesim.specs.scenario import ScenarioSpec
 
+_DIVISOR_SEARCH = 10**5  # trial division bound: exact for n <= 1e10, ample for any real layout
+
 
 def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """Divisors of ``n`` in ascending order (exact for n <= 1e10, by trial up to sqrt(n))."""
+    if n < 1:
+        return []
+    small, large = [], []
+    for d in range(1, min(math.isqrt(n), _DIVISOR_SEARCH) + 1):
+        if n % d == 0:
+            small.append(d)
+            if d != n // d:
+                large.append(n // d)
+    return small + large[::-1]
 
 
 def _valid(n: int, limit: int = 12) -> str:
-    ds = divisors(n)
+    ds: list[int | str] = list(divisors(n))
     shown = ds if len(ds) <= limit else ds[: limit - 1] + ["...", ds[-1]]
     return ", ".join(str(d) for d in shown)
 
@@ -56,6 +69,11 @@ def check_scenario(s: ScenarioSpec) -> None:
     if isinstance(par.pipeline_schedule, InterleavedScheduleSpec) and m % pp:
         raise SpecError(f"interleaved 1F1B needs micro-batches ({m}) to be a multiple of "
                         f"parallelism.pipeline_parallel_degree={pp} (as Megatron requires)",
+                        field="parallelism.pipeline_schedule")
+    if isinstance(par.pipeline_schedule, DualPipeScheduleSpec) and (pp % 2 or m % 2):
+        # DSV3 §3.2.1: DualPipe needs pipeline stages and micro-batches divisible by 2.
+        raise SpecError(f"DualPipe needs an even pipeline_parallel_degree ({pp}) and an even "
+                        f"number of micro-batches ({m}) (DeepSeek-V3 §3.2.1)",
                         field="parallelism.pipeline_schedule")
     if wl.sequence_length % (2 * cp if cp > 1 else 1):
         raise SpecError(f"workload.sequence_length={wl.sequence_length} must be a multiple of "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import difflib
 import os
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,148 +11,45 @@ from pydantic import BaseModel, ValidationError
 
 from moesim.errors import SpecError
 from moesim.specs.hardware import TopologySpec
+from moesim.specs.messages import format_error
 from moesim.specs.model import MoEModelSpec
+from moesim.specs.overrides import apply_overrides, as_override_items, parse_set, set_path
 from moesim.specs.scenario import ScenarioSpec
+
+__all__ = ["apply_overrides", "detect_kind", "is_file", "load_model", "load_scenario",
+           "load_topology", "parse_set", "read_yaml", "set_path", "validate_as", "validate_file"]
 
 T = TypeVar("T", bound=BaseModel)
 
-# Suffixes a user may reach for; DESIGN.md's unit list says which one a field uses.
-_UNIT_HINT = ("units live in field names: _gb/_gib (memory), _gbyte_per_s (HBM, NVLink, ICI), "
-              "_gbit_per_s (NICs), _tflops, _s/_ms/_us/_ns")
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()`` that answers False for names the OS rejects (too long, NUL bytes)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a syntax error names the line and column."""
     p = Path(path)
-    if not p.is_file():
+    if not is_file(p):
         raise SpecError(f"file not found: {p}; check the path (relative paths are resolved "
                         "against the file that names them)", file=str(p))
     try:
-        text = p.read_text(encoding="utf-8")
-        return yaml.safe_load(text)
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         what = (exc.problem or exc.context or "malformed YAML").strip()
         raise SpecError(f"malformed YAML at {where}: {what}", file=str(p)) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SpecError(f"malformed YAML: {exc}", file=str(p)) from None
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    # Drop the discriminator tags pydantic adds for tagged unions (e.g. 'fat_tree').
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, str) and parts and item in _UNION_TAGS:
-            continue
-        parts.append(str(item))
-    return ".".join(parts)
-
-
-_UNION_TAGS = {
-    "nvswitch", "fat_tree", "torus", "dcn", "gqa", "mla", "gpipe", "1f1b", "interleaved_1f1b",
-    "dualpipe", "direct", "hierarchical", "deepep", "top_k", "expert_choice", "hash", "balanced",
-    "multinomial", "zipf", "dirichlet", "histogram", "str", "TopologySpec", "MoEModelSpec",
-    "function-after[_check_tiers(), TopologySpec]", "function-after[_check(), MoEModelSpec]",
-}
-
-
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> type[BaseModel] | None:
-    """The pydantic class that owns the last element of ``loc`` (to list its allowed fields)."""
-    cls: Any = model
-    node = data
-    for item in loc[:-1]:
-        if isinstance(item, int):
-            node = node[item] if isinstance(node, list) and item < len(node) else None
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
-            if isinstance(node, dict):
-                cls = _pick_union(cls, node)
-            else:
-                return None
-        field = cls.model_fields.get(item) if isinstance(cls, type) else None
-        if field is None:
-            continue
-        node = node.get(item) if isinstance(node, dict) else None
-        cls = _unwrap(field.annotation, node)
-    if isinstance(cls, type) and issubclass(cls, BaseModel):
-        return cls
-    if isinstance(node, dict):
-        picked = _pick_union(cls, node)
-        return picked if isinstance(picked, type) and issubclass(picked, BaseModel) else None
-    return None
-
-
-def _unwrap(annotation: Any, node: Any) -> Any:
-    from typing import get_args
-
-    args = get_args(annotation)
-    if not args:
-        return annotation
-    # tuple[X, ...] / list[X] / Annotated[Union, ...] / X | None
-    models = [a for a in _flatten(args) if isinstance(a, type) and issubclass(a, BaseModel)]
-    if len(models) == 1:
-        return models[0]
-    if models and isinstance(node, dict):
-        return _pick_union(models, node)
-    if models:
-        return models
-    return annotation
-
-
-def _flatten(args: tuple[Any, ...]) -> list[Any]:
-    from typing import get_args
-
-    out: list[Any] = []
-    for a in args:
-        sub = get_args(a)
-        if sub:
-            out.extend(_flatten(sub))
-        else:
-            out.append(a)
-    return out
-
-
-def _pick_union(candidates: Any, node: dict[str, Any]) -> Any:
-    if not isinstance(candidates, list):
-        return candidates
-    kind = node.get("kind")
-    for c in candidates:
-        f = c.model_fields.get("kind")
-        if f is not None and f.default == kind:
-            return c
-    return candidates[0] if candidates else None
-
-
-def _format_error(model: type[BaseModel], exc: ValidationError, data: Any) -> tuple[str, str]:
-    err = exc.errors(include_url=False)[0]
-    loc = tuple(err["loc"])
-    path = _dotted(loc)
-    etype = err["type"]
-    value = err.get("input")
-    if etype == "extra_forbidden":
-        owner = _model_at(model, loc, data)
-        allowed = sorted(owner.model_fields) if owner else []
-        name = str(loc[-1])
-        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        unitish = any(name.endswith(s) for s in ("gbps", "_gb", "_tb", "_bw", "bandwidth", "_mbps",
-                                                  "_gbs", "_tbps", "_ms", "_us", "_s", "_flops"))
-        extra = f" ({_UNIT_HINT})" if unitish and close else ""
-        return path, (f"unknown field {path!r}{hint}{extra}; allowed fields here: "
-                      f"{', '.join(allowed)}")
-    if etype == "missing":
-        return path, f"{path} is required; add it"
-    if etype == "union_tag_invalid" or etype == "union_tag_not_found":
-        ctx = err.get("ctx", {})
-        return path, (f"{path}.kind={ctx.get('tag', value)!r} is not a known kind; "
-                      f"valid: {ctx.get('expected_tags', '?')}")
-    msg = err["msg"].removeprefix("Value error, ")
-    shown = repr(value) if not isinstance(value, dict) else "{...}"
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    where = f"{path}={shown}" if path else f"value {shown}"
-    return path, f"{where}: {msg}"
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, OverflowError) as exc:
+        # ValueError / OverflowError: a scalar YAML resolves but Python cannot build (a bad date).
+        raise SpecError(f"malformed YAML: {' '.join(str(exc).split())}", file=str(p)) from None
+    except RecursionError:
+        raise SpecError("malformed YAML: nested too deeply", file=str(p)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read the file: {exc.strerror or exc}", file=str(p)) from None
 
 
 def validate_as(model: type[T], data: Any, file: str | None = None) -> T:
@@ -164,63 +59,10 @@ def validate_as(model: type[T], data: Any, file: str | None = None) -> T:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        field, message = _format_error(model, exc, data)
+        field, message = format_error(model, exc, data)
         raise SpecError(message, file=file, field=field) from None
-
-
-# --- overrides -------------------------------------------------------------------------------
-
-def parse_set(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]:
-    """Parse ``path=value`` strings; the value is read as YAML (numbers, bools, lists, maps)."""
-    out = []
-    for item in items:
-        if "=" not in item:
-            raise SpecError(f"--set {item!r}: expected PATH=VALUE, e.g. "
-                            "parallelism.expert_parallel_degree=16")
-        path, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        out.append((path.strip(), value))
-    return out
-
-
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set a dotted path in nested dicts/lists, creating dicts as needed."""
-    keys = path.split(".")
-    node: Any = data
-    for i, key in enumerate(keys[:-1]):
-        node = _descend(node, key, keys[i + 1], path)
-    last = keys[-1]
-    if isinstance(node, list):
-        idx = _index(node, last, path)
-        node[idx] = value
-    else:
-        node[last] = value
-
-
-def _index(node: list[Any], key: str, path: str) -> int:
-    if not key.isdigit() or int(key) >= len(node):
-        raise SpecError(f"--set {path}: {key!r} is not an index of a list of {len(node)}")
-    return int(key)
-
-
-def _descend(node: Any, key: str, nxt: str, path: str) -> Any:
-    if isinstance(node, list):
-        return node[_index(node, key, path)]
-    if not isinstance(node, dict):
-        raise SpecError(f"--set {path}: {key!r} is inside a value that is not a mapping")
-    if key not in node or node[key] is None:
-        node[key] = {}
-    return node[key]
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = copy.deepcopy(data)
-    for path, value in overrides:
-        set_path(out, path, value)
-    return out
+    except RecursionError:
+        raise SpecError("value nested too deeply", file=file) from None
 
 
 # --- resolution ------------------------------------------------------------------------------
@@ -231,50 +73,38 @@ def _resolve_ref(base: Path, ref: str) -> Path:
 
 
 def load_topology(path: str | Path, overrides: dict[str, Any] | None = None) -> TopologySpec:
+    """Load a topology file; ``overrides`` maps dotted paths to values (as topology_overrides)."""
     data = read_yaml(path)
     if overrides and isinstance(data, dict):
-        data = apply_overrides(data, list(overrides.items()))
+        data = _with_file(lambda: apply_overrides(data, as_override_items(overrides, "overrides")),
+                          path)
     return validate_as(TopologySpec, data, file=str(path))
 
 
 def load_model(path: str | Path) -> MoEModelSpec:
+    """Load a model file."""
     return validate_as(MoEModelSpec, read_yaml(path), file=str(path))
 
 
 def load_scenario(path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> ScenarioSpec:
-    """Load a scenario, resolve its topology and model, apply ``--set``, check consistency."""
+    """Load a scenario, resolve its topology and model, apply ``--set``, check consistency.
+
+    ``--set topology.X=V`` / ``model.X=V`` go into the referenced file when the scenario names
+    one by path; every other path goes into the scenario itself."""
     from moesim.specs.checks import check_scenario
 
     p = Path(path)
     data = read_yaml(p)
     if not isinstance(data, dict):
         raise SpecError("expected a mapping at the top level", file=str(p))
-    overrides = parse_set(sets)
-    topo_sets = [(k.removeprefix("topology."), v) for k, v in overrides
-                 if k.startswith("topology.") and isinstance(data.get("topology"), str)]
-    model_sets = [(k.removeprefix("model."), v) for k, v in overrides
-                  if k.startswith("model.") and isinstance(data.get("model"), str)]
-    own_sets = [(k, v) for k, v in overrides
-                if not ((k.startswith("topology.") and isinstance(data.get("topology"), str))
-                        or (k.startswith("model.") and isinstance(data.get("model"), str)))]
-    data = apply_overrides(data, own_sets)
+    own, routed = _split_sets(data, parse_set(sets))
+    data = _with_file(lambda: apply_overrides(data, own), p)
+    extra = _with_file(lambda: as_override_items(data.get("topology_overrides"),
+                                                 "topology_overrides"), p)
     base = p.parent
-    data = _embed(data, "topology", base, p, topo_sets, extra=data.get("topology_overrides"))
-    data = _embed(data, "model", base, p, model_sets)
-    for key in ("calibration",):
-        if isinstance(data.get(key), str):
-            ref = _resolve_ref(base, data[key])
-            if not ref.is_file():
-                raise SpecError(f"{key}={data[key]!r}: file not found; give a path relative to "
-                                "the scenario file", file=str(p), field=key)
-            data[key] = str(ref)
-    load = (data.get("routing") or {}).get("load") if isinstance(data.get("routing"), dict) else None
-    if isinstance(load, dict) and isinstance(load.get("path"), str):
-        ref = _resolve_ref(base, load["path"])
-        if not ref.is_file():
-            raise SpecError(f"routing.load.path={load['path']!r}: file not found; give a path "
-                            "relative to the scenario file", file=str(p), field="routing.load.path")
-        load["path"] = str(ref)
+    data = _embed(data, "topology", base, p, extra + routed["topology"])
+    data = _embed(data, "model", base, p, routed["model"])
+    _resolve_side_files(data, base, p)
     spec = validate_as(ScenarioSpec, data, file=str(p))
     try:
         check_scenario(spec)
@@ -283,25 +113,73 @@ def load_scenario(path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> S
     return spec
 
 
+def _with_file(fn: Any, path: str | Path) -> Any:
+    """Run ``fn``; a SpecError it raises is attributed to ``path``."""
+    try:
+        return fn()
+    except SpecError as exc:
+        raise exc.with_file(str(path)) from None
+
+
+def _split_sets(data: dict[str, Any], overrides: list[tuple[str, Any]]
+                ) -> tuple[list[tuple[str, Any]], dict[str, list[tuple[str, Any]]]]:
+    """Overrides for the scenario itself, and those routed into a referenced file."""
+    own: list[tuple[str, Any]] = []
+    routed: dict[str, list[tuple[str, Any]]] = {"topology": [], "model": []}
+    for k, v in overrides:
+        head, _, rest = k.partition(".")
+        if head in routed and rest and isinstance(data.get(head), str):
+            routed[head].append((rest, v))
+        else:
+            own.append((k, v))
+    return own, routed
+
+
+def _resolve_side_files(data: dict[str, Any], base: Path, scenario: Path) -> None:
+    """Make the calibration table and a histogram load file absolute; check they exist."""
+    if isinstance(data.get("calibration"), str):
+        ref = _resolve_ref(base, data["calibration"])
+        if not is_file(ref):
+            raise SpecError(f"calibration={data['calibration']!r}: file not found; give a path "
+                            "relative to the scenario file", file=str(scenario), field="calibration")
+        data["calibration"] = str(ref)
+    routing = data.get("routing")
+    load = routing.get("load") if isinstance(routing, dict) else None
+    if isinstance(load, dict) and isinstance(load.get("path"), str):
+        ref = _resolve_ref(base, load["path"])
+        if not is_file(ref):
+            raise SpecError(f"routing.load.path={load['path']!r}: file not found; give a path "
+                            "relative to the scenario file", file=str(scenario),
+                            field="routing.load.path")
+        load["path"] = str(ref)
+
+
 def _embed(data: dict[str, Any], key: str, base: Path, scenario: Path,
-           sets: list[tuple[str, Any]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+           overrides: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Replace a path in ``data[key]`` by the validated file it names, overrides applied."""
     ref = data.get(key)
     if isinstance(ref, str):
         target = _resolve_ref(base, ref)
-        if not target.is_file():
+        if not is_file(target):
             raise SpecError(f"{key}={ref!r}: referenced file not found (looked for "
-                            f"{os.path.relpath(target)}); give a path relative to the scenario "
+                            f"{_shown_path(target)}); give a path relative to the scenario "
                             "file", file=str(scenario), field=key)
         sub = read_yaml(target)
         if not isinstance(sub, dict):
             raise SpecError("expected a mapping at the top level", file=str(target))
-        overrides = list((extra or {}).items()) + sets
-        sub = apply_overrides(sub, overrides)
+        sub = _with_file(lambda: apply_overrides(sub, overrides), scenario)
         cls = TopologySpec if key == "topology" else MoEModelSpec
         data[key] = validate_as(cls, sub, file=str(target)).model_dump()
-    elif isinstance(ref, dict) and key == "topology" and extra:
-        data[key] = apply_overrides(ref, list(extra.items()))
+    elif isinstance(ref, dict) and overrides:
+        data[key] = _with_file(lambda: apply_overrides(ref, overrides), scenario)
     return data
+
+
+def _shown_path(target: Path) -> str:
+    try:
+        return os.path.relpath(target)
+    except ValueError:
+        return str(target)
 
 
 def detect_kind(data: Any) -> str:
@@ -319,16 +197,19 @@ def detect_kind(data: Any) -> str:
     return "unknown"
 
 
-def validate_file(path: str | Path) -> tuple[str, BaseModel]:
-    """Validate any shipped spec file; returns (kind, spec)."""
+def validate_file(path: str | Path, sets: list[str] | tuple[str, ...] = ()
+                  ) -> tuple[str, BaseModel]:
+    """Validate any spec file, with ``--set`` overrides applied; returns (kind, spec)."""
     data = read_yaml(path)
     kind = detect_kind(data)
+    if kind == "scenario":
+        return kind, load_scenario(path, sets)
+    if sets and isinstance(data, dict):
+        data = _with_file(lambda: apply_overrides(data, parse_set(sets)), path)
     if kind == "topology":
         return kind, validate_as(TopologySpec, data, file=str(path))
     if kind == "model":
         return kind, validate_as(MoEModelSpec, data, file=str(path))
-    if kind == "scenario":
-        return kind, load_scenario(path)
     if kind == "sweep":
         from moesim.specs.sweep import load_sweep
 
