@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from moesim.cli.common import console, print_json, user_errors
 from moesim.specs.describe import as_gbyte_per_s, tier_summaries
+from moesim.specs.hardware import FatTreeSpec, TopologySpec, TorusSpec
 from moesim.specs.loader import load_topology
+from moesim.units import US
 
 topology_app = typer.Typer(help="Inspect the shipped topologies.", no_args_is_help=True)
 
@@ -45,35 +48,44 @@ def show(
     file: Path = typer.Argument(..., help="A topology YAML file."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Devices, tiers, per-device bandwidth per tier and bisection bandwidth."""
+    """Devices, tiers, per-device bandwidth per tier and bisection bandwidth (per direction)."""
     t = load_topology(file)
-    acc = t.accelerator
-    tiers = tier_summaries(t)
-    data = {
-        "name": t.name, "devices": t.num_devices, "accelerator": acc.name,
-        "bf16_dense_tflops": acc.bf16_dense_tflops, "fp8_dense_tflops": acc.fp8_dense_tflops,
-        "hbm_capacity_gb": acc.hbm_capacity_gb, "hbm_gbyte_per_s": acc.hbm_gbyte_per_s,
-        "tiers": [{"name": s.name, "kind": s.kind, "shape": s.shape,
-                   "devices_spanned": s.devices_spanned,
-                   "per_device_gbyte_per_s": as_gbyte_per_s(s.per_device_bytes_per_s),
-                   "bisection_gbyte_per_s": as_gbyte_per_s(s.bisection_bytes_per_s),
-                   "latency_us": s.latency_s * 1e6} for s in tiers],
-    }
+    data = _show_data(t)
     if as_json:
         print_json(data)
         return
+    acc = t.accelerator
     console.print(f"[bold]{t.name}[/bold]: {t.num_devices} x {acc.name} "
                   f"({acc.bf16_dense_tflops:g} TFLOP/s BF16 dense, {acc.hbm_capacity_gb:g} GB HBM "
-                  f"at {acc.hbm_gbyte_per_s:g} GB/s)")
-    table = Table(title="tiers (bandwidth per direction)")
-    for col in ("tier", "kind", "shape", "devices", "per-device GB/s", "bisection GB/s",
-                "latency us"):
-        table.add_column(col)
-    for s in data["tiers"]:
-        table.add_row(s["name"], s["kind"], s["shape"], str(s["devices_spanned"]),
-                      f"{s['per_device_gbyte_per_s']:.1f}", f"{s['bisection_gbyte_per_s']:.1f}",
-                      f"{s['latency_us']:g}")
-    console.print(table)
+                  f"at {acc.hbm_gbyte_per_s:g} GB/s)", soft_wrap=True)
+    for i, s in enumerate(data["tiers"]):
+        console.print(f"  tier {i} {s['name']} ({s['kind']}): {s['shape']}; "
+                      f"{s['per_device_gbyte_per_s']:g} GB/s per device per direction; "
+                      f"bisection {s['bisection_gbyte_per_s']:g} GB/s per direction; "
+                      f"spans {s['devices_spanned']} devices; latency {s['latency_us']:g} us",
+                      soft_wrap=True, highlight=False)
+
+
+def _show_data(t: TopologySpec) -> dict[str, Any]:
+    acc = t.accelerator
+    tiers = []
+    for spec, s in zip(t.tiers, tier_summaries(t), strict=True):
+        row: dict[str, Any] = {
+            "name": s.name, "kind": s.kind, "shape": s.shape, "devices_spanned": s.devices_spanned,
+            "per_device_gbyte_per_s": as_gbyte_per_s(s.per_device_bytes_per_s),
+            "bisection_gbyte_per_s": as_gbyte_per_s(s.bisection_bytes_per_s),
+            "latency_us": s.latency_s / US}
+        if isinstance(spec, TorusSpec):
+            row |= {"dims": list(spec.dims), "num_axes": len(spec.dims),
+                    "wraparound": list(spec.wraps),
+                    "cube_dims": list(spec.cube_dims) if spec.cube_dims else None}
+        if isinstance(spec, FatTreeSpec):
+            row |= {"nics_per_domain": spec.nics_per_domain, "nic_gbit_per_s": spec.nic_gbit_per_s}
+        tiers.append(row)
+    return {"name": t.name, "devices": t.num_devices, "accelerator": acc.name,
+            "bf16_dense_tflops": acc.bf16_dense_tflops, "fp8_dense_tflops": acc.fp8_dense_tflops,
+            "hbm_capacity_gb": acc.hbm_capacity_gb, "hbm_gbyte_per_s": acc.hbm_gbyte_per_s,
+            "tiers": tiers}
 
 
 def register(app: typer.Typer) -> None:

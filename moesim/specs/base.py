@@ -8,4 +8,6 @@ from pydantic import BaseModel, ConfigDict
 class FrozenSpec(BaseModel):
     """A frozen pydantic model that rejects unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    # allow_inf_nan=False: an infinite bandwidth or a NaN count is a typo, never a spec.
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True,
+                              allow_inf_nan=False)

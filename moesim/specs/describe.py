@@ -12,7 +12,7 @@ from moesim.specs.hardware import (
     TopologySpec,
     TorusSpec,
 )
-from moesim.units import GBIT_PER_S, GBYTE_PER_S
+from moesim.units import GBIT_PER_S, GBYTE_PER_S, US
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def _summary(tier, spanned: int, topo: TopologySpec) -> TierSummary:
     if isinstance(tier, NVSwitchDomainSpec):
         bw = tier.device_bytes_per_s
         return TierSummary(tier.name, tier.kind, f"{tier.num_devices} GPUs on NVSwitch",
-                           spanned, bw, bw * tier.num_devices / 2, tier.latency_us * 1e-6)
+                           spanned, bw, bw * tier.num_devices / 2, tier.latency_us * US)
     if isinstance(tier, TorusSpec):
         dims = "x".join(str(d) for d in tier.dims)
         wrap = "".join("T" if w else "M" for w in tier.wraps)
@@ -52,22 +52,25 @@ def _summary(tier, spanned: int, topo: TopologySpec) -> TierSummary:
         axis = max(range(len(tier.dims)), key=lambda i: tier.dims[i])
         others = math.prod(d for i, d in enumerate(tier.dims) if i != axis)
         crossing = others * (2 if tier.wraps[axis] and tier.dims[axis] > 2 else 1)
-        shape = f"{len(tier.dims)}D torus {dims} ({wrap}: T wraps, M mesh)"
+        kind = "torus" if all(tier.wraps) else ("mesh" if not any(tier.wraps) else "torus/mesh")
+        shape = f"{len(tier.dims)}D {kind} {dims} (per axis {wrap}: T wraps, M mesh)"
+        if tier.cube_dims:
+            shape += f", {'x'.join(str(c) for c in tier.cube_dims)} cubes"
         return TierSummary(tier.name, tier.kind, shape, spanned, per_dev_bw,
-                           crossing * tier.link_bytes_per_s, tier.latency_us * 1e-6)
+                           crossing * tier.link_bytes_per_s, tier.latency_us * US)
     if isinstance(tier, FatTreeSpec):
         per_domain = tier.nics_per_domain * tier.nic_bytes_per_s
         per_dev = per_domain / topo.devices_per_domain
         bis = tier.num_domains / 2 * per_domain / tier.oversubscription
         rail = "rail-optimized " if tier.rail_optimized else ""
         shape = (f"{rail}fat tree, {tier.num_domains} domains x {tier.nics_per_domain} NICs x "
-                 f"{tier.nic_gbit_per_s:g} Gb/s")
+                 f"{tier.nic_gbit_per_s:g} Gb/s per direction")
         return TierSummary(tier.name, tier.kind, shape, spanned, per_dev, bis,
-                           tier.latency_us * 1e-6)
+                           tier.latency_us * US)
     assert isinstance(tier, DcnSpec)
     per_dev = tier.per_device_gbit_per_s * GBIT_PER_S
     return TierSummary(tier.name, tier.kind, f"DCN joining {tier.num_slices} slices", spanned,
-                       per_dev, per_dev * spanned / 2, tier.latency_us * 1e-6)
+                       per_dev, per_dev * spanned / 2, tier.latency_us * US)
 
 
 def as_gbyte_per_s(bytes_per_s: float) -> float:
