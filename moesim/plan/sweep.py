@@ -86,6 +86,7 @@ class SweepSummary:
     interrupted: bool = False
     jsonl_path: Path | None = None
     csv_path: Path | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)  # finished, in sweep order
 
     @property
     def all_infeasible(self) -> bool:
@@ -102,11 +103,11 @@ Progress = Callable[[dict[str, Any]], None]
 
 def run_sweep(spec: SweepSpec, sweep_path: str | Path, out_dir: str | Path, *,
               executor: Executor | None = None, evaluator: str = ENGINE_EVALUATOR,
-              on_start: Callable[[int, int], None] | None = None,
+              on_start: Callable[[int, int, int], None] | None = None,
               on_result: Progress | None = None) -> SweepSummary:
     """Evaluate the points of ``spec`` not yet in ``out_dir``; Ctrl-C keeps what is done.
 
-    ``on_start(total, already_done)`` is called once, ``on_result(record)`` per finished point.
+    ``on_start(total, already_done, already_failed)`` is called once, ``on_result(record)`` per finished point.
     """
     tasks = sweep_tasks(spec, sweep_path, evaluator)
     manifest = {"name": spec.name, "base": spec.base, "fidelity": spec.fidelity,
@@ -116,7 +117,8 @@ def run_sweep(spec: SweepSpec, sweep_path: str | Path, out_dir: str | Path, *,
     summary = SweepSummary(total=len(tasks), skipped=len(tasks) - len(todo),
                            jsonl_path=store.jsonl_path, csv_path=store.csv_path)
     if on_start:
-        on_start(len(tasks), summary.skipped)
+        bad = sum(r["status"] != "ok" for r in store.records.values())
+        on_start(len(tasks), summary.skipped, bad)
     ex = executor or SerialExecutor()
     errors = 0
     try:
@@ -133,6 +135,7 @@ def run_sweep(spec: SweepSpec, sweep_path: str | Path, out_dir: str | Path, *,
         ex.close()
         store.close()
         store.write_csv()
+        summary.records = store.ordered()
         for r in store.records.values():
             summary.counts[r["status"]] = summary.counts.get(r["status"], 0) + 1
         if errors:
