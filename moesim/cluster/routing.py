@@ -1,0 +1,107 @@
+"""Routes between devices: NVSwitch one hop, rail-aware fat tree with ECMP groups, torus
+dimension-order routing (split over both directions where the axis wraps and both are
+shortest), DCN between slices or pods.
+
+Cross-rail traffic on a rail-optimized fat tree first crosses NVLink to the GPU on the
+destination's rail, then leaves through that rail's NIC ("cross-rail traffic goes through
+NVSwitch first", hardware.md section 3, NV-IB; NCCL's PXN does the same), so every
+inter-node byte stays on one rail plane and leaf switches never carry cross-rail flows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from moesim.cluster.plan import ClusterPlan, torus_coords, torus_index
+
+
+def route(c: ClusterPlan, src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """Link ids and rate fractions of the path ``src -> dst`` (empty when ``src == dst``)."""
+    links: list[int] = []
+    coeff: list[float] = []
+    if src != dst:
+        if c.torus is not None and c.domain_of(src) == c.domain_of(dst):
+            _torus_route(c, src, dst, links, coeff)
+        elif c.domain_of(src) == c.domain_of(dst):
+            links += [c.offsets["nvl_up"] + src, c.offsets["nvl_down"] + dst]
+            coeff += [1.0, 1.0]
+        elif c.fat_tree is not None and _same_fabric(c, src, dst):
+            _fat_tree_route(c, src, dst, links, coeff)
+        else:
+            links += [c.offsets["dcn_up"] + src, c.offsets["dcn_down"] + dst]
+            coeff += [1.0, 1.0]
+    return np.asarray(links, dtype=np.int64), np.asarray(coeff, dtype=float)
+
+
+def _same_fabric(c: ClusterPlan, src: int, dst: int) -> bool:
+    ft = c.fat_tree
+    assert ft is not None
+    return c.domain_of(src) // ft.num_domains == c.domain_of(dst) // ft.num_domains
+
+
+def rail_proxy(c: ClusterPlan, domain: int, rail: int) -> int:
+    """The device of ``domain`` whose own NIC is ``rail`` (its lowest local index)."""
+    m, k = c.devices_per_domain, c.nics_per_domain
+    local = -(-rail * m // k)
+    return domain * m + local
+
+
+def _fat_tree_route(c: ClusterPlan, src: int, dst: int, links: list[int],
+                    coeff: list[float]) -> None:
+    ft = c.fat_tree
+    assert ft is not None
+    m, k, o = c.devices_per_domain, c.nics_per_domain, c.offsets
+    ds, dd = c.domain_of(src), c.domain_of(dst)
+    rail_dst = int(c.nic_local(dst % m))
+    rail_src = int(c.nic_local(src % m))
+    if ft.rail_optimized and rail_src != rail_dst:
+        proxy = rail_proxy(c, ds, rail_dst)
+        links += [o["nvl_up"] + src, o["nvl_down"] + proxy]
+        coeff += [1.0, 1.0]
+        rail_src = rail_dst
+    links.append(o["nic_up"] + ds * k + rail_src)
+    coeff.append(1.0)
+    rails = k if ft.rail_optimized else 1
+    g_src = (ds // ft.domains_per_leaf_group) * rails + (rail_src if ft.rail_optimized else 0)
+    g_dst = (dd // ft.domains_per_leaf_group) * rails + (rail_dst if ft.rail_optimized else 0)
+    if g_src != g_dst:
+        links += [o["leaf_up"] + g_src, o["spine_down"] + g_dst]
+        coeff += [1.0, 1.0]
+    links.append(o["nic_down"] + dd * k + rail_dst)
+    coeff.append(1.0)
+
+
+def ici_link(c: ClusterPlan, chip: int, axis: int, direction: int) -> int:
+    """Link id of the ICI link leaving ``chip`` along ``axis`` (direction 0: +, 1: -)."""
+    assert c.torus is not None
+    nax = len(c.torus.dims)
+    return c.offsets["ici"] + chip * 2 * nax + axis * 2 + direction
+
+
+def _torus_route(c: ClusterPlan, src: int, dst: int, links: list[int],
+                 coeff: list[float]) -> None:
+    t = c.torus
+    assert t is not None
+    dims, wraps = tuple(t.dims), t.wraps
+    base = c.domain_of(src) * c.devices_per_domain
+    cur = list(torus_coords(dims, src - base))
+    goal = torus_coords(dims, dst - base)
+    for axis, n in enumerate(dims):
+        if cur[axis] == goal[axis]:
+            continue
+        fwd = (goal[axis] - cur[axis]) % n
+        if wraps[axis]:
+            options = [(0, fwd), (1, n - fwd)]
+            best = min(h for _, h in options)
+            dirs = [(d, h) for d, h in options if h == best]
+        else:
+            dirs = [(0, fwd)] if goal[axis] > cur[axis] else [(1, cur[axis] - goal[axis])]
+        share = 1.0 / len(dirs)
+        for direction, hops in dirs:
+            pos = list(cur)
+            for _ in range(hops):
+                links.append(ici_link(c, base + torus_index(dims, pos), axis, direction))
+                coeff.append(share)
+                step = 1 if direction == 0 else -1
+                pos[axis] = (pos[axis] + step) % n
+        cur[axis] = goal[axis]

@@ -1,0 +1,67 @@
+"""Protocol efficiencies and per-step latencies of the collectives, each with its source.
+
+An efficiency multiplies a link's line rate (per direction) for one protocol; the same
+constant serves every topology and size. Source keys resolve in
+``/work/shared/reference/hardware.md`` (sections 2, 5, 6); docs/network.md lists which
+measurements each constant was taken from and which it is validated against.
+"""
+
+from __future__ import annotations
+
+from moesim.units import US
+
+# NVLink, NCCL ring / all-gather / reduce-scatter (Simple protocol): the mean of the 8x H200
+# busbw at 16 GiB (AG 361.4, RS 362.9, ring AR 367.2 GB/s; MLE-net, NT-i212) over the 450 GB/s
+# per-direction line rate = 0.8085 ("protocol overhead ~20%", NT-i212). One fitted constant for
+# ring AR, AG and RS on every NVLink generation.
+NVLINK_RING_EFF = (361.4 + 362.9 + 367.2) / 3.0 / 450.0
+
+# NVLink SHARP (NVLS) all-reduce: algbw over line rate, the mean over 5..8 GPUs of the 8 GiB
+# NVLS sweep on 8x H200 (busbw 414.2, 435.6, 460.0, 473.1 GB/s; mleng-h200-8gpu-allreduce-sweep)
+# converted to algbw by busbw / (2(n-1)/n). Fitted once; NCCL's own model uses 0.85 on top of
+# its ring bandwidth (NCCL-tune), i.e. 0.85 x 0.81 = 0.69, which overshoots the measurement.
+NVLS_EFF = (414.2 / 1.6 + 435.6 / (10 / 6) + 460.0 / (12 / 7) + 473.1 / 1.75) / 4.0 / 450.0
+
+# NVLink point-to-point copies (all-to-all, send/recv, DeepEP NVLink legs): H100 376 of 450 GB/s
+# (NCCL-i1264; MLE-net p2p table).
+NVLINK_P2P_EFF = 376.0 / 450.0
+
+# InfiniBand / RoCE NIC, NCCL: "should achieve up to 48-49GB/s per NIC" on CX7 NDR 400G (NT-i267;
+# nccl-ndr400-nic-expectation): 48.5 of 50 GB/s. Also applied to leaf/spine groups.
+NIC_EFF = 48.5 / 50.0
+
+# DeepEP normal-mode RDMA legs (20-SM kernels): fitted jointly to the EP32 and EP64 internode
+# dispatch and combine points (58/57, 51/50 GB/s; deepep-v1-normal-h800) under the accounting of
+# moesim.network.deepep; one constant for dispatch, combine and every EP size. See docs/network.md.
+DEEPEP_RDMA_EFF = 0.873
+
+# TPU ICI: measured v5e all-gather 680 us against the 560 us one-way ring model (SB-sharding).
+ICI_EFF = 560.0 / 680.0
+
+# DCN: "400 Gb/s -> ~320 Gb/s usable" rule of thumb (MLE-net).
+DCN_EFF = 320.0 / 400.0
+
+# NCCL tree bandwidth cap for the Simple protocol: 0.92 x bus bandwidth (NCCL-tune).
+TREE_EFF = 0.92
+
+# NCCL default latencies, Simple protocol (NCCL-tune, hardware.md section 5), seconds.
+NCCL_BASE_LAT_S = 8.4 * US          # per collective launch, ring and tree
+RING_NVLINK_STEP_S = 3.4 * US       # hwLatencies NVLink ring Simple, per step
+RING_NET_STEP_S = 14.0 * US         # hwLatencies NET ring Simple, per inter-node step
+TREE_NVLINK_STEP_S = 4.0 * US       # hwLatencies NVLink tree Simple
+TREE_NET_STEP_S = 14.0 * US         # hwLatencies NET tree Simple
+NVLS_LAT_S = 25.0 * US              # hwLatencies NVLS Simple (intra-node)
+NVLS_NET_LAT_S = 18.0 * US          # NET NVLS, added when multi-node
+NVLS_MIN_GPUS = 6                   # NCCL uses NVLS only at >= 6 GPUs (SB-gpus; MLE-net)
+
+
+def tier_efficiency(kind: str) -> tuple[float, float, float, float, float]:
+    """Efficiency per link tier (nvlink, nic, fabric, ici, dcn) for a protocol ``kind``.
+
+    ``kind``: ``ring`` (NCCL ring/tree collectives), ``nvls``, ``p2p`` (all-to-all, send),
+    ``deepep``.
+    """
+    nvl = {"ring": NVLINK_RING_EFF, "nvls": NVLS_EFF, "p2p": NVLINK_P2P_EFF,
+           "deepep": NVLINK_P2P_EFF}[kind]
+    nic = DEEPEP_RDMA_EFF if kind == "deepep" else NIC_EFF
+    return (nvl, nic, nic, ICI_EFF, DCN_EFF)
