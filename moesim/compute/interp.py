@@ -1,0 +1,99 @@
+"""Interpolation of measured kernel times in log space, vectorized with numpy.
+
+A :class:`LogGrid` holds log(time) on a tensor grid of log(size) axes (GEMM: m, n, k; a
+memory op: bytes) and interpolates multilinearly. Properties the tests check:
+
+- at a measured point it returns the measured time (to float rounding);
+- where the measured times are monotone along an axis, so is the interpolant (a multilinear
+  interpolant is a positive combination of monotone piecewise-linear functions);
+- above the largest measured size of an axis, time grows in proportion to the size (the
+  largest kernel's efficiency is held); below the smallest it stays at the smallest
+  kernel's time (small kernels are latency bound, so this is the conservative choice).
+
+Grid cells that were not measured (a partial grid) are filled from the nearest measured
+point in log space, scaled by the ratio of sizes, before interpolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class LogGrid:
+    """Multilinear interpolation of log(time) over log(size) axes."""
+
+    def __init__(self, axes: Sequence[Sequence[float]], log_times: np.ndarray) -> None:
+        self.axes = [np.log(np.asarray(a, dtype=np.float64)) for a in axes]
+        values = np.asarray(log_times, dtype=np.float64)
+        assert values.shape == tuple(len(a) for a in self.axes), "grid shape mismatch"
+        # A one-value axis is widened to two equal slices so every axis has a cell.
+        for d, ax in enumerate(self.axes):
+            if len(ax) == 1:
+                self.axes[d] = np.array([ax[0], ax[0] + 1.0])
+                values = np.concatenate([values, values], axis=d)
+        self.values = values
+        self.lo = np.array([ax[0] for ax in self.axes])
+        self.hi = np.array([ax[-1] for ax in self.axes])
+
+    @classmethod
+    def from_points(cls, sizes: np.ndarray, times: np.ndarray) -> LogGrid:
+        """Build from scattered points: ``sizes`` [P, D] (positive), ``times`` [P] seconds."""
+        sizes = np.asarray(sizes, dtype=np.float64)
+        times = np.asarray(times, dtype=np.float64)
+        axes = [np.unique(sizes[:, d]) for d in range(sizes.shape[1])]
+        shape = tuple(len(a) for a in axes)
+        grid = np.full(shape, np.nan)
+        idx = tuple(np.searchsorted(axes[d], sizes[:, d]) for d in range(sizes.shape[1]))
+        grid[idx] = np.log(times)
+        if np.isnan(grid).any():
+            _fill_missing(grid, axes, np.log(sizes), np.log(times))
+        return cls(axes, grid)
+
+    def __call__(self, *queries: np.ndarray | float) -> np.ndarray:
+        """Seconds at the query sizes (one array per axis, broadcast together)."""
+        q = np.broadcast_arrays(*[np.log(np.asarray(x, dtype=np.float64)) for x in queries])
+        shape = q[0].shape
+        flat = [x.reshape(-1) for x in q]
+        lower, weight, excess = [], [], np.zeros(flat[0].shape)
+        for d, ax in enumerate(self.axes):
+            x = flat[d]
+            excess += np.maximum(x - ax[-1], 0.0)  # above the grid: time proportional to size
+            xc = np.clip(x, ax[0], ax[-1])
+            i = np.clip(np.searchsorted(ax, xc, side="right") - 1, 0, len(ax) - 2)
+            lower.append(i)
+            weight.append((xc - ax[i]) / (ax[i + 1] - ax[i]))
+        out = np.zeros(flat[0].shape)
+        ndim = len(self.axes)
+        for corner in range(2**ndim):
+            w = np.ones(flat[0].shape)
+            index = []
+            for d in range(ndim):
+                bit = (corner >> d) & 1
+                w = w * (weight[d] if bit else 1.0 - weight[d])
+                index.append(lower[d] + bit)
+            out += w * self.values[tuple(index)]
+        return np.exp(out + excess).reshape(shape)
+
+    def contains(self, *queries: float) -> bool:
+        """Whether the query lies inside the measured range on every axis."""
+        x = np.log(np.asarray(queries, dtype=np.float64))
+        return bool(np.all(x >= self.lo - 1e-9) and np.all(x <= self.hi + 1e-9))
+
+
+def _fill_missing(grid: np.ndarray, axes: list[np.ndarray], log_sizes: np.ndarray,
+                  log_times: np.ndarray) -> None:
+    """Fill NaN cells from the nearest measured point, scaling time with the size ratio."""
+    for cell in zip(*np.nonzero(np.isnan(grid)), strict=True):
+        target = np.array([np.log(axes[d][c]) for d, c in enumerate(cell)])
+        nearest = int(np.argmin(((log_sizes - target) ** 2).sum(axis=1)))
+        grid[cell] = log_times[nearest] + float((target - log_sizes[nearest]).sum())
+
+
+def interp_1d_log(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Piecewise-linear interpolation of log(ys) over log(xs), clamped at both ends."""
+    order = np.argsort(xs)
+    lx = np.log(np.asarray(xs, dtype=np.float64)[order])
+    ly = np.log(np.asarray(ys, dtype=np.float64)[order])
+    return np.exp(np.interp(np.log(np.asarray(x, dtype=np.float64)), lx, ly))
