@@ -1,0 +1,67 @@
+"""One Simulation object: program + cost models + routing -> a frozen SimulationResult."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Literal
+
+from moesim.engine.analytic import run_analytic
+from moesim.engine.binding import ScenarioCostProvider
+from moesim.engine.costs import CostProvider
+from moesim.engine.des import chunk_plans, run_des
+from moesim.engine.pricing import Pricer
+from moesim.engine.routing_view import RoutingView, draw_routing
+from moesim.program.builder import StepProgram, build_program
+from moesim.results.build import build_result
+from moesim.results.schema import SimulationResult
+from moesim.specs.scenario import ScenarioSpec
+
+Fidelity = Literal["des", "analytic"]
+
+
+class Simulation:
+    """Simulate one training step of ``scenario``.
+
+    ``costs`` and ``routing`` may be injected (tests use a closed-form fake); by default the
+    real cost models and the scenario's routing draws are used.
+    """
+
+    def __init__(self, scenario: ScenarioSpec, *, fidelity: Fidelity = "des",
+                 costs: CostProvider | None = None, routing: RoutingView | None = None,
+                 include_memory: bool = True) -> None:
+        self.scenario = scenario
+        self.fidelity = fidelity
+        self.program: StepProgram = build_program(scenario)
+        self.costs = costs if costs is not None else ScenarioCostProvider(
+            scenario, fidelity="analytic" if fidelity == "analytic" else "flow")
+        self.routing = routing if routing is not None else draw_routing(scenario, self.program)
+        self.include_memory = include_memory
+        self.pricer = Pricer(self.program, self.costs, self.routing)
+
+    def run(self) -> SimulationResult:
+        """Run the step (event loop for ``des``, closed form for ``analytic``)."""
+        plans = chunk_plans(self.program, self.pricer)
+        if self.fidelity == "des":
+            outcomes = run_des(self.program, self.pricer, plans)
+        else:
+            outcomes = run_analytic(self.program, self.pricer, plans)
+        memory = _memory_report(self.scenario, self.routing) if self.include_memory else None
+        return build_result(self.scenario, self.program, self.routing, outcomes,
+                            fidelity=self.fidelity, memory=memory,
+                            sources=dict(self.costs.sources))
+
+
+def simulate(scenario: ScenarioSpec, *, fidelity: Fidelity = "des") -> SimulationResult:
+    """Shorthand: ``Simulation(scenario, fidelity=fidelity).run()``."""
+    return Simulation(scenario, fidelity=fidelity).run()
+
+
+def _memory_report(scenario: ScenarioSpec, routing: RoutingView) -> object | None:
+    try:
+        mod = importlib.import_module("moesim.memory")
+        estimate = mod.estimate_memory
+    except (ImportError, AttributeError):
+        return None
+    raw = routing.raw
+    recv = getattr(raw, "recv_tokens", None) if raw is not None else None
+    return estimate(scenario, recv_tokens=recv)

@@ -1,0 +1,199 @@
+"""Priced phases of a chunk and the arithmetic that runs them on one rank's streams.
+
+A phase (forward, or backward = recompute + per-layer input and weight gradients) is a
+sequence of steps on the critical path: compute ops and blocking communication. The
+all-to-all / expert / all-to-all triple of an MoE layer may instead be pipelined over
+``moe_overlap_chunks`` chunks (Tutel adaptive pipelining, Megatron's a2a overlap).
+Gradient buckets are issued to the data-parallel stream when their layer's backward ends.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from moesim.engine.pricing import Pricer
+from moesim.program.builder import ChunkProgram
+from moesim.program.ops import AllToAllShape, Op
+
+TRACE_CAP = 50_000  # op intervals kept in the trace (the rest are counted, not stored)
+
+
+@dataclass
+class Step:
+    """One critical-path step: ``slow`` [M] is its duration, ``mean`` the mean-rank compute."""
+
+    name: str
+    kind: str
+    stream: str
+    compute: bool
+    slow: np.ndarray
+    mean: np.ndarray
+    exposed: np.ndarray | None = None  # overlapped MoE block: exposed all-to-all part
+    comm_kind: str = ""
+
+
+@dataclass
+class PhasePlan:
+    steps: list[Step]
+    buckets: list[tuple[int, Op]] = field(default_factory=list)  # (issue after step i, op)
+
+
+@dataclass
+class ChunkPlan:
+    forward: PhasePlan
+    backward: PhasePlan  # recompute + B and W fused per layer (1F1B, interleaved, GPipe)
+    backward_input: PhasePlan  # B only (DualPipe)
+    backward_weight: PhasePlan  # W only (DualPipe)
+
+
+def _layer_key(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def _steps(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> list[Step]:
+    out: list[Step] = []
+    i = 0
+    while i < len(ops):
+        op = ops[i]
+        block = _overlap_block(ops, i) if chunks > 1 else None
+        if block is not None:
+            out.append(_overlapped(pricer, ops[i:block + 1], stage, chunks))
+            i = block + 1
+            continue
+        c = pricer.cost(op, stage)
+        out.append(Step(op.name, op.kind, op.stream, op.is_compute, c.slow, c.mean))
+        i += 1
+    return out
+
+
+def _overlap_block(ops: list[Op], i: int) -> int | None:
+    """End index of an all-to-all, compute..., all-to-all run of one MoE layer starting at i."""
+    if not isinstance(ops[i].shape, AllToAllShape):
+        return None
+    j = i + 1
+    while j < len(ops) and ops[j].is_compute:
+        j += 1
+    if j < len(ops) and j > i + 1 and isinstance(ops[j].shape, AllToAllShape):
+        return j
+    return None
+
+
+def overlap_pipeline(first: np.ndarray, work: np.ndarray, last: np.ndarray,
+                     chunks: int) -> np.ndarray:
+    """Makespan of a2a -> compute -> a2a split into ``chunks`` equal chunks on two streams.
+
+    Both all-to-alls share one FIFO communication stream: the first exchange's chunks are
+    queued at once, the second's as each compute chunk ends.
+    """
+    d, e, c = first / chunks, work / chunks, last / chunks
+    comp_free = np.zeros_like(first)
+    comm_free = first.copy()  # all first-exchange chunks, back to back
+    for i in range(chunks):
+        start = np.maximum((i + 1) * d, comp_free)
+        comp_free = start + e
+        comm_free = np.maximum(comm_free, comp_free) + c
+    return comm_free
+
+
+def _overlapped(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> Step:
+    costs = [pricer.cost(o, stage) for o in ops]
+    work_slow = sum(c.slow for c in costs[1:-1])
+    work_mean = sum(c.mean for c in costs[1:-1])
+    total = overlap_pipeline(costs[0].slow, work_slow, costs[-1].slow, chunks)
+    return Step(f"{ops[0].name}+overlap", "experts", "compute", True, total, work_mean,
+                exposed=total - work_slow, comm_kind=ops[0].kind)
+
+
+def _fused_backward(chunk: ChunkProgram) -> list[Op]:
+    """Input-gradient ops with each layer's weight-gradient ops right after them."""
+    w_by_layer: dict[str, list[Op]] = defaultdict(list)
+    for op in chunk.backward_weight:
+        w_by_layer[_layer_key(op.name)].append(op)
+    out: list[Op] = []
+    ops = list(chunk.backward_input)
+    for i, op in enumerate(ops):
+        out.append(op)
+        key = _layer_key(op.name)
+        if i + 1 == len(ops) or _layer_key(ops[i + 1].name) != key:
+            out += w_by_layer.pop(key, [])
+    for rest in w_by_layer.values():
+        out += rest
+    return out
+
+
+def _bucket_points(steps: list[Step], buckets: tuple[Op, ...]) -> list[tuple[int, Op]]:
+    last: dict[str, int] = {}
+    for i, s in enumerate(steps):
+        last[_layer_key(s.name)] = i
+    end = len(steps) - 1
+    return sorted(((last.get(_layer_key(b.name), end), b) for b in buckets),
+                  key=lambda x: x[0])
+
+
+def plan_chunk(pricer: Pricer, chunk: ChunkProgram, stage: int) -> ChunkPlan:
+    """Priced phases of ``chunk`` on ``stage``."""
+    c = pricer.program.context.parallelism.moe_overlap_chunks
+    fwd = _steps(pricer, list(chunk.forward), stage, c)
+    rec = _steps(pricer, list(chunk.recompute), stage, c)
+    bwd = rec + _steps(pricer, _fused_backward(chunk), stage, c)
+    b_only = rec + _steps(pricer, list(chunk.backward_input), stage, c)
+    w_only = _steps(pricer, list(chunk.backward_weight), stage, 1)
+    return ChunkPlan(
+        forward=PhasePlan(fwd), backward=PhasePlan(bwd, _bucket_points(bwd, chunk.grad_sync)),
+        backward_input=PhasePlan(b_only), backward_weight=PhasePlan(
+            w_only, _bucket_points(w_only, chunk.grad_sync)))
+
+
+@dataclass
+class Ledger:
+    """What one rank class spent its time on, plus the trace of op intervals."""
+
+    rank_class: str
+    compute: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    exposed: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    imbalance: float = 0.0
+    optimizer: float = 0.0
+    ops: int = 0
+    trace: list[tuple[str, str, str, str, float, float]] = field(default_factory=list)
+
+    def record(self, stream: str, name: str, kind: str, start: float, dur: float) -> None:
+        self.ops += 1
+        if len(self.trace) < TRACE_CAP:
+            self.trace.append((self.rank_class, stream, name, kind, start, dur))
+
+
+def run_phase(plan: PhasePlan, mb: int, t0: float, ledger: Ledger,
+              on_step: list[float] | None = None) -> float:
+    """Run ``plan`` for micro-batch ``mb`` from ``t0``; returns the end time (seconds).
+
+    ``on_step`` receives each step's end time (for bucket issue times).
+    """
+    t = t0
+    for s in plan.steps:
+        d = float(s.slow[mb])
+        if s.exposed is not None:
+            mean = float(s.mean[mb])
+            ledger.compute[s.kind] += mean
+            ledger.exposed[s.comm_kind] += float(s.exposed[mb])
+            ledger.imbalance += d - float(s.exposed[mb]) - mean
+        elif s.compute:
+            mean = float(s.mean[mb])
+            ledger.compute[s.kind] += mean
+            ledger.imbalance += d - mean
+        else:
+            ledger.exposed[s.kind] += d
+        ledger.record(s.stream, s.name, s.kind, t, d)
+        t += d
+        if on_step is not None:
+            on_step.append(t)
+    return t
+
+
+def phase_time(plan: PhasePlan) -> np.ndarray:
+    """Duration of ``plan`` in every micro-batch [M] (seconds)."""
+    if not plan.steps:
+        return np.zeros(0)
+    return np.sum([s.slow for s in plan.steps], axis=0)

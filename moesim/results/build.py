@@ -1,0 +1,139 @@
+"""Turn stage outcomes into a SimulationResult: throughput, TFLOP/s, MFU, breakdown, memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from moesim.results.flops import model_flops_per_step
+from moesim.results.schema import (
+    BreakdownResult,
+    MemoryRankResult,
+    RankClassMemoryResult,
+    RoutingLayerResult,
+    RoutingResult,
+    SimulationResult,
+    TraceEventResult,
+)
+from moesim.specs.scenario import ScenarioSpec
+
+
+def _r(x: float) -> float:
+    """Round to 12 significant digits so equal runs give byte-identical JSON."""
+    return float(f"{x:.12g}")
+
+
+def build_result(scenario: ScenarioSpec, program: Any, routing: Any, outcomes: list[Any], *,
+                 fidelity: str, memory: Any | None, sources: dict[str, int]) -> SimulationResult:
+    """The frozen result of one step. The breakdown is that of the critical (last) stage."""
+    step = max(o.finish_s for o in outcomes)
+    crit = max(outcomes, key=lambda o: (o.finish_s, -o.stage))
+    n = scenario.devices
+    tokens = scenario.workload.tokens_per_step
+    flops = model_flops_per_step(scenario.model_spec, scenario.workload)
+    acc = scenario.topology_spec.accelerator
+    per_device = flops / step / n if step > 0 else 0.0
+    return SimulationResult(
+        scenario=scenario.name, fidelity=fidelity, num_devices=n, step_time_s=_r(step),
+        tokens_per_step=tokens, tokens_per_s=_r(tokens / step),
+        tokens_per_s_per_device=_r(tokens / step / n), model_flops_per_step=_r(flops),
+        model_tflops_per_device=_r(per_device / 1e12),
+        # MFU against the dense BF16 peak, as DeepSeek-V3 and NeMo report it (even for FP8).
+        mfu=_r(per_device / acc.peak_flops("bf16")),
+        breakdown=_breakdown(crit, step), memory=_memory(memory, program),
+        fits_memory=bool(getattr(memory, "fits", True)) if memory is not None else True,
+        most_loaded_rank_class=str(getattr(memory, "most_loaded", "")) if memory else "",
+        routing=_routing(program, routing), trace=_trace(outcomes),
+        cost_sources={k: int(v) for k, v in sorted(sources.items())},
+        parallelism=_layout(scenario, program), notes=_notes(routing, memory, sources))
+
+
+def _breakdown(crit: Any, step: float) -> BreakdownResult:
+    led = crit.ledger
+    compute = {k: _r(v) for k, v in sorted(led.compute.items()) if v}
+    exposed = {k: _r(v) for k, v in sorted(led.exposed.items()) if v}
+    busy = sum(led.compute.values()) + sum(led.exposed.values()) + led.imbalance + led.optimizer
+    return BreakdownResult(compute_s=compute, exposed_communication_s=exposed,
+                           pipeline_bubble_s=_r(max(0.0, step - busy)),
+                           imbalance_wait_s=_r(led.imbalance), optimizer_s=_r(led.optimizer),
+                           other_s=_r(min(0.0, step - busy)))
+
+
+def _trace(outcomes: list[Any]) -> list[TraceEventResult]:
+    out = []
+    for o in outcomes:
+        for rc, stream, name, kind, start, dur in o.ledger.trace:
+            out.append(TraceEventResult(rank_class=rc, stream=stream, name=name, kind=kind,
+                                        start_s=_r(start), duration_s=_r(dur)))
+    return out
+
+
+def _routing(program: Any, routing: Any) -> RoutingResult:
+    if not program.moe_layers:
+        return RoutingResult()
+    tok = routing.tokens  # [L, M, EP, E_local]
+    per_rank = tok.sum(axis=-1)
+    layers = []
+    b = routing.bytes_per_token_dispatch
+    tr = routing.traffic_tokens
+    ep = tr.shape[-1]
+    same = _same_domain(program, ep)
+    for i, layer in enumerate(program.moe_layers):
+        rows = tr[i] * b
+        intra = float(np.where(same, rows, 0.0).sum(-1).mean() - np.diagonal(rows, 0, -2, -1).mean())
+        inter = float(np.where(same, 0.0, rows).sum(-1).mean())
+        layers.append(RoutingLayerResult(
+            layer=layer, tokens_per_expert=[_r(x) for x in tok[i].mean(axis=0).reshape(-1)],
+            max_tokens_per_rank=_r(float(per_rank[i].max(axis=-1).mean())),
+            mean_tokens_per_rank=_r(float(per_rank[i].mean())),
+            drop_fraction=_r(float(routing.dropped_fraction[i].mean())),
+            intra_node_bytes_per_rank=_r(max(0.0, intra)), inter_node_bytes_per_rank=_r(inter)))
+    ratio = float((per_rank.max(axis=-1) / np.maximum(per_rank.mean(axis=-1), 1e-30)).mean())
+    return RoutingResult(layers=layers, drop_fraction=_r(float(routing.dropped_fraction.mean())),
+                         imbalance_max_over_mean=_r(ratio),
+                         dispatch_traffic_bytes=[[_r(x) for x in row] for row in tr[0, 0] * b])
+
+
+def _same_domain(program: Any, ep: int) -> np.ndarray:
+    # EP ranks are contiguous after ETP (Megatron order); a domain is the scale-up tier.
+    ctx = program.context
+    dom = (np.arange(ep) * ctx.etp) // max(1, _domain_size(program))
+    return dom[:, None] == dom[None, :]
+
+
+def _domain_size(program: Any) -> int:
+    return int(getattr(program, "devices_per_domain", 8))
+
+
+def _memory(memory: Any | None, program: Any) -> list[RankClassMemoryResult]:
+    if memory is None:
+        return []
+    out = []
+    for rc in getattr(memory, "rank_classes", []):
+        if isinstance(rc, RankClassMemoryResult):
+            out.append(rc)
+            continue
+        mem = rc.memory
+        out.append(RankClassMemoryResult(rank_class=rc.rank_class, multiplicity=rc.multiplicity,
+                                         memory=MemoryRankResult.model_validate(
+                                             mem.model_dump() if hasattr(mem, "model_dump")
+                                             else mem)))
+    return out
+
+
+def _layout(scenario: ScenarioSpec, program: Any) -> dict[str, int | str | bool]:
+    p, ctx = scenario.parallelism, program.context
+    return {"tp": ctx.tp, "cp": ctx.cp, "pp": ctx.pp, "vpp": ctx.num_virtual, "ep": ctx.ep,
+            "etp": ctx.etp, "dp": ctx.dp, "edp": ctx.edp, "schedule": program.schedule,
+            "zero_stage": p.effective_zero_stage, "micro_batches": ctx.num_micro_batches,
+            "recompute": p.recompute, "moe_overlap_chunks": p.moe_overlap_chunks}
+
+
+def _notes(routing: Any, memory: Any | None, sources: dict[str, int]) -> list[str]:
+    notes = [f"routing: {routing.source}"]
+    if memory is None:
+        notes.append("memory: moesim.memory not available; fits_memory assumed true")
+    if "tier_alpha_beta" in sources:
+        notes.append("network: stopgap tier alpha-beta model (moesim.network not available)")
+    return notes
