@@ -78,6 +78,9 @@ class ParallelismSpec(FrozenSpec):
     fsdp: bool = Field(default=False, description="FSDP: parameters sharded over DP (like ZeRO-3)")
     micro_batch_size: int = Field(default=1, ge=1, description="sequences per micro-batch")
     recompute: Literal["none", "selective", "full"] = "none"
+    recompute_modules: tuple[Literal["core_attn", "layernorm", "mla_up_proj", "moe_act"], ...] | None = Field(
+        default=None, description="with recompute=selective: what is recomputed (Megatron-Core "
+        "--recompute-modules); None: all four (DeepSeek-V3's choice, see docs/memory.md)")
     all_to_all: AllToAllSpec = Field(default_factory=DirectAllToAllSpec)
     overlap_grad_reduce: bool = True
     overlap_param_gather: bool = True

@@ -1,0 +1,140 @@
+"""The peak of one rank: resident model states plus the larger of two phases.
+
+Phase "backward" (the activation peak): a rank's stored activations peak after its last
+warm-up forward, just before its first backward, when ``in_flight`` micro-batches of every
+chunk are alive; one MoE layer's dispatch/combine buffers are live at that moment (the forward
+of the last warm-up micro-batch is running), and under full recompute one layer's recomputed
+activations are rematerialized at a time. Phase "optimizer step": activations are gone; the
+optimizer's temporaries are live. Peak = max of the two (never the sum of both).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from moesim.memory.activations import (
+    ActivationContext,
+    a2a_transient_bytes,
+    balanced_recv_copies,
+    head_bytes,
+    layer_bytes,
+    layer_fixed_bytes,
+)
+from moesim.memory.layout import head_in_flight, in_flight, rank_chunks
+from moesim.memory.overheads import (
+    comm_bucket_bytes,
+    fragmentation_bytes,
+    framework_reserve_bytes,
+    optimizer_step_temporaries,
+)
+from moesim.memory.params import (
+    bytes_per_param,
+    layer_params_per_rank,
+    model_state_bytes,
+    rank_params,
+    shard_groups,
+)
+from moesim.specs.scenario import ScenarioSpec
+
+TERMS = ("weights_dense", "weights_expert", "gradients", "optimizer_states", "activations",
+         "recompute_working_set", "a2a_buffers", "comm_buckets", "optimizer_step_temporaries",
+         "framework_reserve", "allocator_fragmentation")
+
+
+@dataclass(frozen=True)
+class RecvModel:
+    """Routed copies an EP rank's experts process, per MoE layer and micro-batch.
+
+    ``recv``: [L_moe, M, EP] token copies (routing's ``recv_tokens``), or None for balanced
+    routing; ``ep_rank`` picks the rank (None: the mean over EP ranks).
+    """
+
+    scenario: ScenarioSpec
+    ctx: ActivationContext
+    recv: np.ndarray | None = None
+    ep_rank: int | None = None
+
+    def capacity(self) -> float | None:
+        """Per-rank capacity: local experts x sources x ceil(source tokens x k x CF / E)."""
+        rt, m = self.scenario.routing, self.scenario.model_spec
+        if rt.capacity_factor is None:
+            return None
+        per_expert = math.ceil(self.ctx.source_tokens * m.top_k * rt.capacity_factor
+                               / m.num_experts)
+        sources = self.scenario.parallelism.expert_parallel_degree * self.ctx.etp
+        return float(self.scenario.experts_per_rank * sources * per_expert)
+
+    def _clip(self, copies: float) -> float:
+        cap = self.capacity()
+        if cap is None:
+            return copies
+        return cap if self.scenario.routing.pad_to_capacity else min(copies, cap)
+
+    def copies(self, layer: int, window: float) -> tuple[float, float]:
+        """(mean over the worst window of ``window`` micro-batches, max) copies at ``layer``."""
+        model = self.scenario.model_spec
+        balanced = self._clip(balanced_recv_copies(model, self.ctx))
+        if self.recv is None or layer not in model.moe_layer_indices:
+            return balanced, balanced
+        row = self.recv[model.moe_layer_indices.index(layer)]  # [M, EP]
+        col = row.mean(axis=1) if self.ep_rank is None else row[:, self.ep_rank]
+        col = np.array([self._clip(float(x)) for x in col])
+        k = max(1, min(len(col), math.ceil(window)))
+        sums = np.convolve(col, np.ones(k), mode="valid")
+        return float(sums.max() / k), float(col.max())
+
+
+def _activation_terms(s: ScenarioSpec, rank: int, recv: RecvModel) -> dict[str, float]:
+    """Stored activations, the recompute working set and the a2a buffers of one rank."""
+    model, ctx = s.model_spec, recv.ctx
+    none_ctx = replace(ctx, recompute="none")
+    dispatch_bytes = 1.0 if s.workload.dtype == "fp8" else 2.0  # DSV3 §3.3.3: FP8 dispatch
+    act = working = a2a = 0.0
+    chunks = rank_chunks(model.num_layers, s.parallelism, rank)
+    for chunk, n in zip(chunks, in_flight(s, rank), strict=True):
+        layers = list(chunk.layers)
+        if chunk.has_head:
+            layers += [model.num_layers - 1] * model.num_mtp_layers  # MTP: a last-layer copy
+            act += head_in_flight(s, n) * head_bytes(model, ctx)
+        for i in layers:
+            mean, peak = recv.copies(i, n)
+            act += n * layer_bytes(model, i, ctx, mean)
+            if model.is_moe_layer(i):
+                a2a = max(a2a, a2a_transient_bytes(model, ctx, peak, dispatch_bytes))
+            if ctx.recompute == "full":
+                redo = layer_bytes(model, i, none_ctx, peak) - layer_fixed_bytes(model, i, ctx)
+                working = max(working, redo)
+    return {"activations": act, "recompute_working_set": working, "a2a_buffers": a2a}
+
+
+def _largest_layer_params(s: ScenarioSpec, rank: int) -> float:
+    layers = [i for c in rank_chunks(s.model_spec.num_layers, s.parallelism, rank)
+              for i in c.layers]
+    return max(layer_params_per_rank(s, i).total for i in layers)
+
+
+def rank_breakdown(s: ScenarioSpec, rank: int, recv: RecvModel) -> dict[str, float]:
+    """Bytes of every term in :data:`TERMS` at the peak of pipeline rank ``rank``."""
+    params = rank_params(s, rank)
+    per = bytes_per_param(s)
+    resident = model_state_bytes(s, params)
+    reserve = framework_reserve_bytes(s)
+    dynamic = _activation_terms(s, rank, recv)
+    churn = sum(dynamic.values())
+    buckets = comm_bucket_bytes(s, per, params.total, _largest_layer_params(s, rank))
+    backward = {**dynamic, "comm_buckets": buckets,
+                "allocator_fragmentation": fragmentation_bytes(churn)}
+    g_dense, g_expert = shard_groups(s)
+    sharded = params.dense / g_dense + params.expert / g_expert
+    if s.parallelism.effective_zero_stage == 0:
+        sharded = params.total
+    step = {"optimizer_step_temporaries": optimizer_step_temporaries(per, sharded)}
+    phase = backward if sum(backward.values()) >= sum(step.values()) else step
+    out = dict.fromkeys(TERMS, 0.0)
+    out.update(resident)
+    out.update(phase)
+    out["framework_reserve"] = reserve
+    return out
