@@ -117,7 +117,9 @@ def _pick_union(candidates: Any, node: dict[str, Any]) -> Any:
 
 def format_error(model: type[BaseModel], exc: ValidationError, data: Any) -> tuple[str, str]:
     """(dotted field path, one-line message) for the first error of ``exc``."""
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # A misspelt field also shows up as the real one "missing": report the misspelling.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(err["loc"])
     path = dotted(loc)
     etype = err["type"]
