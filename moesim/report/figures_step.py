@@ -76,7 +76,7 @@ def fig_headline(result: SimulationResult) -> go.Figure:
         cells={"values": [[r.label for r in rows], [r.display for r in rows]],
                "align": "left", "font": {"size": 13}, "height": 26},
     ))
-    return base_layout(fig, f"{result.scenario}: headline", height_px=150 + 30 * len(rows))
+    return base_layout(fig, f"{result.scenario}: headline", height_px=110 + 28 * len(rows))
 
 
 def breakdown_segments(result: SimulationResult) -> list[tuple[str, float]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from report_fixture_result import make_result
 
 from moesim.report import (
@@ -18,7 +20,8 @@ from moesim.report import (
 )
 from moesim.report.figures_moe import busiest_links, tokens_per_ep_rank
 from moesim.report.figures_step import breakdown_segments, headline_rows
-from moesim.results.schema import SimulationResult
+from moesim.report.timeline import timeline_bars
+from moesim.results.schema import SimulationResult, TraceEventResult
 
 
 def test_headline_values(result: SimulationResult) -> None:
@@ -109,11 +112,40 @@ def test_timeline_draws_every_interval(result: SimulationResult) -> None:
     assert len(fig.layout.yaxis.ticktext) == 8
 
 
-def test_timeline_samples_and_says_so(result: SimulationResult) -> None:
-    fig = fig_timeline(result, max_intervals=10)
-    shown = sum(int(np.isfinite(np.asarray(t.x, dtype=float)).sum()) // 2 for t in fig.data)
-    assert shown < 21
-    assert f"longest {shown:,} of 21 intervals shown" in fig.layout.title.text
+def _one_lane(kinds: list[str]) -> list[TraceEventResult]:
+    """Op i of kind kinds[i] runs [2i, 2i + 1] ms on pp0's compute stream."""
+    return [TraceEventResult(rank_class="pp0", stream="compute", name=f"op{i}", kind=k,
+                             start_s=2e-3 * i, duration_s=1e-3) for i, k in enumerate(kinds)]
+
+
+def test_timeline_bins_a_huge_trace_and_says_so() -> None:
+    # 100 ops on one lane, 50 of kind a then 50 of kind b, span [0, 199] ms; 10 bins of 19.9
+    # ms each. The a/b switch (99 -> 100 ms) falls in bin 5 = [99.5, 119.4] ms, which holds
+    # only b ops, so the bars are a on [0, 99.5] ms and b on [99.5, 199] ms.
+    bars = timeline_bars(_one_lane(["a"] * 50 + ["b"] * 50), max_intervals=10)
+    assert bars.bin_s == pytest.approx(19.9e-3)
+    assert [bars.kinds[k] for k in bars.kind] == ["a", "b"]
+    assert bars.start_s.tolist() == pytest.approx([0.0, 99.5e-3])
+    assert bars.duration_s.tolist() == pytest.approx([99.5e-3, 99.5e-3])
+    fig = fig_timeline(make_result(trace=_one_lane(["a"] * 50 + ["b"] * 50)), max_intervals=10)
+    assert "binned: 100 intervals in 19.90 ms bins" in fig.layout.title.text
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from("xyz"), st.floats(0, 1),
+                          st.floats(1e-6, 0.1)), min_size=2, max_size=80),
+       st.integers(3, 20))
+def test_binned_bars_fit_the_budget_and_never_overlap(items: list, budget: int) -> None:
+    events = [TraceEventResult(rank_class="pp0", stream=["compute", "comm_ep", "comm_dp"][s],
+                               name="op", kind=k, start_s=t, duration_s=d)
+              for s, k, t, d in items]
+    assume(len(events) > budget)  # the binned case (3 lanes at most, so >= 1 bin per lane)
+    bars = timeline_bars(events, max_intervals=budget)
+    assert bars.bin_s is not None and bars.shown <= budget
+    for lane in range(len(bars.lanes)):
+        sel = np.flatnonzero(bars.lane == lane)
+        ends = bars.start_s[sel] + bars.duration_s[sel]
+        assert np.all(bars.start_s[sel][1:] >= ends[:-1] - 1e-12)
 
 
 @pytest.mark.parametrize("builder", [fig_breakdown, fig_memory, fig_expert_load,
