@@ -34,9 +34,12 @@ TIER_NVLINK, TIER_NIC, TIER_FABRIC, TIER_ICI, TIER_DCN = 0, 1, 2, 3, 4
 TIER_NAMES = ("nvlink", "nic", "fabric", "ici", "dcn")
 
 
-@dataclass
+@dataclass(eq=False)
 class ClusterPlan:
-    """A built cluster: link table, device-to-domain map and cached device-pair paths."""
+    """A built cluster: link table, device-to-domain map and cached device-pair paths.
+
+    Compared and hashed by identity: ``build_cluster`` returns one object per (topology, size).
+    """
 
     topology: TopologySpec
     num_devices: int

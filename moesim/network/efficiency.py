@@ -58,10 +58,10 @@ NVLS_MIN_GPUS = 6                   # NCCL uses NVLS only at >= 6 GPUs (SB-gpus;
 def tier_efficiency(kind: str) -> tuple[float, float, float, float, float]:
     """Efficiency per link tier (nvlink, nic, fabric, ici, dcn) for a protocol ``kind``.
 
-    ``kind``: ``ring`` (NCCL ring/tree collectives), ``nvls``, ``p2p`` (all-to-all, send),
+    ``kind``: ``ring`` (NCCL ring collectives), ``tree``, ``nvls``, ``p2p`` (all-to-all, send),
     ``deepep``.
     """
-    nvl = {"ring": NVLINK_RING_EFF, "nvls": NVLS_EFF, "p2p": NVLINK_P2P_EFF,
-           "deepep": NVLINK_P2P_EFF}[kind]
-    nic = DEEPEP_RDMA_EFF if kind == "deepep" else NIC_EFF
+    nvl = {"ring": NVLINK_RING_EFF, "tree": NVLINK_RING_EFF * TREE_EFF, "nvls": NVLS_EFF,
+           "p2p": NVLINK_P2P_EFF, "deepep": NVLINK_P2P_EFF}[kind]
+    nic = {"deepep": DEEPEP_RDMA_EFF, "tree": NIC_EFF * TREE_EFF}.get(kind, NIC_EFF)
     return (nvl, nic, nic, ICI_EFF, DCN_EFF)

@@ -1,0 +1,235 @@
+"""All-to-all(-v) on a ClusterPlan: direct, hierarchical (Tutel 2DH) and DeepEP style.
+
+``traffic_bytes[i, j]`` is what group-rank i sends to group-rank j (the diagonal stays local).
+
+- direct: every pair at once (NCCL p2p all-to-all). A cross-rail pair on a rail-optimized
+  fat tree is two pipelined legs, NVLink to the same-rail GPU then that rail's NIC (PXN);
+  legs with the same links merge, so the flow count is (NVLink pairs + same-rail NIC pairs).
+- hierarchical: phase 1 intra-domain all-to-all to the member on the destination's position,
+  phase 2 inter-domain all-to-all among same-position members (Tutel-2DH).
+- deepep: one IB copy per destination domain to the same-rail peer (``node_traffic_bytes``,
+  deduplicated per token by the caller; the sum over the domain's ranks by default), fanned
+  out over NVLink by that peer, both legs pipelined in one phase (DSV3, DeepEP).
+
+The analytic fidelity is the closed-form bottleneck of the same legs: per-link bytes over
+effective capacity, maximized over links. Units: bytes, seconds, bytes/s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from moesim.cluster.plan import ClusterPlan
+from moesim.errors import InfeasibleError, SpecError
+from moesim.network import efficiency as eff
+from moesim.network.collectives import CollectiveResult, check_groups, make_result
+from moesim.network.flows import (
+    concat_flows,
+    effective_capacity,
+    flows_from_pairs,
+    link_bytes_by_name,
+    solve_phase,
+)
+from moesim.network.maxmin import FlowSet
+from moesim.network.rings import by_domain
+
+A2A_ALGORITHMS = ("direct", "hierarchical", "deepep")
+
+
+def _traffic(groups: list[list[int]], traffic: np.ndarray) -> np.ndarray:
+    t = np.asarray(traffic, dtype=float)
+    n = len(groups[0])
+    if t.ndim == 2:
+        t = np.broadcast_to(t, (len(groups), n, n))
+    if t.shape != (len(groups), n, n):
+        raise SpecError(f"traffic_bytes has shape {t.shape}; expected ({n}, {n}) or "
+                        f"({len(groups)}, {n}, {n})")
+    if (t < 0).any():
+        raise SpecError("traffic_bytes must be >= 0")
+    return t
+
+
+def _pairs(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]:
+    src = np.broadcast_to(dev[:, :, None], t.shape).ravel()
+    dst = np.broadcast_to(dev[:, None, :], t.shape).ravel()
+    b = t.ravel()
+    keep = (b > 0) & (src != dst)
+    return src[keep], dst[keep], b[keep]
+
+
+def direct_flows(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray) -> FlowSet:
+    """Aggregated legs of a direct all-to-all-v among the device groups ``dev`` (g x n)."""
+    src, dst, b = _pairs(cluster, dev, t)
+    ft = cluster.fat_tree
+    if "nvl_up" not in cluster.offsets or (ft is None and cluster.dcn is not None):
+        return flows_from_pairs(cluster, src, dst, b)
+    m = cluster.devices_per_domain
+    ds, dd = src // m, dst // m
+    same = ds == dd
+    parts = [_nvlink_legs(cluster, src[same], dst[same], b[same])]
+    inter = ~same
+    if ft is not None:
+        beyond = inter & (ds // ft.num_domains != dd // ft.num_domains)
+        if beyond.any():
+            parts.append(flows_from_pairs(cluster, src[beyond], dst[beyond], b[beyond]))
+        inter &= ~beyond
+        s, d, bb, a, z = src[inter], dst[inter], b[inter], ds[inter], dd[inter]
+        k = cluster.nics_per_domain
+        rs, rt = cluster.nic_local(s % m), cluster.nic_local(d % m)
+        if ft.rail_optimized:
+            cross = rs != rt
+            proxy = a[cross] * m + (-(-rt[cross] * m // k))
+            parts.append(_nvlink_legs(cluster, s[cross], proxy, bb[cross]))
+            rs = rt
+        parts.append(_nic_legs(cluster, a * k + rs, z * k + rt, bb))
+    elif inter.any():
+        parts.append(flows_from_pairs(cluster, src[inter], dst[inter], b[inter]))
+    return concat_flows(parts)
+
+
+def _merge(key: np.ndarray, b: np.ndarray, nbins: int) -> tuple[np.ndarray, np.ndarray]:
+    if nbins <= 64_000_000:
+        tot = np.bincount(key, weights=b, minlength=nbins)
+        uniq = np.flatnonzero(tot)
+        return uniq, tot[uniq]
+    uniq, inv = np.unique(key, return_inverse=True)
+    return uniq, np.bincount(inv, weights=b)
+
+
+def _fixed(links: np.ndarray, sizes: np.ndarray) -> FlowSet:
+    f, w = links.shape
+    return FlowSet(np.arange(0, f * w + 1, w, dtype=np.int64), links.ravel(), np.ones(f * w),
+                   sizes, np.zeros(f), sizes.copy())
+
+
+def _nvlink_legs(cluster: ClusterPlan, s: np.ndarray, d: np.ndarray, b: np.ndarray) -> FlowSet:
+    m, o = cluster.devices_per_domain, cluster.offsets
+    uniq, sizes = _merge(s * m + d % m, b, cluster.num_devices * m)
+    src = uniq // m
+    dst = (src // m) * m + uniq % m
+    return _fixed(np.stack([o["nvl_up"] + src, o["nvl_down"] + dst], axis=1), sizes)
+
+
+def _nic_legs(cluster: ClusterPlan, qs: np.ndarray, qd: np.ndarray, b: np.ndarray) -> FlowSet:
+    ft, o = cluster.fat_tree, cluster.offsets
+    assert ft is not None
+    k = cluster.nics_per_domain
+    nq = cluster.num_domains * k
+    uniq, sizes = _merge(qs * nq + qd, b, nq * nq)
+    a, z = uniq // nq, uniq % nq
+    rails = k if ft.rail_optimized else 1
+    ga = (a // k // ft.domains_per_leaf_group) * rails + (a % k if ft.rail_optimized else 0)
+    gz = (z // k // ft.domains_per_leaf_group) * rails + (z % k if ft.rail_optimized else 0)
+    up = ga != gz
+    four = np.stack([o["nic_up"] + a[up], o["leaf_up"] + ga[up], o["spine_down"] + gz[up],
+                     o["nic_down"] + z[up]], axis=1)
+    two = np.stack([o["nic_up"] + a[~up], o["nic_down"] + z[~up]], axis=1)
+    return concat_flows([_fixed(four, sizes[up]), _fixed(two, sizes[~up])])
+
+
+def _positions(cluster: ClusterPlan, group: list[int]) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    doms = by_domain(cluster, group)
+    if len({len(x) for x in doms}) != 1:
+        raise InfeasibleError("hierarchical and deepep all-to-all need the same number of ranks "
+                              "in every domain of the group", reason="algorithm")
+    where = {d: (a, p) for a, dom in enumerate(doms) for p, d in enumerate(dom)}
+    dom_idx = np.array([where[d][0] for d in group])
+    pos = np.array([where[d][1] for d in group])
+    return dom_idx, pos, doms
+
+
+def hierarchical_phases(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray) -> list[FlowSet]:
+    """Tutel 2DH: intra-domain stage to the destination's position, then same-position stage."""
+    p1: list[tuple[np.ndarray, ...]] = []
+    p2: list[tuple[np.ndarray, ...]] = []
+    for gi, group in enumerate(dev.tolist()):
+        a, p, doms = _positions(cluster, group)
+        u, k = len(doms[0]), len(doms)
+        pos_1h = np.eye(u)[p]
+        dom_1h = np.eye(k)[a]
+        stage1 = t[gi] @ pos_1h                      # [r, j]: bytes r sends to position j
+        dst1 = np.array([[doms[a[r]][j] for j in range(u)] for r in range(len(group))])
+        p1.append((np.repeat(np.array(group), u), dst1.ravel(), stage1.ravel()))
+        stage2 = dom_1h.T @ t[gi]                    # [domain, r']: bytes into r' from domain
+        src2 = np.array([[doms[x][p[r]] for r in range(len(group))] for x in range(k)])
+        p2.append((src2.ravel(), np.tile(np.array(group), k), stage2.ravel()))
+    cat = np.concatenate
+    return [flows_from_pairs(cluster, *(cat(x) for x in zip(*ph, strict=True))) for ph in (p1, p2)]
+
+
+def deepep_flows(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray,
+                 node_traffic: np.ndarray | None) -> FlowSet:
+    """IB legs to the same-rail peer of each destination domain plus NVLink fan-out legs."""
+    src, dst, size = [], [], []
+    for gi, group in enumerate(dev.tolist()):
+        a, p, doms = _positions(cluster, group)
+        k = len(doms)
+        g = np.array(group)
+        n = len(group)
+        per_dom = t[gi] @ np.eye(k)[a]                # [r, domain] without deduplication
+        ib = per_dom
+        if node_traffic is not None:
+            nt = np.asarray(node_traffic, dtype=float).reshape(-1, n, k)
+            ib = nt[gi if nt.shape[0] > 1 else 0]
+        for r in range(n):
+            for x in range(k):
+                if x != a[r] and ib[r, x] > 0:
+                    src.append(g[r])
+                    dst.append(doms[x][p[r]])
+                    size.append(ib[r, x])
+        fwd = np.array([[doms[a[j]][p[r]] if a[j] != a[r] else g[r] for j in range(n)]
+                        for r in range(n)])
+        src += fwd.ravel().tolist()
+        dst += np.tile(g, n).tolist()
+        size += t[gi].ravel().tolist()
+    return flows_from_pairs(cluster, np.array(src), np.array(dst), np.array(size))
+
+
+def _latency(cluster: ClusterPlan, group: list[int], stages: int) -> float:
+    multi = len(by_domain(cluster, group)) > 1
+    step = eff.RING_NET_STEP_S if multi else eff.RING_NVLINK_STEP_S
+    return stages * (eff.NCCL_BASE_LAT_S + step)
+
+
+def _bottleneck(cluster: ClusterPlan, flows: FlowSet, kind: str) -> tuple[float, np.ndarray]:
+    load = np.bincount(flows.links, weights=flows.coeff * flows.size_bytes[flows.entry_flow],
+                       minlength=cluster.num_links)
+    return float((load / effective_capacity(cluster, kind)).max()), load
+
+
+def all_to_all_v_time(cluster: ClusterPlan, groups: list[list[int]], traffic_bytes: np.ndarray, *,
+                      algorithm: str = "direct", fidelity: str = "flow",
+                      node_traffic_bytes: np.ndarray | None = None) -> CollectiveResult:
+    """Time of an all-to-all-v run by every group at once; sizes per group-rank pair (bytes).
+
+    algbw counts the bytes the busiest rank sends (its row sum, diagonal included, as
+    nccl-tests counts ``size``).
+    """
+    if algorithm not in A2A_ALGORITHMS:
+        raise SpecError(f"algorithm={algorithm!r} is not an all-to-all algorithm; valid: "
+                        f"{', '.join(A2A_ALGORITHMS)}")
+    check_groups(cluster, groups)
+    t = _traffic(groups, traffic_bytes)
+    dev = np.array(groups, dtype=np.int64)
+    n = dev.shape[1]
+    per_rank = float(t.sum(axis=2).max()) if t.size else 0.0
+    if n == 1 or per_rank <= 0:
+        return make_result("all_to_all", n, per_rank, 0.0, algorithm)
+    if algorithm == "direct":
+        phases, kind, stages = [direct_flows(cluster, dev, t)], "p2p", 1
+    elif algorithm == "hierarchical":
+        phases, kind, stages = hierarchical_phases(cluster, dev, t), "p2p", 2
+    else:
+        phases, kind, stages = [deepep_flows(cluster, dev, t, node_traffic_bytes)], "deepep", 1
+    total, load = 0.0, np.zeros(cluster.num_links)
+    for fl in phases:
+        if fidelity == "analytic":
+            dt, lb = _bottleneck(cluster, fl, kind)
+        else:
+            res = solve_phase(cluster, fl, kind)
+            dt, lb = res.time_s, res.link_bytes
+        total += dt
+        load += lb
+    total += _latency(cluster, groups[0], stages)
+    return make_result("all_to_all", n, per_rank, total, algorithm,
+                       link_bytes_by_name(cluster, load) if fidelity == "flow" else None)
