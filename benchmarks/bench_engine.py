@@ -1,0 +1,48 @@
+"""Engine speed: wall time of one DES step for real scenarios, simulated ops per second, and
+bare simpy timeouts per second measured in the same run (the event loop's ceiling here)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import simpy
+
+from moesim.engine import Simulation
+from moesim.specs.loader import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = [("scenarios/mixtral-8x7b-64xh100.yaml", 2.0), ("scenarios/deepseek-v3-2048xh800.yaml", 10.0)]
+
+
+def bare_simpy_rate(n: int = 200_000) -> float:
+    """simpy timeouts per second in one process (no work per event)."""
+    env = simpy.Environment()
+
+    def proc():  # noqa: ANN202
+        for _ in range(n):
+            yield env.timeout(1.0)
+
+    env.process(proc())
+    t = time.perf_counter()
+    env.run()
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    print(f"bare simpy timeouts/s: {bare_simpy_rate():,.0f}")
+    for path, target in CASES:
+        sc = load_scenario(ROOT / path)
+        for fidelity in ("des", "analytic"):
+            t = time.perf_counter()
+            sim = Simulation(sc, fidelity=fidelity)  # type: ignore[arg-type]
+            res = sim.run()
+            wall = time.perf_counter() - t
+            ops = sum(1 for _ in res.trace) if fidelity == "des" else 0
+            print(f"{sc.name:28s} {fidelity:8s} {wall:6.2f} s (target {target} s)  "
+                  f"step {res.step_time_s:.3f} s  {res.model_tflops_per_device:.0f} TFLOP/s  "
+                  f"trace ops {ops:,} ({ops / wall:,.0f} ops/s)")
+
+
+if __name__ == "__main__":
+    main()
