@@ -109,21 +109,20 @@ def cap_counts(rng: np.random.Generator, counts: np.ndarray, cap: np.ndarray) ->
     """Clip counts to ``cap`` per cell, moving any excess to cells of the same row with room.
 
     A token takes an expert at most once, so copies per (source, expert) never exceed the
-    tokens that could send them. Excess is rare (far tails), so the fix-up loops over rows.
+    tokens that could send them. The excess is redistributed by room, all rows at once.
     """
-    over = counts > cap
-    if not over.any():
-        return counts
     out = np.minimum(counts, cap)
-    for s in np.flatnonzero(over.any(axis=1)):
-        excess = int(counts[s].sum() - out[s].sum())
-        room = cap[s] - out[s]
-        while excess > 0 and room.sum() > 0:
-            add = rng.multinomial(excess, room / room.sum())
-            add = np.minimum(add, room)
-            out[s] += add
-            room = cap[s] - out[s]
-            excess -= int(add.sum())
+    excess = counts.sum(axis=1) - out.sum(axis=1)
+    for _ in range(64):  # each round fills at least the room it draws into; a few suffice
+        rows = np.flatnonzero(excess > 0)
+        if rows.size == 0:
+            break
+        room = (cap[rows] - out[rows]).astype(np.float64)
+        total = room.sum(axis=1)
+        assert (total >= excess[rows]).all(), "copies exceed what the tokens can carry"
+        add = np.minimum(rng.multinomial(excess[rows], room / total[:, None]), room.astype(np.int64))
+        out[rows] += add
+        excess[rows] -= add.sum(axis=1)
     return out
 
 
