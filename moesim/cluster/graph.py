@@ -78,6 +78,8 @@ def _add_fat_tree(c: ClusterPlan, g: nx.DiGraph) -> None:
         return
     ports = ft.domains_per_leaf_group * k / rails / ft.oversubscription
     num_spines = max(1, math.ceil(c.num_leaf_groups * ports / ft.spine_radix))
+    for s in range(num_spines):
+        g.add_node(("spine", s), kind="spine")
     for grp in range(c.num_leaf_groups):
         for s in range(num_spines):
             _edge(g, c, ("leaf", grp), ("spine", s), c.offsets["leaf_up"] + grp, 1 / num_spines)

@@ -154,8 +154,11 @@ def solve_max_min(flows: FlowSet, capacity_bytes_per_s: np.ndarray, *, rel_tol: 
         dt = min(dt_end, dt_arrive)
         fin = active & (to_finish <= dt_end * (1.0 + rel_tol)) if dt_end <= dt_arrive else \
             np.zeros(nflow, dtype=bool)
-        remaining[active] -= np.where(np.isinf(rate[active]), remaining[active],
-                                      rate[active] * dt)
+        ra = rate[active]
+        finite = np.isfinite(ra)
+        step = remaining[active].copy()
+        step[finite] = ra[finite] * dt
+        remaining[active] -= step
         t += dt
         completion[fin], done[fin], remaining[fin] = t, True, 0.0
     link_bytes = np.bincount(flows.links, weights=flows.coeff * flows.size_bytes[flows.entry_flow],
