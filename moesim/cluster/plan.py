@@ -32,6 +32,7 @@ from moesim.units import GBIT_PER_S, US
 
 TIER_NVLINK, TIER_NIC, TIER_FABRIC, TIER_ICI, TIER_DCN = 0, 1, 2, 3, 4
 TIER_NAMES = ("nvlink", "nic", "fabric", "ici", "dcn")
+SWITCH_PORT_LAT_S = 0.6 * US  # InfiniBand HDR switch port latency (MLE-net; NDR not published)
 
 
 @dataclass(eq=False)
@@ -173,15 +174,16 @@ def _build(topology: TopologySpec, num_devices: int) -> ClusterPlan:
         add("nvl_down", num_devices, scale_up.device_bytes_per_s, half, TIER_NVLINK)
     if ft is not None:
         q = num_domains * ft.nics_per_domain
-        half = ft.latency_us * US / 2.0
-        add("nic_up", q, ft.nic_bytes_per_s, half, TIER_NIC)
+        # The spec's latency is the one-way NIC + leaf budget; a route through the spine
+        # crosses two more switch ports, 0.6 us each (HDR port latency, MLE-net).
+        add("nic_up", q, ft.nic_bytes_per_s, ft.latency_us * US, TIER_NIC)
         add("nic_down", q, ft.nic_bytes_per_s, 0.0, TIER_NIC)
         rails = ft.nics_per_domain if ft.rail_optimized else 1
         sus = -(-num_domains // ft.domains_per_leaf_group)
         nic_per_group = ft.domains_per_leaf_group * ft.nics_per_domain / rails
         group_cap = nic_per_group * ft.nic_bytes_per_s / ft.oversubscription
-        add("leaf_up", sus * rails, group_cap, half, TIER_FABRIC)
-        add("spine_down", sus * rails, group_cap, 0.0, TIER_FABRIC)
+        add("leaf_up", sus * rails, group_cap, SWITCH_PORT_LAT_S, TIER_FABRIC)
+        add("spine_down", sus * rails, group_cap, SWITCH_PORT_LAT_S, TIER_FABRIC)
     if torus is not None:
         add("ici", num_devices * 2 * len(torus.dims), torus.link_bytes_per_s,
             torus.latency_us * US, TIER_ICI)

@@ -39,7 +39,7 @@ A2A_ALGORITHMS = ("direct", "hierarchical", "deepep")
 def _traffic(groups: list[list[int]], traffic: np.ndarray) -> np.ndarray:
     t = np.asarray(traffic, dtype=float)
     n = len(groups[0])
-    if t.ndim == 2:
+    if t.ndim == 2 and t.shape == (n, n):
         t = np.broadcast_to(t, (len(groups), n, n))
     if t.shape != (len(groups), n, n):
         raise SpecError(f"traffic_bytes has shape {t.shape}; expected ({n}, {n}) or "
