@@ -107,8 +107,13 @@ def sample_routed(plan: RoutingPlan, popularity: np.ndarray,
         cap = plan.capacity
         assert cap is not None, "expert choice needs a capacity factor (checks.py enforces)"
         return expert_choice_counts(s, t, e, cap), None
-    if plan.load == "balanced":
-        return balanced_counts(s, t, k, e), None
+    if plan.load == "balanced":  # node-limited too: T m / G visits per node, T k / E copies
+        visits = None
+        if plan.node_limited:
+            assert plan.max_nodes_per_token is not None
+            m = min(plan.max_nodes_per_token, k)
+            visits = balanced_counts(s, t, m, plan.num_nodes)
+        return balanced_counts(s, t, k, e), visits
     if plan.node_limited:
         assert plan.max_nodes_per_token is not None
         return node_limited_counts(rng, s, t, k, popularity, np.ones(e, dtype=np.int64),
