@@ -20,10 +20,10 @@ from rich.table import Table
 from moesim.cli.common import SET_HELP, console, err_console, fail, print_json, user_errors
 from moesim.errors import InfeasibleError, SpecError
 from moesim.plan.capacity import plan_capacity
-from moesim.plan.evaluate import ENGINE_EVALUATOR, ENGINE_MEMORY, Backend
+from moesim.plan.evaluate import ENGINE_EVALUATOR, ENGINE_MEMORY, PLAN_EVALUATOR, Backend
 from moesim.plan.executors import LocalExecutor, default_workers, make_executor
 from moesim.plan.figures import write_plan_html, write_sweep_html
-from moesim.plan.search import PlanResult, plan_layouts, summary_rows
+from moesim.plan.search import DEFAULT_ANALYTIC_BUDGET, PlanResult, plan_layouts, summary_rows
 from moesim.plan.sweep import run_sweep
 from moesim.specs.loader import load_scenario
 from moesim.specs.sweep import load_sweep
@@ -123,11 +123,13 @@ def plan(
     objective: str = typer.Option("throughput", "--objective", help="throughput or cost."),
     top: int = typer.Option(10, "--top", min=1, help="Layouts to print."),
     des_top: int = typer.Option(3, "--des-top", min=0, help="Best analytic layouts to simulate."),
+    budget: int = typer.Option(DEFAULT_ANALYTIC_BUDGET, "--analytic-budget", min=1,
+                               help="Most layouts ranked with the analytic engine."),
     workers: int = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
     out: Path = typer.Option(Path("reports"), "--out", help="Folder for the Pareto HTML page."),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
-    evaluator: str = typer.Option(ENGINE_EVALUATOR, "--evaluator", hidden=True),
+    evaluator: str = typer.Option(PLAN_EVALUATOR, "--evaluator", hidden=True),
     memory: str = typer.Option(ENGINE_MEMORY, "--memory", hidden=True),
 ) -> None:
     """Search every layout on N devices; print the best and why the rest were excluded."""
@@ -137,7 +139,7 @@ def plan(
     n = devices or s.devices
     w = workers or default_workers()
     res = plan_layouts(s, n, objective=objective, des_top=des_top,  # type: ignore[arg-type]
-                       backend=Backend(evaluator, memory),
+                       backend=Backend(evaluator, memory), analytic_budget=budget,
                        executor=LocalExecutor(w) if w > 1 else None)
     if not res.ranked:
         raise InfeasibleError(f"none of the {res.considered} layouts on {n} devices fits; "
@@ -159,7 +161,7 @@ def capacity(
     workers: int = typer.Option(None, "--workers", min=1, help="Processes (default: all cores)."),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
-    evaluator: str = typer.Option(ENGINE_EVALUATOR, "--evaluator", hidden=True),
+    evaluator: str = typer.Option(PLAN_EVALUATOR, "--evaluator", hidden=True),
     memory: str = typer.Option(ENGINE_MEMORY, "--memory", hidden=True),
 ) -> None:
     """The smallest device count (multiples of the scale-up domain) that trains in time."""

@@ -29,6 +29,7 @@ METRIC_KEYS = ("step_time_s", "tokens_per_s", "tokens_per_s_per_device",
 
 ENGINE_EVALUATOR = "moesim.plan.evaluate:engine_point"
 ENGINE_MEMORY = "moesim.plan.evaluate:engine_memory"
+PLAN_EVALUATOR = "moesim.plan.evaluate:engine_layout"
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,15 @@ def engine_point(scenario: ScenarioSpec, fidelity: str) -> Metrics:
     return result_metrics(result)
 
 
+def engine_layout(scenario: ScenarioSpec, fidelity: str) -> Metrics:
+    """As :func:`engine_point` without the memory report (a search asked the memory model)."""
+    engine = _engine()
+    if hasattr(engine, "Simulation"):
+        sim = engine.Simulation(scenario, fidelity=fidelity, include_memory=False)
+        return result_metrics(sim.run())
+    return engine_point(scenario, fidelity)
+
+
 def engine_memory(scenario: ScenarioSpec) -> MemoryVerdict:
     """Peak memory of the most loaded rank class from ``moesim.memory.estimate_memory``."""
     try:
@@ -117,7 +127,7 @@ def resolve(name: str) -> Callable[..., Any]:
 class Backend:
     """The evaluator and memory check a search uses, by dotted name (picklable)."""
 
-    evaluator: str = ENGINE_EVALUATOR
+    evaluator: str = PLAN_EVALUATOR
     memory: str = ENGINE_MEMORY
 
     def simulate(self, scenario: ScenarioSpec, fidelity: str) -> Metrics:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from moesim.errors import InfeasibleError, SpecError
 from moesim.plan.evaluate import Backend, MemoryVerdict, Metrics
 from moesim.plan.executors import Executor, SerialExecutor
+from moesim.plan.explore import explore
 from moesim.plan.layouts import (
     Layout,
     SearchSpaceSpec,
@@ -33,6 +34,10 @@ HOUR_S = 3600.0 * S  # seconds in an hour, for USD per device-hour prices
 MILLION = 1e6  # tokens per "million tokens" in USD-per-million-token prices
 REASON_MEMORY = "does not fit in memory"
 REASON_DOMINATED = "dominated: less recomputation already fits"
+REASON_BUDGET = "fits, not ranked: over the analytic budget"
+# Analytic evaluations a search makes by default: the engine's analytic fidelity takes
+# ~0.2-2 s per layout on a 2-core VM (docs/planning.md), so ~120 keep a search near a minute.
+DEFAULT_ANALYTIC_BUDGET = 120
 
 
 @dataclass
@@ -161,12 +166,14 @@ def sized(scenario: ScenarioSpec, devices: int) -> ScenarioSpec:
 def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective = "throughput",
                  des_top: int = 3, backend: Backend | None = None,
                  space: SearchSpaceSpec | None = None, executor: Executor | None = None,
-                 price_per_device_hour: float | None = None) -> PlanResult:
+                 price_per_device_hour: float | None = None,
+                 analytic_budget: int = DEFAULT_ANALYTIC_BUDGET) -> PlanResult:
     """Search every layout of ``scenario`` on ``devices`` devices; ranked best first.
 
     With a fixed device count, cost per token is device count x price / throughput, so both
     objectives give the same order; 'cost' changes what tables and the Pareto page show.
-    The analytic and DES phases run on ``executor`` (default: in this process).
+    The analytic and DES phases run on ``executor`` (default: in this process); at most
+    ``analytic_budget`` fitting layouts get an analytic evaluation (``explore`` picks them).
     """
     backend = backend or Backend()
     space = space or SearchSpaceSpec()
@@ -187,7 +194,7 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
         fitting += _fitting_options(base, lay, space, backend, res.excluded)
     ex = executor or SerialExecutor()
     try:
-        _rank_analytic(base, fitting, backend, ex, res)
+        _rank_analytic(base, fitting, backend, ex, res, analytic_budget)
         _refine_with_des(base, res, des_top, backend, ex)
     finally:
         ex.close()
@@ -195,16 +202,33 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
 
 
 def _rank_analytic(base: ScenarioSpec, fitting: Fitting, backend: Backend, ex: Executor,
-                   res: PlanResult) -> None:
+                   res: PlanResult, budget: int) -> None:
     verdicts = {lay: v for lay, v in fitting}
-    size = max(1, min(256, len(fitting) // 16 or 1))
-    for task, outs in zip_results(ex, _chunks(base, fitting, backend, "analytic", size)):
-        for lay, out in zip(task.layouts, outs, strict=True):
-            if isinstance(out, str):
-                res.excluded[out] += 1
-            else:
-                res.ranked.append(Candidate(lay, verdicts[lay], out))
+    metrics: dict[Layout, Metrics] = {}
+
+    def score(layouts: list[Layout]) -> dict[Layout, float | None]:
+        size = max(1, min(64, len(layouts) // (4 * _workers(ex)) or 1))
+        chunk_in = [(lay, verdicts[lay]) for lay in layouts]
+        out: dict[Layout, float | None] = {}
+        for task, outs in zip_results(ex, _chunks(base, chunk_in, backend, "analytic", size)):
+            for lay, o in zip(task.layouts, outs, strict=True):
+                if isinstance(o, str):
+                    res.excluded[o] += 1
+                    out[lay] = None
+                else:
+                    metrics[lay] = o
+                    out[lay] = float(o.get("tokens_per_s") or 0.0)
+        return out
+
+    seen = explore([lay for lay, _ in fitting], budget, score)
+    if len(fitting) > len(seen):
+        res.excluded[REASON_BUDGET] += len(fitting) - len(seen)
+    res.ranked = [Candidate(lay, verdicts[lay], m) for lay, m in metrics.items()]
     res.ranked.sort(key=_analytic_key)
+
+
+def _workers(ex: Executor) -> int:
+    return int(getattr(ex, "workers", 1))
 
 
 def zip_results(ex: Executor, tasks: list[ChunkTask]) -> list[tuple[ChunkTask, Any]]:
