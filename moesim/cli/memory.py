@@ -1,0 +1,81 @@
+"""``moesim memory SCENARIO``: peak device memory per rank class, without running the DES."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from moesim.cli.common import SET_HELP, console, print_json, user_errors
+from moesim.memory import TERMS, ensure_fits, estimate_memory
+from moesim.memory.report import MemoryReport
+from moesim.results.schema import RankClassMemoryResult
+from moesim.specs.loader import load_scenario
+from moesim.units import GB
+
+# Table columns: groups of breakdown terms (the JSON output keeps every term).
+_GROUPS = {
+    "wts": ("weights_dense", "weights_expert"),
+    "grad": ("gradients",),
+    "opt": ("optimizer_states", "optimizer_step_temporaries"),
+    "act": ("activations", "recompute_working_set"),
+    "buf": ("a2a_buffers", "comm_buckets"),
+    "rsv": ("framework_reserve", "allocator_fragmentation"),
+}
+assert sorted(t for g in _GROUPS.values() for t in g) == sorted(TERMS)
+
+
+def _cells(rc: RankClassMemoryResult) -> list[str]:
+    m = rc.memory
+    groups = [sum(m.breakdown_bytes.get(t, 0.0) for t in g) for g in _GROUPS.values()]
+    verdict = "[green]yes[/green]" if m.fits else "[red]no[/red]"
+    return [f"{x / GB:.1f}" for x in groups] + [
+        f"{m.peak_bytes / GB:.1f}", f"{m.headroom_bytes / GB:.1f}", verdict]
+
+
+def _table(name: str, report: MemoryReport) -> Table:
+    table = Table(title=f"{name}: peak GB per device, HBM {report.capacity_bytes / GB:.1f} GB",
+                  caption="wts weights, grad gradients, opt optimizer, act activations, buf "
+                  "all-to-all + buckets, rsv framework reserve + fragmentation; --json: all terms")
+    table.add_column("class", no_wrap=True)
+    table.add_column("ranks", justify="right")
+    for col in (*_GROUPS, "peak", "free", "fits"):
+        table.add_column(col, justify="right")
+    rows: list[tuple[list[str], list[str], int]] = []  # names, cells, ranks
+    for rc in report.rank_classes:
+        cells = _cells(rc)
+        if rows and rows[-1][1] == cells:  # merge runs of identical stages (pp1-pp14)
+            rows[-1][0].append(rc.rank_class)
+            rows[-1] = (rows[-1][0], cells, rows[-1][2] + rc.multiplicity)
+        else:
+            rows.append(([rc.rank_class], cells, rc.multiplicity))
+    for names, cells, ranks in rows:
+        label = names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
+        bold = report.most_loaded in names
+        table.add_row(label, str(ranks), *cells, style="bold" if bold else None)
+    return table
+
+
+@user_errors
+def memory(
+    scenario: Path = typer.Argument(..., help="A scenario YAML file."),
+    sets: list[str] = typer.Option([], "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Peak bytes per rank class with the breakdown, HBM capacity, headroom and whether it
+    fits (exit code 2 when some rank class does not)."""
+    s = load_scenario(scenario, sets)
+    report = estimate_memory(s)
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        console.print(_table(s.name, report))
+        if report.fits:
+            console.print(f"fits; most loaded: {report.most_loaded} "
+                          f"({report.peak_bytes / GB:.1f} of {report.capacity_bytes / GB:.1f} GB)")
+    ensure_fits(report)  # a layout that does not fit: one line on stderr, exit code 2
+
+
+def register(app: typer.Typer) -> None:
+    app.command("memory")(memory)
