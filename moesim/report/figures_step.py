@@ -76,7 +76,7 @@ def fig_headline(result: SimulationResult) -> go.Figure:
         cells={"values": [[r.label for r in rows], [r.display for r in rows]],
                "align": "left", "font": {"size": 13}, "height": 26},
     ))
-    return base_layout(fig, f"{result.scenario}: headline", height_px=110 + 28 * len(rows))
+    return base_layout(fig, f"{result.scenario}: headline", height_px=160 + 28 * (len(rows) + 1))
 
 
 def breakdown_segments(result: SimulationResult) -> list[tuple[str, float]]:
@@ -109,8 +109,9 @@ def fig_breakdown(result: SimulationResult) -> go.Figure:
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title_text="time per step (ms)")
     fig.update_yaxes(title_text="rank class")
+    # tall enough for one legend entry per segment (about 20 px each)
     return base_layout(fig, f"{title} on {who} (sum {sum(s for _, s in segments) / MS:,.2f} ms)",
-                       height_px=330)
+                       height_px=max(330, 150 + 20 * len(segments)))
 
 
 def fig_memory(result: SimulationResult) -> go.Figure:
