@@ -31,9 +31,10 @@ def expert_load_matrix(result: SimulationResult) -> tuple[list[int], np.ndarray]
 
 def expert_parallel_degree(result: SimulationResult, num_experts: int) -> int:
     """EP degree from the result's parallelism, else from the dispatch matrix, else 1."""
-    ep = result.parallelism.get("expert_parallel_degree")
-    if isinstance(ep, int) and not isinstance(ep, bool) and ep >= 1:
-        return ep
+    for key in ("ep", "expert_parallel_degree"):  # the engine writes "ep"
+        ep = result.parallelism.get(key)
+        if isinstance(ep, int) and not isinstance(ep, bool) and ep >= 1:
+            return ep
     n = len(result.routing.dispatch_traffic_bytes)
     if n >= 1 and num_experts % n == 0:
         return n

@@ -76,6 +76,8 @@ def test_tokens_per_ep_rank_sums_expert_blocks() -> None:
     # EP4: experts (0,1) -> rank 0; layer 3 gives 250 + 100 = 350 tokens.
     r4 = r.model_copy(update={"parallelism": {"expert_parallel_degree": 4}})
     assert tokens_per_ep_rank(r4)[3].tolist() == [350.0, 200.0, 200.0, 200.0]
+    r2 = r.model_copy(update={"parallelism": {"ep": 2}})  # the key the engine writes
+    assert tokens_per_ep_rank(r2)[1].tolist() == [450.0, 400.0]  # 150 + 3 * 100, 4 * 100
     fig = fig_tokens_per_rank(r)
     assert "(tokens)" in fig.layout.yaxis.title.text
     assert fig.layout.xaxis.title.text == "EP rank"
