@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from moesim.compute.calibration import CalibrationTable
+from moesim.compute.interp import LogGrid
 from moesim.compute.shapes import ScenarioShapes
 from moesim.specs.hardware import AcceleratorSpec
 from moesim.units import GBYTE_PER_S, TFLOPS, US
@@ -133,3 +134,23 @@ def accelerator_from_table(table: CalibrationTable) -> AcceleratorSpec:
         hbm_capacity_gb=env.memory_gb or 1.0, hbm_gbyte_per_s=bw / GBYTE_PER_S,
         gemm_efficiency=1.0, hbm_efficiency=1.0, kernel_launch_us=launch / US,
         num_sms=env.num_sms)
+
+
+def heldout_gemm_errors(table: CalibrationTable, planes: list[tuple[str, int]]
+                        ) -> dict[tuple[str, int], np.ndarray]:
+    """Drop each grid plane (axis "m", "n" or "k" = value) in turn, predict it from the rest.
+
+    Returns |predicted / measured - 1| for every dropped GEMM, per plane.
+    """
+    pts = [p for p in table.gemm if p.batch == 1]
+    sizes = np.array([[p.m, p.n, p.k] for p in pts], dtype=np.float64)
+    times = np.array([p.timing.median_s for p in pts])
+    out = {}
+    for axis, value in planes:
+        drop = sizes[:, "mnk".index(axis)] == value
+        if not drop.any() or drop.all():
+            raise ValueError(f"{axis}={value} is not a droppable plane of {table.name}")
+        grid = LogGrid.from_points(sizes[~drop], times[~drop])
+        pred = grid(sizes[drop, 0], sizes[drop, 1], sizes[drop, 2])
+        out[(axis, value)] = np.abs(pred / times[drop] - 1.0)
+    return out

@@ -50,6 +50,9 @@ class KernelCostModel:
         self.calibration = calibration
         self._gemm_grid = _gemm_grid(calibration) if calibration else None
         self._grouped_ratio = _grouped_ratio(calibration, self._gemm_grid)
+        self._memory_grids = _memory_grids(calibration) if calibration else {}
+        self._attention_curves: dict[tuple[bool, bool, int], tuple[np.ndarray, np.ndarray]] = (
+            _attention_curves(calibration) if calibration else {})
         self._gemm = lru_cache(maxsize=65536)(self._gemm_uncached)
 
     # --- GEMMs ---------------------------------------------------------------------------
@@ -113,34 +116,20 @@ class KernelCostModel:
     def _attention_rate(self, seq_kv: int, head_dim: int, causal: bool,
                         backward: bool) -> float | None:
         """Measured FLOP/s interpolated over seq_kv (nearest head_dim); None if unmeasured."""
-        if self.calibration is None:
+        dims = [d for (c, bw, d) in self._attention_curves if c == causal and bw == backward]
+        if not dims:
             return None
-        pts = [p for p in self.calibration.attention
-               if p.causal == causal and p.backward == backward]
-        if not pts:
-            return None
-        best_d = min({p.head_dim for p in pts}, key=lambda d: abs(np.log(d / head_dim)))
-        pts = [p for p in pts if p.head_dim == best_d]
-        rates = {}
-        for p in pts:
-            f = rf.attention_flops(p.batch, p.seq_q, p.seq_kv, p.num_heads, p.head_dim,
-                                   causal=p.causal, backward=p.backward)
-            rates.setdefault(p.seq_kv, []).append(f / p.timing.median_s)
-        xs = np.array(sorted(rates), dtype=np.float64)
-        ys = np.array([np.median(rates[int(x)]) for x in xs])
+        best = min(dims, key=lambda d: abs(np.log(d / head_dim)))
+        xs, ys = self._attention_curves[(causal, backward, best)]
         return float(interp_1d_log(np.array(seq_kv), xs, ys))
 
     def memory_op(self, bytes_moved: float, kind: str = "elementwise") -> KernelTime:
         """A memory-bound op that reads plus writes ``bytes_moved`` bytes; seconds."""
         if bytes_moved <= 0:
             return KernelTime(0.0, 0.0, 0.0, self.source)
-        if self.calibration is not None:
-            pts = [p for p in self.calibration.memory if p.kind == kind] or [
-                p for p in self.calibration.memory if p.kind == "elementwise"]
-            if pts:
-                grid = LogGrid.from_points(np.array([[p.bytes_moved] for p in pts]),
-                                           np.array([p.timing.median_s for p in pts]))
-                return KernelTime(float(grid(bytes_moved)), 0.0, bytes_moved, CALIBRATION)
+        grid = self._memory_grids.get(kind) or self._memory_grids.get("elementwise")
+        if grid is not None:
+            return KernelTime(float(grid(bytes_moved)), 0.0, bytes_moved, CALIBRATION)
         return KernelTime(rf.memory_roofline(self.accelerator, bytes_moved), 0.0, bytes_moved,
                           ROOFLINE)
 
@@ -183,3 +172,29 @@ def _grouped_ratio(table: CalibrationTable | None, grid: LogGrid | None) -> floa
         dense = float(grid(t, float(p.n), float(p.k)).sum())
         ratios.append(p.timing.median_s / dense)
     return float(np.median(ratios))
+
+
+def _memory_grids(table: CalibrationTable) -> dict[str, LogGrid]:
+    """One time-vs-bytes curve per memory-op kind."""
+    out = {}
+    for kind in sorted({p.kind for p in table.memory}):
+        pts = [p for p in table.memory if p.kind == kind]
+        out[kind] = LogGrid.from_points(np.array([[p.bytes_moved] for p in pts]),
+                                        np.array([p.timing.median_s for p in pts]))
+    return out
+
+
+def _attention_curves(table: CalibrationTable
+                      ) -> dict[tuple[bool, bool, int], tuple[np.ndarray, np.ndarray]]:
+    """Achieved FLOP/s vs seq_kv per (causal, backward, head_dim); medians per seq_kv."""
+    rates: dict[tuple[bool, bool, int], dict[int, list[float]]] = {}
+    for p in table.attention:
+        f = rf.attention_flops(p.batch, p.seq_q, p.seq_kv, p.num_heads, p.head_dim,
+                               causal=p.causal, backward=p.backward)
+        key = (p.causal, p.backward, p.head_dim)
+        rates.setdefault(key, {}).setdefault(p.seq_kv, []).append(f / p.timing.median_s)
+    out = {}
+    for key, by_seq in rates.items():
+        xs = np.array(sorted(by_seq), dtype=np.float64)
+        out[key] = (xs, np.array([float(np.median(by_seq[int(x)])) for x in xs]))
+    return out

@@ -1,0 +1,54 @@
+"""`moesim calibrate` on the shipped CPU table: coverage and efficiency report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from moesim.cli.main import app
+from moesim.compute import load_calibration
+
+ROOT = Path(__file__).resolve().parents[3]
+SHIPPED = ROOT / "calibration" / "cpu-x86-fp32.json"
+
+runner = CliRunner()
+DIRS = ["--topologies", str(ROOT / "topologies"), "--scenarios", str(ROOT / "scenarios")]
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["calibrate", str(SHIPPED), *args, *DIRS])
+
+
+def test_calibrate_self_reports_coverage_and_efficiency():
+    res = _run("--accelerator", "self", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["dtype"] == "fp32"
+    mixtral = [r for r in data["coverage"] if r["scenario"] == "mixtral-8x7b-64xh100"]
+    assert {r["family"] for r in mixtral} == {"gemm", "grouped_gemm", "attention", "memory"}
+    gemm = next(r for r in mixtral if r["family"] == "gemm")
+    # Mixtral's LM head needs n = 32000 > the CPU grid's 16384, so not everything is inside.
+    assert 0 < gemm["inside"] < gemm["needed"]
+    eff = data["efficiency"]
+    # Against its own measured maximum the best GEMM is exactly 1.0 of peak and no bin
+    # exceeds it.
+    assert all(0 < b["measured_median"] <= 1.0 for b in eff["gemm_bins"])
+    assert 0 < eff["gemm_e_max"] <= 1.2
+
+
+def test_calibrate_attaches_to_a_topology_accelerator(tmp_path):
+    out = tmp_path / "attached.json"
+    res = _run("--accelerator", "H100-SXM", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "coverage" in res.output and "GEMM efficiency" in res.output
+    table = load_calibration(out)
+    assert table.accelerator == "H100-SXM"
+    assert table.gemm == load_calibration(SHIPPED).gemm
+
+
+def test_unknown_accelerator_is_one_line_exit_2():
+    res = _run("--accelerator", "nonesuch")
+    assert res.exit_code == 2
+    assert "valid:" in res.output and "H100-SXM" in res.output
