@@ -10,8 +10,9 @@ from the engine; this only decides which layouts it is asked about.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
-from dataclasses import astuple, fields
+from dataclasses import fields
 
 from moesim.plan.layouts import Layout
 
@@ -20,25 +21,25 @@ Score = Callable[[list[Layout]], dict[Layout, float | None]]  # None: excluded b
 _AXES = [f.name for f in fields(Layout)]
 
 
+_VALUES = operator.attrgetter(*_AXES)
+
+
 class Neighbours:
     """Layouts of a fixed set that differ from a given one in exactly one axis."""
 
     def __init__(self, layouts: list[Layout]) -> None:
         self._index: dict[tuple[int, tuple[object, ...]], list[Layout]] = {}
         for lay in layouts:
+            t = _VALUES(lay)
             for i in range(len(_AXES)):
-                self._index.setdefault((i, _without(lay, i)), []).append(lay)
+                self._index.setdefault((i, t[:i] + t[i + 1:]), []).append(lay)
 
     def of(self, lay: Layout) -> list[Layout]:
         out: list[Layout] = []
+        t = _VALUES(lay)
         for i in range(len(_AXES)):
-            out += [x for x in self._index[(i, _without(lay, i))] if x != lay]
+            out += [x for x in self._index[(i, t[:i] + t[i + 1:])] if x != lay]
         return out
-
-
-def _without(lay: Layout, i: int) -> tuple[object, ...]:
-    t = astuple(lay)
-    return t[:i] + t[i + 1:]
 
 
 def explore(layouts: list[Layout], budget: int, score: Score,

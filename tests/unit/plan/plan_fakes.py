@@ -7,6 +7,8 @@ the real engine. Import as ``plan_fakes:evaluate`` / ``plan_fakes:memory``.
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from moesim.plan.evaluate import MemoryVerdict
@@ -50,6 +52,9 @@ def memory(s: ScenarioSpec) -> MemoryVerdict:
 
 
 def evaluate(s: ScenarioSpec, fidelity: str) -> dict[str, Any]:
+    delay = float(os.environ.get("PLAN_FAKES_SLEEP_S", "0"))  # lets CLI tests kill midway
+    if delay:
+        time.sleep(delay)
     t = step_time_s(s) * (1.02 if fidelity == "des" else 1.0)
     tokens = s.workload.tokens_per_step
     mem = memory(s)
