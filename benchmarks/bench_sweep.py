@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def sweep_file(folder: Path, base: Path, points: int) -> Path:
-    """A grid of exactly ``points`` points (the seed axis absorbs the remainder)."""
+    """A grid of at least ``points`` points (whole seed blocks of 36)."""
     axes = [("parallelism.expert_parallel_degree", [2, 4, 8]),
             ("routing.capacity_factor", [None, 1.25]),
             ("parallelism.micro_batch_size", [1, 2]),
