@@ -19,6 +19,7 @@ from moesim.memory.activations import (
     ActivationContext,
     a2a_transient_bytes,
     balanced_recv_copies,
+    expert_bytes_per_copy,
     head_bytes,
     layer_bytes,
     layer_fixed_bytes,
@@ -67,24 +68,53 @@ class RecvModel:
         sources = self.scenario.parallelism.expert_parallel_degree * self.ctx.etp
         return float(self.scenario.experts_per_rank * sources * per_expert)
 
-    def _clip(self, copies: float) -> float:
+    def _clip(self, copies: np.ndarray) -> np.ndarray:
         cap = self.capacity()
         if cap is None:
             return copies
-        return cap if self.scenario.routing.pad_to_capacity else min(copies, cap)
+        if self.scenario.routing.pad_to_capacity:
+            return np.full_like(copies, cap)
+        return np.minimum(copies, cap)
+
+    def copies_all(self, layer: int, window: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per EP rank: (mean over the worst window of ``window`` micro-batches, max) copies
+        at ``layer``; one entry (the balanced share) without routing data."""
+        model = self.scenario.model_spec
+        if self.recv is None or layer not in model.moe_layer_indices:
+            balanced = self._clip(np.array([balanced_recv_copies(model, self.ctx)]))
+            return balanced, balanced
+        row = self._clip(self.recv[model.moe_layer_indices.index(layer)])  # [M, EP]
+        k = max(1, min(row.shape[0], math.ceil(window)))
+        csum = np.concatenate([np.zeros((1, row.shape[1])), np.cumsum(row, axis=0)])
+        worst = (csum[k:] - csum[:-k]).max(axis=0) / k
+        return worst, row.max(axis=0)
 
     def copies(self, layer: int, window: float) -> tuple[float, float]:
-        """(mean over the worst window of ``window`` micro-batches, max) copies at ``layer``."""
-        model = self.scenario.model_spec
-        balanced = self._clip(balanced_recv_copies(model, self.ctx))
-        if self.recv is None or layer not in model.moe_layer_indices:
-            return balanced, balanced
-        row = self.recv[model.moe_layer_indices.index(layer)]  # [M, EP]
-        col = row.mean(axis=1) if self.ep_rank is None else row[:, self.ep_rank]
-        col = np.array([self._clip(float(x)) for x in col])
-        k = max(1, min(len(col), math.ceil(window)))
-        sums = np.convolve(col, np.ones(k), mode="valid")
-        return float(sums.max() / k), float(col.max())
+        """(mean over the worst window of ``window`` micro-batches, max) copies at ``layer``
+        for this model's EP rank (``ep_rank``; None: the mean EP rank)."""
+        worst, peak = self.copies_all(layer, window)
+        if self.recv is None or worst.size == 1 or layer not in (
+                self.scenario.model_spec.moe_layer_indices):
+            return float(worst[0]) if worst.size == 1 else float(worst.mean()), float(peak.max())
+        if self.ep_rank is None:
+            return float(worst.mean()), float(peak.mean())
+        return float(worst[self.ep_rank]), float(peak[self.ep_rank])
+
+
+def hottest_ep_rank(s: ScenarioSpec, rank: int, recv: RecvModel) -> int:
+    """The EP rank of pipeline rank ``rank`` whose routed activations and buffers are largest."""
+    model, ctx = s.model_spec, recv.ctx
+    per_copy = expert_bytes_per_copy(model, ctx)
+    dispatch_bytes = 1.0 if s.workload.dtype == "fp8" else 2.0
+    act = a2a = np.zeros(s.parallelism.expert_parallel_degree)
+    for chunk, n in zip(rank_chunks(model.num_layers, s.parallelism, rank), in_flight(s, rank),
+                        strict=True):
+        for i in chunk.layers:
+            if model.is_moe_layer(i):
+                worst, peak = recv.copies_all(i, n)
+                act = act + n * per_copy * worst
+                a2a = np.maximum(a2a, a2a_transient_bytes(model, ctx, peak, dispatch_bytes))
+    return int(np.argmax(act + a2a))
 
 
 def _activation_terms(s: ScenarioSpec, rank: int, recv: RecvModel) -> dict[str, float]:

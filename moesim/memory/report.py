@@ -6,7 +6,7 @@ import numpy as np
 
 from moesim.errors import InfeasibleError
 from moesim.memory.activations import ActivationContext, context_for
-from moesim.memory.rank import RecvModel, rank_breakdown
+from moesim.memory.rank import RecvModel, hottest_ep_rank, rank_breakdown
 from moesim.results.schema import MemoryRankResult, RankClassMemoryResult
 from moesim.specs.base import FrozenSpec
 from moesim.specs.scenario import ScenarioSpec
@@ -101,11 +101,11 @@ def _hottest(s: ScenarioSpec, ctx: ActivationContext, recv: np.ndarray,
     """The EP rank with the largest peak over all stages, as class 'pp<i>/hot-ep<r>'."""
     best: RankClassMemoryResult | None = None
     for stage in range(s.parallelism.pipeline_parallel_degree):
-        for r in range(s.parallelism.expert_parallel_degree):
-            b = rank_breakdown(s, stage, RecvModel(s, ctx, recv, ep_rank=r))
-            rc = _result(f"pp{stage}/hot-ep{r}", 1, b, capacity)
-            if best is None or rc.memory.peak_bytes > best.memory.peak_bytes:
-                best = rc
+        r = hottest_ep_rank(s, stage, RecvModel(s, ctx, recv))
+        b = rank_breakdown(s, stage, RecvModel(s, ctx, recv, ep_rank=r))
+        rc = _result(f"pp{stage}/hot-ep{r}", 1, b, capacity)
+        if best is None or rc.memory.peak_bytes > best.memory.peak_bytes:
+            best = rc
     return best
 
 
