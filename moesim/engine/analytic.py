@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from moesim.engine.des import StageOutcome, _Streams, dualpipe_bubble, dualpipe_terms
+from moesim.engine.des import StageOutcome, _Streams
+from moesim.engine.dualpipe import comm_sm_fraction, dualpipe_ledger, dualpipe_terms
 from moesim.engine.pricing import Pricer
-from moesim.engine.timeline import ChunkPlan, Ledger, phase_time, run_phase
+from moesim.engine.timeline import ChunkPlan, Ledger, add_summary, phase_time, run_phase
 from moesim.program.builder import StepProgram
 
 
@@ -34,26 +35,42 @@ def run_analytic(program: StepProgram, pricer: Pricer,
         total = 0.0
         for c in st.chunks:
             p = plans[(st.stage, c)]
-            for mb in range(m):  # ledger sums (no events: plain arithmetic)
-                run_phase(p.forward, mb, 0.0, ledger)
-                run_phase(p.backward, mb, 0.0, ledger)
+            add_summary(p.forward, ledger, slice(None))  # ledger sums over micro-batches
+            add_summary(p.backward, ledger, slice(None))
             total += _mean(phase_time(p.forward)) + _mean(phase_time(p.backward))
             ch = program.chunks[c]
             if ch.send_forward is not None:
                 send = max(send, pricer.fixed(ch.send_forward, st.stage))
         per_mb.append(total)
-        ledger.trace.clear()
         ledgers.append(ledger)
     t = np.asarray(per_mb)
     if program.schedule == "dualpipe":
-        pairs, fb, b, w = dualpipe_terms(plans, 0, pp, m)
-        pipe = float(pairs.sum()) + dualpipe_bubble(pp, fb, b, w)
-    elif program.schedule == "interleaved_1f1b" and v > 1:
+        return _dualpipe(program, pricer, plans)
+    if program.schedule == "interleaved_1f1b" and v > 1:
         pipe = m * t.max() + (pp - 1) * t.max() / v + 2 * (pp - 1) * send
     else:
         pipe = (m - 1) * t.max() + t.sum() + 2 * (pp - 1) * send
     outcomes = []
     for st, ledger in zip(program.stages, ledgers, strict=True):
+        tail = _dp_tail(program, pricer, plans, st.stage, ledger)
+        opt = sum(pricer.fixed(op, st.stage) for op in st.optimizer)
+        ledger.optimizer += opt
+        gather = _param_exposure(program, pricer, st.stage, ledger)
+        outcomes.append(StageOutcome(st.stage, pipe + tail + opt + gather, ledger))
+    return outcomes
+
+
+def _dualpipe(program: StepProgram, pricer: Pricer,
+              plans: dict[tuple[int, int], ChunkPlan]) -> list[StageOutcome]:
+    """Every DualPipe rank in closed form (the same terms the DES runs as events)."""
+    ctx = program.context
+    f = comm_sm_fraction(program, pricer.num_sms)
+    outcomes = []
+    for st in program.stages:
+        ledger = Ledger(f"pp{st.stage}")
+        terms = dualpipe_terms(plans, st.stage, ctx.pp, ctx.num_micro_batches, f)
+        dualpipe_ledger(plans, st.stage, ctx.pp, terms, ledger)
+        pipe = terms.total(ctx.pp)
         tail = _dp_tail(program, pricer, plans, st.stage, ledger)
         opt = sum(pricer.fixed(op, st.stage) for op in st.optimizer)
         ledger.optimizer += opt

@@ -1,46 +1,43 @@
 """The real cost provider: kernels from ``moesim.compute``, communication from ``moesim.network``.
 
 Each collective is priced with every concurrent group of its axis in the stage at once, so
-groups that share links contend in the network model. Until the cluster / network modules
-are importable, communication falls back to :mod:`moesim.engine.fallback_network` (a
-tier-bandwidth alpha-beta model); ``sources`` records which path priced each op.
+groups that share links contend in the network model (``fidelity="flow"`` for the DES, the
+network's closed-form bottleneck ``"analytic"`` for the analytic fidelity).
+
+FP8 runs: only the linear layers' GEMMs run in FP8 (Transformer Engine's FP8 recipes and
+DeepSeek-V3 section 3.3.1 keep the attention core, norms and other element-wise kernels in
+BF16), so attention and memory-bound kernels are priced by a BF16 kernel model, and every
+FP8 GEMM operand is cast first (see :mod:`moesim.engine.physics`).
+
+Pipeline stages are symmetric in the topologies moesim builds (a stage's EP groups span the
+same number of scale-up domains at the same local positions), so an all-to-all is priced once
+per stage *layout signature* and shared by every stage with that signature.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
-from typing import Any
 
 import numpy as np
 
-from moesim.engine.fallback_network import TierNetwork
+from moesim.cluster import build_cluster, process_groups
+from moesim.compute import KernelCostModel, load_calibration
+from moesim.network import all_to_all_v_time, collective_time, send_time
 from moesim.program.ops import AttentionShape, CollectiveShape, GemmShape, MemoryShape
 from moesim.specs.scenario import ScenarioSpec
 
-
-def _try_import(name: str) -> Any | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+GEMM_DTYPES = ("bf16", "fp16", "fp8", "fp32", "tf32")
 
 
-def _kernel_model(scenario: ScenarioSpec) -> Any:
-    mod = _try_import("moesim.compute") or _try_import("moesim.compute.model")
-    cls = getattr(mod, "KernelCostModel", None) if mod else None
-    if cls is None:
-        mod = _try_import("moesim.compute.model")
-        cls = getattr(mod, "KernelCostModel", None) if mod else None
-    if cls is None:
-        return None
-    calibration = None
-    if scenario.calibration:
-        loader = getattr(mod, "load_calibration", None) or getattr(
-            _try_import("moesim.compute.calibration"), "load_calibration", None)
-        if loader is not None:
-            calibration = loader(scenario.calibration)
-    return cls(scenario.topology_spec.accelerator, scenario.workload.dtype, calibration)
+def kernel_models(scenario: ScenarioSpec) -> tuple[KernelCostModel, KernelCostModel]:
+    """(GEMM model in the workload dtype, BF16 model for attention and memory ops)."""
+    acc, dtype = scenario.topology_spec.accelerator, scenario.workload.dtype
+    calibration = load_calibration(scenario.calibration) if scenario.calibration else None
+    gemm = KernelCostModel(acc, dtype, calibration)
+    if dtype != "fp8":
+        return gemm, gemm
+    bf16_cal = calibration if calibration is not None and calibration.dtype == "bf16" else None
+    return gemm, KernelCostModel(acc, "bf16", bf16_cal)
 
 
 class ScenarioCostProvider:
@@ -49,12 +46,10 @@ class ScenarioCostProvider:
     def __init__(self, scenario: ScenarioSpec, *, fidelity: str = "flow") -> None:
         self.scenario = scenario
         self.sources: Counter[str] = Counter()
-        self.kernels = _kernel_model(scenario)
-        if self.kernels is None:
-            raise ImportError("moesim.compute.KernelCostModel is not importable")
+        self.kernels, self.kernels_bf16 = kernel_models(scenario)
         self.fidelity = fidelity
-        self.net = _network_binding(scenario, fidelity) or TierNetwork(scenario)
-        self.network_source = getattr(self.net, "source", "network")
+        self.net = NetworkBinding(scenario, fidelity)
+        self.num_sms = scenario.topology_spec.accelerator.num_sms
 
     # --- compute ---------------------------------------------------------------------------
     def gemm(self, shape: GemmShape) -> float:
@@ -67,82 +62,85 @@ class ScenarioCostProvider:
         return np.asarray(self.kernels.grouped_gemm_many(tokens, n, k), dtype=np.float64)
 
     def attention(self, shape: AttentionShape) -> float:
-        kt = self.kernels.attention(shape.batch, shape.seq_q, shape.seq_kv, shape.num_heads,
-                                    shape.num_kv_heads, shape.head_dim, causal=shape.causal,
-                                    backward=shape.backward)
+        kt = self.kernels_bf16.attention(
+            shape.batch, shape.seq_q, shape.seq_kv, shape.num_heads, shape.num_kv_heads,
+            shape.head_dim, causal=shape.causal, backward=shape.backward)
         self.sources[kt.source] += 1
         return float(kt.time_s)
 
     def memory(self, shape: MemoryShape) -> float:
-        kt = self.kernels.memory_op(shape.bytes_moved, kind=shape.kind)
+        kt = self.kernels_bf16.memory_op(shape.bytes_moved, kind=shape.kind)
         self.sources[kt.source] += 1
         return float(kt.time_s)
 
     # --- communication -----------------------------------------------------------------------
     def collective(self, shape: CollectiveShape, stage: int) -> float:
-        self.sources[self.network_source] += 1
+        self.sources["network"] += 1
         return float(self.net.collective(shape.op, shape.axis, shape.size_bytes, stage))
 
-    def all_to_all(self, traffic_bytes: np.ndarray, stage: int) -> float:
-        self.sources[self.network_source] += 1
-        return float(self.net.all_to_all(traffic_bytes, stage))
+    def all_to_all(self, traffic_bytes: np.ndarray, stage: int,
+                   node_traffic_bytes: np.ndarray | None = None) -> float:
+        self.sources["network"] += 1
+        return float(self.net.all_to_all(traffic_bytes, stage, node_traffic_bytes))
 
     def send(self, size_bytes: float, stage: int, direction: str) -> float:
-        self.sources[self.network_source] += 1
+        self.sources["network"] += 1
         return float(self.net.send(size_bytes, stage, direction))
 
 
-class _NetworkModule:
-    """Adapter over moesim.cluster / moesim.network: groups of one stage, priced together."""
+class NetworkBinding:
+    """Adapter over moesim.cluster / moesim.network: one stage's groups, priced together."""
 
-    source = "network"
-
-    def __init__(self, scenario: ScenarioSpec, cluster_mod: Any, net_mod: Any,
-                 fidelity: str) -> None:
+    def __init__(self, scenario: ScenarioSpec, fidelity: str) -> None:
         par = scenario.parallelism
-        self.cluster = cluster_mod.build_cluster(scenario.topology_spec, scenario.devices)
-        self.groups = cluster_mod.process_groups(par, scenario.devices)
-        self.net = net_mod
+        self.cluster = build_cluster(scenario.topology_spec, scenario.devices)
+        self.groups = process_groups(par, scenario.devices)
         self.fidelity = fidelity
         self.algorithm = par.all_to_all.kind
         pp_groups = self.groups.pp
         self.stage_devices = [{g[s] for g in pp_groups} for s in range(par.pipeline_parallel_degree)]
+        self._a2a: dict[tuple[object, bytes, bytes], float] = {}
 
-    def _stage_groups(self, axis: str, stage: int) -> list[list[int]]:
+    def stage_groups(self, axis: str, stage: int) -> list[list[int]]:
+        """Every group of ``axis`` whose ranks belong to pipeline stage ``stage``."""
         groups = getattr(self.groups, axis)
         devs = self.stage_devices[stage]
         return [g for g in groups if g and g[0] in devs]
 
+    def signature(self, groups: list[list[int]]) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Groups as (domain relative to the stage's first, local index) pairs."""
+        per = self.cluster.devices_per_domain
+        base = min(d for g in groups for d in g) // per
+        return tuple(tuple((d // per - base, d % per) for d in g) for g in groups)
+
     def collective(self, op: str, axis: str, size_bytes: float, stage: int) -> float:
-        groups = self._stage_groups(axis, stage)
+        groups = self.stage_groups(axis, stage)
         if not groups or len(groups[0]) <= 1 or size_bytes <= 0:
             return 0.0
-        res = self.net.collective_time(self.cluster, op, groups, size_bytes,
-                                       fidelity=self.fidelity)
-        return res.time_s
+        return collective_time(self.cluster, op, groups, size_bytes,
+                               fidelity=self.fidelity).time_s
 
-    def all_to_all(self, traffic_bytes: np.ndarray, stage: int) -> float:
-        groups = self._stage_groups("ep", stage)
+    def all_to_all(self, traffic_bytes: np.ndarray, stage: int,
+                   node_traffic_bytes: np.ndarray | None = None) -> float:
+        groups = self.stage_groups("ep", stage)
         if not groups or len(groups[0]) <= 1:
             return 0.0
-        traffic = np.broadcast_to(traffic_bytes, (len(groups),) + traffic_bytes.shape)
-        res = self.net.all_to_all_v_time(self.cluster, groups, np.ascontiguousarray(traffic),
-                                         algorithm=self.algorithm, fidelity=self.fidelity)
-        return res.time_s
+        mat = np.ascontiguousarray(traffic_bytes, dtype=np.float64)
+        node = (np.ascontiguousarray(node_traffic_bytes, dtype=np.float64)
+                if node_traffic_bytes is not None and self.algorithm == "deepep" else None)
+        key = (self.signature(groups), mat.tobytes(), b"" if node is None else node.tobytes())
+        hit = self._a2a.get(key)
+        if hit is None:
+            traffic = np.broadcast_to(mat, (len(groups),) + mat.shape)
+            hit = all_to_all_v_time(self.cluster, groups, np.ascontiguousarray(traffic),
+                                    algorithm=self.algorithm, fidelity=self.fidelity,
+                                    node_traffic_bytes=node).time_s
+            self._a2a[key] = hit
+        return hit
 
     def send(self, size_bytes: float, stage: int, direction: str) -> float:
         pp = self.groups.pp[0]
         dst = stage + 1 if direction == "next" else stage - 1
         if not 0 <= dst < len(pp):
             return 0.0
-        return float(self.net.send_time(self.cluster, pp[stage], pp[dst], size_bytes))
-
-
-def _network_binding(scenario: ScenarioSpec, fidelity: str) -> _NetworkModule | None:
-    cluster_mod, net_mod = _try_import("moesim.cluster"), _try_import("moesim.network")
-    needed = ("build_cluster", "process_groups")
-    if cluster_mod is None or net_mod is None or not all(hasattr(cluster_mod, n) for n in needed):
-        return None
-    if not all(hasattr(net_mod, n) for n in ("collective_time", "all_to_all_v_time", "send_time")):
-        return None
-    return _NetworkModule(scenario, cluster_mod, net_mod, fidelity)
+        return float(send_time(self.cluster, pp[stage], pp[dst], size_bytes))

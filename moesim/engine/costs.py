@@ -33,8 +33,13 @@ class CostProvider(Protocol):
 
     def collective(self, shape: CollectiveShape, stage: int) -> float: ...
 
-    def all_to_all(self, traffic_bytes: np.ndarray, stage: int) -> float:
-        """traffic_bytes [EP, EP] (i sends to j), every EP group of the stage at once."""
+    def all_to_all(self, traffic_bytes: np.ndarray, stage: int,
+                   node_traffic_bytes: np.ndarray | None = None) -> float:
+        """traffic_bytes [EP, EP] (i sends to j), every EP group of the stage at once.
+
+        ``node_traffic_bytes`` [EP, domains]: deduplicated bytes each rank sends to each
+        scale-up domain (DeepEP sends a token once per destination node); may be ignored.
+        """
         ...
 
     def send(self, size_bytes: float, stage: int, direction: str) -> float: ...
@@ -91,7 +96,8 @@ class LinearCostProvider:
         factor = 2.0 * (n - 1) / n if shape.op == "all_reduce" else (n - 1) / n
         return shape.size_bytes * factor / self.comm_bytes_per_s
 
-    def all_to_all(self, traffic_bytes: np.ndarray, stage: int) -> float:
+    def all_to_all(self, traffic_bytes: np.ndarray, stage: int,
+                   node_traffic_bytes: np.ndarray | None = None) -> float:
         off = traffic_bytes - np.diag(np.diag(traffic_bytes))
         worst = max(float(off.sum(axis=1).max()), float(off.sum(axis=0).max()))
         return worst / self.comm_bytes_per_s

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import simpy
 
+from moesim.engine.dualpipe import (
+    comm_sm_fraction,
+    dualpipe_bubble,
+    dualpipe_ledger,
+    dualpipe_terms,
+)
 from moesim.engine.pricing import Pricer
-from moesim.engine.timeline import ChunkPlan, Ledger, phase_time, plan_chunk, run_phase
+from moesim.engine.timeline import ChunkPlan, Ledger, plan_chunk, run_phase, stage_ledger
 from moesim.program.builder import StepProgram
 from moesim.program.ops import Op
 
@@ -95,7 +100,7 @@ def _issue_ops(streams: _Streams, ledger: Ledger, pricer: Pricer, stage: int,
 def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: ANN001, ANN202
     """The generator of one stage's process (1F1B, interleaved, GPipe)."""
     ctx, st = program.context, program.stages[s]
-    ledger, streams = Ledger(f"pp{s}"), _Streams()
+    ledger, streams = stage_ledger(s, ctx.pp), _Streams()
     last_chunk, m = ctx.num_chunks - 1, ctx.num_micro_batches
     par = ctx.parallelism
     ready = _param_gathers(program, pricer, s, streams, ledger)
@@ -179,76 +184,36 @@ def _finish(env, program, pricer, s, streams, ledger, pending):  # noqa: ANN001,
                 yield env.timeout(d)
 
 
-def dualpipe_terms(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
-                   m: int) -> tuple[np.ndarray, float, float, float]:
-    """Per-pair overlapped times [m] and the mean F&B, B and W chunk times (seconds).
-
-    A pair overlaps one forward chunk with one backward chunk: compute runs back to back
-    while each one's all-to-all hides under the other's compute (DeepSeek-V3 section 3.2.1),
-    so a pair takes max(compute_F + compute_B, communication_F + communication_B).
-    """
-    chunks = [s, pp - 1 - s]
-    pairs = np.zeros(m)
-    b_t, w_t = [], []
-    for i in range(m):
-        p = plans[(s, chunks[i % 2])]
-        comp = comm = 0.0
-        for ph in (p.forward, p.backward_input, p.backward_weight):
-            for st in ph.steps:
-                if st.compute:
-                    comp += float(st.slow[i] - (st.exposed[i] if st.exposed is not None else 0))
-                    comm += float(st.exposed[i]) if st.exposed is not None else 0.0
-                else:
-                    comm += float(st.slow[i])
-        pairs[i] = max(comp, comm)
-        b_t.append(float(phase_time(p.backward_input)[i]) if p.backward_input.steps else 0.0)
-        w_t.append(float(phase_time(p.backward_weight)[i]) if p.backward_weight.steps else 0.0)
-    w = float(np.mean(w_t))
-    b = float(np.mean(b_t)) + w  # DeepSeek's "B" is the full backward (input + weight)
-    return pairs, float(pairs.mean()), b, w
-
-
-def dualpipe_bubble(pp: int, f_and_b: float, b: float, w: float) -> float:
-    """DualPipe bubble (PP/2 - 1)(F&B + B - 3W), DeepSeek-V3 Table 2 (seconds)."""
-    return max(0.0, (pp / 2 - 1) * (f_and_b + b - 3 * w))
-
-
 def _dualpipe_stage(env, program, pricer, plans, s, outcomes):  # noqa: ANN001, ANN202
     """A DualPipe rank: the closed-form bubble, then its overlapped F&B pairs as events."""
     ctx = program.context
-    ledger, streams = Ledger(f"pp{s}"), _Streams()
+    ledger, streams = stage_ledger(s, ctx.pp), _Streams()
     m, pp = ctx.num_micro_batches, ctx.pp
-    pairs, fb, b, w = dualpipe_terms(plans, s, pp, m)
-    bubble = dualpipe_bubble(pp, fb, b, w)
-    yield env.timeout(bubble)
+    terms = dualpipe_terms(plans, s, pp, m, comm_sm_fraction(program, pricer.num_sms))
+    dualpipe_ledger(plans, s, pp, terms, ledger)
+    yield env.timeout(dualpipe_bubble(pp, terms.f_and_b, terms.b, terms.w))
     chunks = [s, pp - 1 - s]
-    ends: list[float] = []
     for i in range(m):
-        p, t0 = plans[(s, chunks[i % 2])], env.now
-        scratch = Ledger(ledger.rank_class)
-        tail: list[float] = []
-        for ph in (p.forward, p.backward_input, p.backward_weight):
-            run_phase(ph, i, t0, scratch, tail if ph is p.backward_weight else None)
-        _merge_pair(ledger, scratch, float(pairs[i]))
+        p, t0, pair = plans[(s, chunks[i % 2])], env.now, float(terms.pairs[i])
+        if len(ledger.trace) < ledger.cap:
+            _trace_pair(p, i, t0, pair, ledger)
         if i >= m - 2:  # each chunk's last backward issues its gradient buckets
-            scale = pairs[i] / max(tail[-1] - t0, 1e-30) if tail else 1.0
-            ends = [t0 + (t - t0) * scale for t in tail]
-            _issue_ops(streams, ledger, pricer, s,
-                       [(ends[j], op) for j, op in p.backward_weight.buckets])
-        yield env.timeout(float(pairs[i]))
+            tail: list[float] = []
+            run_phase(p.backward_weight, i, t0, Ledger("scratch"), tail)
+            span = max(tail[-1] - t0, 1e-30) if tail else 1.0
+            _issue_ops(streams, ledger, pricer, s, [
+                (t0 + (tail[j] - t0) * pair / span, op) for j, op in p.backward_weight.buckets])
+        yield env.timeout(pair)
     yield from _finish(env, program, pricer, s, streams, ledger, [])
     outcomes.append(StageOutcome(s, env.now, ledger))
 
 
-def _merge_pair(ledger: Ledger, scratch: Ledger, pair_s: float) -> None:
-    """Fold a pair's ops into the ledger: comm beyond the compute is the exposed part."""
-    comp = sum(scratch.compute.values()) + scratch.imbalance
-    for k, v in scratch.compute.items():
-        ledger.compute[k] += v
-    ledger.imbalance += scratch.imbalance
-    comm = sum(scratch.exposed.values())
-    exposed = max(0.0, pair_s - comp)
-    for k, v in scratch.exposed.items():
-        ledger.exposed[k] += exposed * v / comm if comm > 0 else 0.0
-    ledger.ops += scratch.ops
-    ledger.trace += scratch.trace[: max(0, 50_000 - len(ledger.trace))]
+def _trace_pair(p: ChunkPlan, i: int, t0: float, pair: float, ledger: Ledger) -> None:
+    """Trace a pair's ops, compressed onto the pair's interval (times only; no ledger sums)."""
+    scratch = Ledger(ledger.rank_class)
+    t = t0
+    for ph in (p.forward, p.backward_input, p.backward_weight):
+        t = run_phase(ph, i, t, scratch)
+    scale = pair / max(t - t0, 1e-30)
+    for rc, stream, name, kind, start, dur in scratch.trace:
+        ledger.trace.append((rc, stream, name, kind, t0 + (start - t0) * scale, dur * scale))

@@ -26,11 +26,6 @@ from moesim.program.ops import (
     SendShape,
 )
 
-# Above this many distinct (layer, micro-batch) traffic matrices per stage, all-to-alls are
-# priced once per layer on the mean matrix and scaled per micro-batch by the slowest rank's
-# bytes (keeps the network solver off the hot path for skewed, many-micro-batch steps).
-MAX_A2A_CALLS = 256
-
 
 @dataclass(frozen=True)
 class OpCost:
@@ -48,9 +43,12 @@ class Pricer:
         self.costs = costs
         self.routing = routing
         self.m = program.num_micro_batches
+        # SMs of the accelerator (for communication-kernel SM contention); None for fakes.
+        self.num_sms: int | None = getattr(costs, "num_sms", None)
         self._fixed: dict[tuple[object, int], float] = {}
         self._grouped: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._a2a: dict[tuple[int, str, int], np.ndarray] = {}
+        self._a2a_parts: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]] = {}
 
     def cost(self, op: Op, stage: int) -> OpCost:
         """The op's duration per micro-batch on ``stage``."""
@@ -98,42 +96,55 @@ class Pricer:
             self._grouped[key] = hit
         return hit
 
+    def _a2a_terms(self, direction: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Stage-independent parts: mean bytes [EP, EP], mean node bytes, scale [L, D]."""
+        hit = self._a2a_parts.get(direction)
+        if hit is None:
+            r = self.routing
+            per_token = (r.bytes_per_token_dispatch if direction == "dispatch"
+                         else r.bytes_per_token_combine)
+            traffic = r.traffic_tokens  # [L, D, EP, EP] token copies i -> j
+            if direction == "combine":
+                traffic = np.swapaxes(traffic, -1, -2)
+            mean, scale = _a2a_scaling(traffic * per_token)
+            # One copy per destination domain (DeepEP); combine returns the same copies.
+            node = (None if r.node_tokens is None
+                    else r.node_tokens.mean(axis=(0, 1)) * per_token)
+            hit = self._a2a_parts[direction] = (mean, node, scale)
+        return hit
+
     def _a2a_times(self, direction: str, stage: int) -> np.ndarray:
+        """[L, M] seconds of one direction's all-to-all on ``stage``.
+
+        The network prices the step's mean traffic matrix once (every EP group of the stage
+        at once); each (layer, micro-batch) then scales it by its busiest rank's bytes over
+        the mean matrix's (an all-to-all ends when its busiest rank's bytes are through;
+        exact when the matrices are equal, as under balanced routing).
+        """
         key = (0, direction, stage)
         hit = self._a2a.get(key)
         if hit is not None:
             return hit
         r = self.routing
-        traffic = r.traffic_tokens  # [L, M, EP, EP] token copies i -> j
-        if direction == "dispatch":
-            nbytes = traffic * r.bytes_per_token_dispatch
-        else:
-            nbytes = np.swapaxes(traffic, -1, -2) * r.bytes_per_token_combine
-        layers, m = nbytes.shape[:2]
-        out = np.zeros((layers, m))
-        if nbytes.shape[-1] > 1:
-            out = self._price_matrices(nbytes, stage)
+        mean, node, scale = self._a2a_terms(direction)
+        out = np.zeros_like(scale)
+        if mean.shape[-1] > 1:
+            out = self.costs.all_to_all(mean, stage, node) * scale
         out = out[:, r.traffic_index(self.m)]
         self._a2a[key] = out
         return out
 
-    def _price_matrices(self, nbytes: np.ndarray, stage: int) -> np.ndarray:
-        layers, m = nbytes.shape[:2]
-        flat = nbytes.reshape(layers * m, *nbytes.shape[2:])
-        seen: dict[bytes, float] = {}
-        keys = [np.ascontiguousarray(x).tobytes() for x in flat]
-        if len(set(keys)) <= MAX_A2A_CALLS:
-            vals = []
-            for key, mat in zip(keys, flat, strict=True):
-                if key not in seen:
-                    seen[key] = self.costs.all_to_all(mat, stage)
-                vals.append(seen[key])
-            return np.asarray(vals).reshape(layers, m)
-        worst = np.maximum(flat.sum(-1).max(-1), flat.sum(-2).max(-1)).reshape(layers, m)
-        out = np.zeros((layers, m))
-        for layer in range(layers):
-            mean = nbytes[layer].mean(axis=0)
-            base = self.costs.all_to_all(mean, stage)
-            ref = max(float(mean.sum(-1).max()), float(mean.sum(-2).max()), 1e-30)
-            out[layer] = base * worst[layer] / ref
-        return out
+
+def _a2a_scaling(nbytes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean matrix over layers and draws, [L, D] busiest-rank bytes over the mean's)."""
+    mean = nbytes.mean(axis=(0, 1))
+    ref = max(float(_busiest(mean[None, None])[0, 0]), 1e-30)
+    return mean, _busiest(nbytes) / ref
+
+
+def _busiest(nbytes: np.ndarray) -> np.ndarray:
+    """[L, D] largest off-diagonal bytes one rank sends or receives."""
+    diag = np.diagonal(nbytes, 0, -2, -1)
+    sent = nbytes.sum(-1) - diag
+    recv = nbytes.sum(-2) - diag
+    return np.maximum(sent.max(-1), recv.max(-1))

@@ -18,7 +18,12 @@ from moesim.engine.pricing import Pricer
 from moesim.program.builder import ChunkProgram
 from moesim.program.ops import AllToAllShape, Op
 
-TRACE_CAP = 50_000  # op intervals kept in the trace (the rest are counted, not stored)
+TRACE_CAP = 50_000  # op intervals kept in the whole trace (the rest are counted, not stored)
+
+
+def stage_ledger(stage: int, num_stages: int) -> Ledger:
+    """The ledger of one rank class, keeping its share of the step's trace budget."""
+    return Ledger(f"pp{stage}", cap=max(1_000, TRACE_CAP // max(1, num_stages)))
 
 
 @dataclass
@@ -36,9 +41,51 @@ class Step:
 
 
 @dataclass
+class PhaseSummary:
+    """A phase's per-micro-batch totals [M], precomputed once (the fast path of run_phase)."""
+
+    total: np.ndarray
+    compute: dict[str, np.ndarray]
+    exposed: dict[str, np.ndarray]
+    imbalance: np.ndarray
+    ops: int
+
+
+@dataclass
 class PhasePlan:
     steps: list[Step]
     buckets: list[tuple[int, Op]] = field(default_factory=list)  # (issue after step i, op)
+    _summary: PhaseSummary | None = None
+
+    @property
+    def summary(self) -> PhaseSummary:
+        """Totals per micro-batch by kind, summed over steps with numpy (seconds)."""
+        if self._summary is None:
+            self._summary = _summarize(self.steps)
+        return self._summary
+
+
+def _summarize(steps: list[Step]) -> PhaseSummary:
+    compute: dict[str, np.ndarray] = {}
+    exposed: dict[str, np.ndarray] = {}
+    m = steps[0].slow.shape[0] if steps else 0
+    total, imbalance = np.zeros(m), np.zeros(m)
+
+    def add(d: dict[str, np.ndarray], k: str, v: np.ndarray) -> None:
+        d[k] = d[k] + v if k in d else v.astype(np.float64, copy=True)
+
+    for s in steps:
+        total = total + s.slow
+        if s.exposed is not None:
+            add(compute, s.kind, s.mean)
+            add(exposed, s.comm_kind, s.exposed)
+            imbalance = imbalance + s.slow - s.exposed - s.mean
+        elif s.compute:
+            add(compute, s.kind, s.mean)
+            imbalance = imbalance + s.slow - s.mean
+        else:
+            add(exposed, s.kind, s.slow)
+    return PhaseSummary(total, compute, exposed, imbalance, len(steps))
 
 
 @dataclass
@@ -158,10 +205,11 @@ class Ledger:
     optimizer: float = 0.0
     ops: int = 0
     trace: list[tuple[str, str, str, str, float, float]] = field(default_factory=list)
+    cap: int = TRACE_CAP  # op intervals this ledger keeps
 
     def record(self, stream: str, name: str, kind: str, start: float, dur: float) -> None:
         self.ops += 1
-        if len(self.trace) < TRACE_CAP:
+        if len(self.trace) < self.cap:
             self.trace.append((self.rank_class, stream, name, kind, start, dur))
 
 
@@ -169,8 +217,12 @@ def run_phase(plan: PhasePlan, mb: int, t0: float, ledger: Ledger,
               on_step: list[float] | None = None) -> float:
     """Run ``plan`` for micro-batch ``mb`` from ``t0``; returns the end time (seconds).
 
-    ``on_step`` receives each step's end time (for bucket issue times).
+    ``on_step`` receives each step's end time (for bucket issue times). Once the trace is
+    full, phases without ``on_step`` take the precomputed per-kind totals (no op loop).
     """
+    if on_step is None and len(ledger.trace) >= ledger.cap:
+        add_summary(plan, ledger, mb)
+        return t0 + float(plan.summary.total[mb]) if plan.steps else t0
     t = t0
     for s in plan.steps:
         d = float(s.slow[mb])
@@ -192,8 +244,22 @@ def run_phase(plan: PhasePlan, mb: int, t0: float, ledger: Ledger,
     return t
 
 
+def add_summary(plan: PhasePlan, ledger: Ledger, mb: int | slice) -> None:
+    """Add micro-batch ``mb``'s (or a slice's summed) totals of ``plan`` to ``ledger``."""
+    if not plan.steps:
+        return
+    sm = plan.summary
+    for k, v in sm.compute.items():
+        ledger.compute[k] += float(np.sum(v[mb]))
+    for k, v in sm.exposed.items():
+        ledger.exposed[k] += float(np.sum(v[mb]))
+    ledger.imbalance += float(np.sum(sm.imbalance[mb]))
+    ledger.ops += sm.ops * (len(range(*mb.indices(sm.total.shape[0])))
+                            if isinstance(mb, slice) else 1)
+
+
 def phase_time(plan: PhasePlan) -> np.ndarray:
     """Duration of ``plan`` in every micro-batch [M] (seconds)."""
     if not plan.steps:
         return np.zeros(0)
-    return np.sum([s.slow for s in plan.steps], axis=0)
+    return plan.summary.total

@@ -134,6 +134,4 @@ def _notes(routing: Any, memory: Any | None, sources: dict[str, int]) -> list[st
     notes = [f"routing: {routing.source}"]
     if memory is None:
         notes.append("memory: moesim.memory not available; fits_memory assumed true")
-    if "tier_alpha_beta" in sources:
-        notes.append("network: stopgap tier alpha-beta model (moesim.network not available)")
     return notes
