@@ -24,6 +24,9 @@ class MeasuredSpec(FrozenSpec):
     source: str
     date: str = ""
     note: str = ""
+    in_sample: bool = Field(
+        default=False, description="a moesim constant was fitted to this point (among others); "
+        "it checks consistency, not prediction (docs/validation.md names the constant)")
 
 
 class ScenarioSpec(FrozenSpec):

@@ -1,0 +1,182 @@
+"""Case files for ``moesim check`` that are not training scenarios.
+
+A file under ``scenarios/published/`` is either a scenario (it has ``workload``; its
+``measured:`` block names result fields) or a case with a ``case:`` kind:
+
+- ``collective``: an NCCL collective on a topology (op, ranks, size, algorithm), metrics
+  ``busbw_gbyte_per_s``, ``algbw_gbyte_per_s``, ``time_s`` (nccl-tests definitions);
+- ``gemm``: one GEMM m x k @ k x n on the topology's accelerator, metrics ``tflops``, ``time_s``;
+- ``deepep``: DeepEP's normal-kernel benchmark (dispatch or combine) at an EP size, metric
+  ``bandwidth_gbyte_per_s`` in DeepEP's own accounting (moesim.network.deepep);
+- ``ratio``: a result field of one scenario over the same field of another (published
+  relative speeds), metric ``ratio``.
+
+Each case holds ``points``; a point carries its shape and its ``measured`` list. Specs are
+frozen and reject unknown fields; a bad file is one SpecError line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from moesim.errors import SpecError
+from moesim.specs.base import FrozenSpec
+from moesim.specs.loader import read_yaml, validate_as
+from moesim.specs.scenario import MeasuredSpec
+from moesim.units import parse_size
+
+CASE_METRICS: dict[str, tuple[str, ...]] = {
+    "collective": ("busbw_gbyte_per_s", "algbw_gbyte_per_s", "time_s"),
+    "gemm": ("tflops", "time_s"),
+    "deepep": ("bandwidth_gbyte_per_s",),
+    "ratio": ("ratio",),
+}
+
+
+class _PointSpec(FrozenSpec):
+    label: str = Field(description="short name of the point, unique in its case")
+    measured: tuple[MeasuredSpec, ...] = Field(min_length=1)
+
+
+class CollectivePointSpec(_PointSpec):
+    """One collective: ``op`` over ``ranks`` (the first N devices, or explicit ``groups``)."""
+
+    op: Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all"]
+    ranks: int | None = Field(default=None, ge=2, description="one group: devices 0..ranks-1")
+    groups: tuple[tuple[int, ...], ...] | None = Field(
+        default=None, description="explicit groups of device ids, run at once (contend)")
+    size_bytes: float = Field(gt=0, description="per rank as nccl-tests counts it; 16GiB accepted")
+    algorithm: str | None = Field(default=None, description="None: what NCCL would pick")
+
+    @field_validator("size_bytes", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        return parse_size(v) if isinstance(v, str) else v
+
+    def group_list(self) -> list[list[int]]:
+        """The groups of device ids this point runs."""
+        if self.groups is not None:
+            return [list(g) for g in self.groups]
+        if self.ranks is None:
+            raise SpecError(f"point {self.label!r}: give ranks (a count) or groups (device ids)",
+                            field="ranks")
+        return [list(range(self.ranks))]
+
+
+class GemmPointSpec(_PointSpec):
+    """A (batched) GEMM m x k @ k x n in ``dtype``."""
+
+    m: int = Field(ge=1)
+    n: int = Field(ge=1)
+    k: int = Field(ge=1)
+    batch: int = Field(default=1, ge=1)
+    dtype: Literal["bf16", "fp16", "fp8", "fp32", "tf32"] = "bf16"
+
+
+class DeepEPPointSpec(_PointSpec):
+    """DeepEP's normal-kernel test: ``num_tokens`` per rank, top-k of ``num_experts``."""
+
+    num_ranks: int = Field(ge=2, description="EP size")
+    phase: Literal["dispatch", "combine"]
+    num_tokens: int = Field(default=4096, ge=1)
+    hidden: int = Field(default=7168, ge=1)
+    num_topk: int = Field(default=8, ge=1)
+    num_experts: int = Field(default=256, ge=1)
+    num_topk_groups: int = Field(default=4, ge=1, description="nodes a token may reach")
+
+
+class ScenarioRefSpec(FrozenSpec):
+    """A scenario file (relative to the case file) and ``--set`` overrides."""
+
+    scenario: str
+    sets: tuple[str, ...] = ()
+
+
+class RatioPointSpec(_PointSpec):
+    """``field`` of ``numerator`` over ``field`` of ``denominator`` (both simulated)."""
+
+    field: str = Field(description="a numeric result field, e.g. tokens_per_s")
+    numerator: ScenarioRefSpec
+    denominator: ScenarioRefSpec
+
+
+class _CaseSpec(FrozenSpec):
+    name: str
+    description: str = ""
+    sources: dict[str, str] = Field(
+        default_factory=dict, description="named source strings, for YAML anchors (&name)")
+
+
+class _TopologyCaseSpec(_CaseSpec):
+    topology: str = Field(description="topology file, relative to the case file")
+    topology_overrides: dict[str, Any] = Field(default_factory=dict)
+    num_devices: int | None = Field(default=None, ge=1,
+                                    description="the first N devices of the topology; default all")
+
+
+class CollectiveCaseSpec(_TopologyCaseSpec):
+    case: Literal["collective"]
+    points: tuple[CollectivePointSpec, ...] = Field(min_length=1)
+
+
+class GemmCaseSpec(_TopologyCaseSpec):
+    case: Literal["gemm"]
+    points: tuple[GemmPointSpec, ...] = Field(min_length=1)
+
+
+class DeepEPCaseSpec(_TopologyCaseSpec):
+    case: Literal["deepep"]
+    points: tuple[DeepEPPointSpec, ...] = Field(min_length=1)
+
+
+class RatioCaseSpec(_CaseSpec):
+    case: Literal["ratio"]
+    points: tuple[RatioPointSpec, ...] = Field(min_length=1)
+
+
+CASE_KINDS: dict[str, type[FrozenSpec]] = {
+    "collective": CollectiveCaseSpec, "gemm": GemmCaseSpec, "deepep": DeepEPCaseSpec,
+    "ratio": RatioCaseSpec,
+}
+AnyCaseSpec = CollectiveCaseSpec | GemmCaseSpec | DeepEPCaseSpec | RatioCaseSpec
+
+
+def is_case_file(data: Any) -> bool:
+    """True when parsed YAML is a ``case:`` file rather than a scenario."""
+    return isinstance(data, dict) and "case" in data
+
+
+def load_case(path: str | Path) -> AnyCaseSpec:
+    """Load and check one case file; every failure is a one-line SpecError naming the file."""
+    p = Path(path)
+    data = read_yaml(p)
+    kind = data.get("case") if isinstance(data, dict) else None
+    if kind not in CASE_KINDS:
+        raise SpecError(f"case={kind!r} is not a case kind; valid: {', '.join(CASE_KINDS)}",
+                        file=str(p), field="case")
+    spec = validate_as(CASE_KINDS[kind], data, file=str(p))
+    assert isinstance(spec, AnyCaseSpec)
+    _check_points(spec, str(p))
+    return spec
+
+
+def _check_points(spec: AnyCaseSpec, file: str) -> None:
+    """Unique labels; every measured metric is one this case kind can predict."""
+    valid = CASE_METRICS[spec.case]
+    seen: set[str] = set()
+    for i, point in enumerate(spec.points):
+        if point.label in seen:
+            raise SpecError(f"label {point.label!r} appears twice; labels must be unique",
+                            file=file, field=f"points.{i}.label")
+        seen.add(point.label)
+        for j, m in enumerate(point.measured):
+            if m.metric not in valid:
+                raise SpecError(f"metric={m.metric!r} is not predicted by a {spec.case} case; "
+                                f"valid: {', '.join(valid)}", file=file,
+                                field=f"points.{i}.measured.{j}.metric")
+        if isinstance(point, CollectivePointSpec) and point.ranks is None and not point.groups:
+            raise SpecError("give ranks (a count) or groups (device ids)", file=file,
+                            field=f"points.{i}.ranks")

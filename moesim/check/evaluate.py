@@ -1,0 +1,181 @@
+"""Predict every measured point of one case file with moesim's own cost models.
+
+No cost logic lives here: training scenarios go through ``moesim.engine``, collectives
+through ``moesim.network.collective_time``, GEMMs through ``moesim.compute.KernelCostModel``
+and DeepEP points through ``moesim.network.deepep``. This module only maps a measured metric
+to the number those functions return, in the metric's units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from moesim.check.cases import (
+    AnyCaseSpec,
+    CollectiveCaseSpec,
+    DeepEPCaseSpec,
+    GemmCaseSpec,
+    RatioCaseSpec,
+    ScenarioRefSpec,
+)
+from moesim.errors import SpecError
+from moesim.results.schema import SimulationResult
+from moesim.specs.scenario import MeasuredSpec, ScenarioSpec
+from moesim.units import GBYTE_PER_S, TFLOPS
+
+Fidelity = Literal["des", "analytic"]
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One measured point against its prediction (both in ``units``)."""
+
+    file: str
+    case: str
+    label: str
+    kind: str               # training, collective, gemm, deepep, ratio
+    metric: str
+    category: str
+    units: str
+    published: float
+    predicted: float
+    source: str
+    note: str
+    in_sample: bool
+
+    @property
+    def error_pct(self) -> float:
+        """Signed error of the prediction in percent of the published value."""
+        return 100.0 * (self.predicted - self.published) / self.published
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready row, error included."""
+        d = dict(self.__dict__)
+        d["error_pct"] = self.error_pct
+        return d
+
+
+def result_field(result: SimulationResult, metric: str, *, file: str = "") -> float:
+    """The numeric value of a dotted result path, e.g. ``breakdown.pipeline_bubble_s``."""
+    node: Any = result.model_dump(mode="python", exclude={"trace"})
+    for key in metric.split("."):
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
+            valid = sorted(k for k, v in result.model_dump(exclude={"trace"}).items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool))
+            raise SpecError(f"metric={metric!r} is not a numeric result field; valid: "
+                            f"{', '.join(valid)}, or a dotted path such as "
+                            "breakdown.pipeline_bubble_s", file=file or None, field="measured")
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise SpecError(f"metric={metric!r} is not a number in the result", file=file or None,
+                        field="measured")
+    return float(node)
+
+
+def simulate_scenario(spec: ScenarioSpec, fidelity: Fidelity) -> SimulationResult:
+    """One step of ``spec`` by the engine (memory pass included: peak memory is a metric)."""
+    from moesim.engine import simulate
+
+    return simulate(spec, fidelity=fidelity)
+
+
+def _row(file: str, case: str, label: str, kind: str, m: MeasuredSpec,
+         predicted: float) -> CheckRow:
+    return CheckRow(file=file, case=case, label=label, kind=kind, metric=m.metric,
+                    category=m.category, units=m.units, published=float(m.value),
+                    predicted=float(predicted), source=m.source, note=m.note,
+                    in_sample=m.in_sample)
+
+
+def evaluate_scenario(path: str, spec: ScenarioSpec, fidelity: Fidelity) -> list[CheckRow]:
+    """Simulate a training scenario once and read every measured metric from the result."""
+    result = simulate_scenario(spec, fidelity)
+    return [_row(path, spec.name, m.metric, "training", m, result_field(result, m.metric,
+                                                                        file=path))
+            for m in spec.measured]
+
+
+def _cluster(path: str, case: CollectiveCaseSpec | GemmCaseSpec | DeepEPCaseSpec):  # noqa: ANN202
+    from moesim.cluster import build_cluster
+    from moesim.specs.loader import load_topology
+
+    topo_path = Path(path).parent / case.topology
+    topo = load_topology(topo_path, case.topology_overrides or None)
+    return topo, build_cluster(topo, case.num_devices)
+
+
+def evaluate_collective(path: str, case: CollectiveCaseSpec) -> list[CheckRow]:
+    """nccl-tests bus/alg bandwidth (GB/s) or time (s) of each point, flow model."""
+    from moesim.network import collective_time
+
+    _, cluster = _cluster(path, case)
+    rows = []
+    for p in case.points:
+        r = collective_time(cluster, p.op, p.group_list(), p.size_bytes, algorithm=p.algorithm)
+        values = {"busbw_gbyte_per_s": r.busbw_bytes_per_s / GBYTE_PER_S,
+                  "algbw_gbyte_per_s": r.algbw_bytes_per_s / GBYTE_PER_S, "time_s": r.time_s}
+        rows += [_row(path, case.name, p.label, "collective", m, values[m.metric])
+                 for m in p.measured]
+    return rows
+
+
+def evaluate_gemm(path: str, case: GemmCaseSpec) -> list[CheckRow]:
+    """Achieved TFLOP/s (2mnk·batch / time) or time (s) of each GEMM on the accelerator."""
+    from moesim.compute import KernelCostModel
+
+    topo, _ = _cluster(path, case)
+    rows = []
+    for p in case.points:
+        t = KernelCostModel(topo.accelerator, p.dtype).gemm(p.m, p.n, p.k, batch=p.batch)
+        values = {"tflops": t.flops / t.time_s / TFLOPS, "time_s": t.time_s}
+        rows += [_row(path, case.name, p.label, "gemm", m, values[m.metric]) for m in p.measured]
+    return rows
+
+
+def evaluate_deepep(path: str, case: DeepEPCaseSpec) -> list[CheckRow]:
+    """DeepEP's reported dispatch / combine bandwidth (GB/s) in its own accounting."""
+    from moesim.network.deepep import deepep_reported_bandwidth
+
+    _, cluster = _cluster(path, case)
+    per_node = getattr(cluster.topology.tiers[0], "num_devices", 8)
+    rows = []
+    for p in case.points:
+        bw = deepep_reported_bandwidth(
+            cluster, p.num_ranks, phase=p.phase, ranks_per_node=per_node,
+            num_tokens=p.num_tokens, hidden=p.hidden, num_topk=p.num_topk,
+            num_experts=p.num_experts, num_topk_groups=p.num_topk_groups)
+        rows += [_row(path, case.name, p.label, "deepep", m, bw / GBYTE_PER_S) for m in p.measured]
+    return rows
+
+
+def _ref_value(path: str, ref: ScenarioRefSpec, field: str, fidelity: Fidelity) -> float:
+    from moesim.specs.loader import load_scenario
+
+    spec = load_scenario(Path(path).parent / ref.scenario, ref.sets)
+    return result_field(simulate_scenario(spec, fidelity), field, file=path)
+
+
+def evaluate_ratio(path: str, case: RatioCaseSpec, fidelity: Fidelity) -> list[CheckRow]:
+    """``field`` of the numerator scenario over the denominator's, each simulated."""
+    rows = []
+    for p in case.points:
+        num = _ref_value(path, p.numerator, p.field, fidelity)
+        den = _ref_value(path, p.denominator, p.field, fidelity)
+        if den == 0:
+            raise SpecError(f"point {p.label!r}: the denominator's {p.field} is 0", file=path)
+        rows += [_row(path, case.name, p.label, "ratio", m, num / den) for m in p.measured]
+    return rows
+
+
+def evaluate_case(path: str, case: AnyCaseSpec, fidelity: Fidelity) -> list[CheckRow]:
+    """Every measured point of a loaded case file."""
+    if isinstance(case, CollectiveCaseSpec):
+        return evaluate_collective(path, case)
+    if isinstance(case, GemmCaseSpec):
+        return evaluate_gemm(path, case)
+    if isinstance(case, DeepEPCaseSpec):
+        return evaluate_deepep(path, case)
+    return evaluate_ratio(path, case, fidelity)
