@@ -2,10 +2,12 @@
 
 A phase is a set of (source device, destination device, bytes) transfers that run at the
 same time; a collective is a sequence of phases. Inside a collective the flows share links
-in proportion to their sizes (weighted max-min with weight = bytes): a collective paces its
-chunks so that all of a rank's peers progress together, as NCCL's channels do, and with
-this weighting flows that share a path merge exactly into one, which is what lets a
-4096-GPU all-to-all-v be solved as a few hundred thousand aggregated flows.
+in proportion to their remaining bytes (weighted max-min, re-weighted at every event): a
+collective paces its chunks so that all of a rank's peers progress together, as NCCL's
+channels do. With this weighting flows that share a path merge exactly into one (which is
+what lets a 4096-GPU all-to-all-v be solved as ~2 million aggregated flows), and a phase
+whose flows start together ends at max over links of bytes / effective capacity, found by
+one progressive filling (see ``solve_max_min``).
 
 Units: bytes, seconds, bytes/s.
 """
@@ -84,7 +86,8 @@ def solve_phase(cluster: ClusterPlan, flows: FlowSet, kind: str) -> PhaseResult:
     """Makespan (s) of one phase of concurrent flows, and bytes per link."""
     if flows.num_flows == 0:
         return PhaseResult(0.0, np.zeros(cluster.num_links))
-    res = solve_max_min(flows, effective_capacity(cluster, kind), rel_tol=COLLECTIVE_REL_TOL)
+    res = solve_max_min(flows, effective_capacity(cluster, kind), rel_tol=COLLECTIVE_REL_TOL,
+                        weighting="remaining")
     return PhaseResult(res.makespan_s, res.link_bytes)
 
 

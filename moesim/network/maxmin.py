@@ -112,13 +112,21 @@ def max_min_rates(flows: FlowSet, capacity_bytes_per_s: np.ndarray,
 
 
 def solve_max_min(flows: FlowSet, capacity_bytes_per_s: np.ndarray, *, rel_tol: float = 1e-9,
-                  max_events: int = 100_000) -> MaxMinResult:
+                  max_events: int = 100_000, weighting: str = "fixed") -> MaxMinResult:
     """Completion times (s) of ``flows`` under max-min sharing, recomputed at every start/end.
 
     Flows whose finish, at the current rates, falls within ``rel_tol`` (relative) of the next
     event finish at that event: ``rel_tol`` bounds the relative timing error and the number of
     events. After ``max_events`` the remaining flows finish at their last rates.
+
+    ``weighting="remaining"`` re-weights every flow by its remaining bytes at each event (a
+    collective pacing its chunks). When all flows start together this finishes the last flow
+    at exactly max over links of bytes / capacity: no schedule can do better, the first
+    allocation's lowest level already meets it, and re-weighting by remaining bytes never
+    lowers the lowest level. That case is solved in one pass over the incidence.
     """
+    if weighting == "remaining" and np.all(flows.start_s == flows.start_s[:1]):
+        return _single_allocation(flows, capacity_bytes_per_s)
     cap = np.asarray(capacity_bytes_per_s, dtype=float)
     nflow = flows.num_flows
     remaining = flows.size_bytes.astype(float).copy()
@@ -138,6 +146,9 @@ def solve_max_min(flows: FlowSet, capacity_bytes_per_s: np.ndarray, *, rel_tol: 
         if not active.any():
             t = float(starts[~started].min())
             continue
+        if weighting == "remaining":
+            flows = FlowSet(flows.indptr, flows.links, flows.coeff, flows.size_bytes,
+                            flows.start_s, np.maximum(remaining, 0.0))
         rate = max_min_rates(flows, cap, active)
         first_rate[newly_started] = rate[newly_started]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -164,3 +175,22 @@ def solve_max_min(flows: FlowSet, capacity_bytes_per_s: np.ndarray, *, rel_tol: 
     link_bytes = np.bincount(flows.links, weights=flows.coeff * flows.size_bytes[flows.entry_flow],
                              minlength=cap.shape[0])
     return MaxMinResult(completion, first_rate, link_bytes, events)
+
+
+def _single_allocation(flows: FlowSet, capacity_bytes_per_s: np.ndarray) -> MaxMinResult:
+    """Remaining-weighted sharing, common start: the first progressive-filling level is
+    min over links of capacity / bytes, so the makespan is max over links of bytes / capacity.
+    Each flow is reported at the drain time of its most loaded link (its own bottleneck)."""
+    cap = np.asarray(capacity_bytes_per_s, dtype=float)
+    ent = flows.entry_flow
+    link_bytes = np.bincount(flows.links, weights=flows.coeff * flows.size_bytes[ent],
+                             minlength=cap.shape[0])
+    drain = link_bytes / cap
+    per_entry = drain[flows.links]
+    dur = np.zeros(flows.num_flows)
+    has = np.diff(flows.indptr) > 0
+    if per_entry.size:
+        dur[has] = np.maximum.reduceat(per_entry, flows.indptr[:-1][has])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(dur > 0, flows.size_bytes / dur, np.inf)
+    return MaxMinResult(flows.start_s + dur, rate, link_bytes, 1)
