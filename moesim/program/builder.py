@@ -100,7 +100,7 @@ def build_program(scenario: ScenarioSpec) -> StepProgram:
 
 
 def _chunk(ctx: ProgramContext, c: int, layers: list[int], moe_pos: dict[int, int]) -> ChunkProgram:
-    ops = OpLists()
+    ops = OpLists(fp8=ctx.gemm_dtype == "fp8")
     first, last = c == 0, c == ctx.num_chunks - 1
     if first:
         _embedding(ops, ctx)

@@ -39,6 +39,7 @@ class ProgramContext:
     grad_bytes: float
     causal: bool
     experts_per_rank: int
+    gemm_dtype: str = "bf16"  # the workload dtype the linear layers' GEMMs run in
 
     @property
     def tokens(self) -> int:
@@ -89,7 +90,7 @@ def make_context(scenario: ScenarioSpec) -> ProgramContext:
         edp=max(1, scenario.expert_data_parallel_degree), num_micro_batches=m,
         act_bytes=dtype_bytes("bf16") if wl.dtype == "fp8" else dtype_bytes(wl.dtype),
         param_bytes=dtype_bytes(wl.param_dtype), grad_bytes=dtype_bytes(wl.grad_dtype),
-        causal=True, experts_per_rank=max(1, scenario.experts_per_rank))
+        causal=True, experts_per_rank=max(1, scenario.experts_per_rank), gemm_dtype=wl.dtype)
 
 
 def layer_split(ctx: ProgramContext) -> list[list[int]]:

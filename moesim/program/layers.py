@@ -40,11 +40,26 @@ class OpLists:
     backward_input: list[Op] = field(default_factory=list)
     backward_weight: list[Op] = field(default_factory=list)
     recompute: list[Op] = field(default_factory=list)
+    fp8: bool = False  # GEMM operands are cast to FP8 first (Transformer Engine recipes)
 
     def linear(self, name: str, kind: str, m: int, k: int, n: int) -> None:
+        self.cast(name, kind, m * k, m * n)
         self.forward.append(compute(name, kind, GemmShape(m=m, n=n, k=k)))
         self.backward_input.append(compute(f"{name}.dgrad", kind, GemmShape(m=m, n=k, k=n)))
         self.backward_weight.append(compute(f"{name}.wgrad", kind, GemmShape(m=k, n=n, k=m)))
+
+    def cast(self, name: str, kind: str, fwd_elems: float, bwd_elems: float) -> None:
+        """FP8 cast-transpose of a GEMM's activation input (forward) and output gradient
+        (backward): read BF16 (2 B), write FP8 and its FP8 transpose for the wgrad GEMM
+        (1 + 1 B) = 4 B per element, as Transformer Engine's fused cast-transpose kernel does
+        (TE docs, "Using FP8 with Transformer Engine": inputs and grads are quantized per
+        GEMM; weights once per step, which is negligible and not modelled)."""
+        if not self.fp8:
+            return
+        self.forward.append(compute(f"{name}.fp8_cast", "fp8_cast",
+                                    MemoryShape(bytes_moved=4.0 * fwd_elems, kind="cast")))
+        self.backward_input.append(compute(f"{name}.fp8_cast.bwd", "fp8_cast",
+                                           MemoryShape(bytes_moved=4.0 * bwd_elems, kind="cast")))
 
     def memory(self, name: str, kind: str, nbytes: float) -> None:
         self.forward.append(compute(name, kind, MemoryShape(bytes_moved=nbytes)))
@@ -114,7 +129,8 @@ def dense_mlp_block(ops: OpLists, ctx: ProgramContext, layer: int) -> None:
         ops.collective(f"{p}.tp_rs", "tp", "reduce_scatter", "tp", ctx.activation_bytes(t))
 
 
-def _grouped(ops: OpLists, p: str, moe: int, k: int, n: int) -> None:
+def _grouped(ops: OpLists, p: str, moe: int, k: int, n: int, rows: float = 0.0) -> None:
+    ops.cast(p, "fp8_cast", rows * k, rows * n)  # rows: mean routed copies on this rank
     ops.forward.append(compute(p, "experts", GroupedGemmShape(moe, n=n, k=k)))
     ops.backward_input.append(compute(f"{p}.dgrad", "experts", GroupedGemmShape(moe, n=k, k=n)))
     ops.backward_weight.append(compute(
@@ -140,10 +156,11 @@ def moe_block(ops: OpLists, ctx: ProgramContext, layer: int, moe_index: int) -> 
         ops.collective(f"{p}.etp_ag", "tp", "all_gather", "etp", ctx.etp * routed_bytes)
     gate = 2 if m.gated else 1
     width = max(1, m.expert_ffn_hidden_size // ctx.etp)
-    _grouped(ops, f"{p}.experts_fc1", moe_index, ctx.hidden, gate * width)
+    rows = float(t * m.top_k)  # routed copies a rank computes, on average
+    _grouped(ops, f"{p}.experts_fc1", moe_index, ctx.hidden, gate * width, rows)
     ops.memory(f"{p}.experts_act", "experts",
                (gate + 1) * t * m.top_k * width * ctx.act_bytes)
-    _grouped(ops, f"{p}.experts_fc2", moe_index, width, ctx.hidden)
+    _grouped(ops, f"{p}.experts_fc2", moe_index, width, ctx.hidden, rows)
     if ctx.etp > 1:
         ops.collective(f"{p}.etp_rs", "tp", "reduce_scatter", "etp", ctx.etp * routed_bytes)
     ops.forward.append(a2a_c)
