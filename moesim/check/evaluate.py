@@ -151,19 +151,24 @@ def evaluate_deepep(path: str, case: DeepEPCaseSpec) -> list[CheckRow]:
     return rows
 
 
-def _ref_value(path: str, ref: ScenarioRefSpec, field: str, fidelity: Fidelity) -> float:
+def _ref_value(path: str, ref: ScenarioRefSpec, field: str, fidelity: Fidelity,
+               seen: dict[tuple[str, tuple[str, ...]], SimulationResult]) -> float:
+    """``field`` of the referenced scenario; each (file, sets) is simulated once per case."""
     from moesim.specs.loader import load_scenario
 
-    spec = load_scenario(Path(path).parent / ref.scenario, ref.sets)
-    return result_field(simulate_scenario(spec, fidelity), field, file=path)
+    key = (str(Path(path).parent / ref.scenario), ref.sets)
+    if key not in seen:
+        seen[key] = simulate_scenario(load_scenario(key[0], ref.sets), fidelity)
+    return result_field(seen[key], field, file=path)
 
 
 def evaluate_ratio(path: str, case: RatioCaseSpec, fidelity: Fidelity) -> list[CheckRow]:
     """``field`` of the numerator scenario over the denominator's, each simulated."""
     rows = []
+    seen: dict[tuple[str, tuple[str, ...]], SimulationResult] = {}
     for p in case.points:
-        num = _ref_value(path, p.numerator, p.field, fidelity)
-        den = _ref_value(path, p.denominator, p.field, fidelity)
+        num = _ref_value(path, p.numerator, p.field, fidelity, seen)
+        den = _ref_value(path, p.denominator, p.field, fidelity, seen)
         if den == 0:
             raise SpecError(f"point {p.label!r}: the denominator's {p.field} is 0", file=path)
         rows += [_row(path, case.name, p.label, "ratio", m, num / den) for m in p.measured]

@@ -1,0 +1,109 @@
+"""The check page: predicted against published, log-log, with the identity line and a 10% band.
+
+One self-contained HTML file (plotly.js inlined once, no network), the scatter first, then the
+per-category mean errors and every row as a table.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.offline
+
+from moesim.check.suite import CheckReport
+from moesim.io import write_text_atomic
+from moesim.report.style import base_layout, empty_figure, kind_colors
+
+# The band drawn around the identity line: the collective-bandwidth target of issue 10.
+BAND = 0.10
+
+
+def _ratio_span(report: CheckReport) -> tuple[float, float]:
+    """Low and high end of every value on the plot, widened by the band (for the lines)."""
+    values = [v for r in report.rows for v in (r.published, r.predicted) if v > 0]
+    return min(values) / (1 + 2 * BAND), max(values) * (1 + 2 * BAND)
+
+
+def fig_check_scatter(report: CheckReport) -> go.Figure:
+    """Predicted against published per point (log-log), one colour per category.
+
+    Values are in each metric's own units (GB/s, TFLOP/s, s, ...): the axes are the value,
+    and the distance from the identity line is the relative error.
+    """
+    title = f"moesim check ({report.fidelity}): predicted vs published"
+    rows = [r for r in report.rows if r.published > 0 and r.predicted > 0]
+    if not rows:
+        return empty_figure(title, "no measured points")
+    lo, hi = _ratio_span(report)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[lo, hi, hi, lo], y=[lo * (1 - BAND), hi * (1 - BAND),
+                                                     hi * (1 + BAND), lo * (1 + BAND)],
+                             fill="toself", mode="none", fillcolor="rgba(120,120,120,0.15)",
+                             name=f"±{BAND:.0%} band", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="identity",
+                             line={"color": "#444", "dash": "dash"}, hoverinfo="skip"))
+    colors = kind_colors({r.category for r in rows})
+    for cat in sorted(colors):
+        mine = [r for r in rows if r.category == cat]
+        fig.add_trace(go.Scatter(
+            x=[r.published for r in mine], y=[r.predicted for r in mine], mode="markers",
+            name=cat, marker={"size": 9, "color": colors[cat],
+                              "symbol": ["circle-open" if r.in_sample else "circle" for r in mine]},
+            text=[f"{r.case}: {r.label} ({r.metric}, {r.units})<br>error {r.error_pct:+.1f}%"
+                  + (" (in-sample)" if r.in_sample else "") for r in mine],
+            hovertemplate="%{text}<br>published %{x:.4g}<br>predicted %{y:.4g}<extra></extra>"))
+    fig.update_xaxes(type="log", title="published (metric's own units)")
+    fig.update_yaxes(type="log", title="predicted (same units)", scaleanchor="x")
+    return base_layout(fig, title, height_px=700)
+
+
+def _summary_table(report: CheckReport) -> str:
+    head = "<tr><th>category</th><th>points</th><th>mean |error|</th><th>held-out points</th>" \
+           "<th>held-out mean |error|</th></tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(s.category)}</td><td>{s.num_points}</td><td>{s.mape_pct:.1f}%"
+        f"</td><td>{s.num_held_out}</td><td>"
+        f"{'-' if s.held_out_mape_pct is None else f'{s.held_out_mape_pct:.1f}%'}</td></tr>"
+        for s in report.summary())
+    return f"<table>{head}{body}</table>"
+
+
+def _rows_table(report: CheckReport) -> str:
+    head = ("<tr><th>case</th><th>point</th><th>metric</th><th>published</th>"
+            "<th>predicted</th><th>error</th><th>units</th><th>source</th></tr>")
+    body = "".join(
+        f"<tr><td>{html.escape(r.case)}</td><td>{html.escape(r.label)}"
+        f"{' (in-sample)' if r.in_sample else ''}</td><td>{html.escape(r.metric)}</td>"
+        f"<td>{r.published:.4g}</td><td>{r.predicted:.4g}</td><td>{r.error_pct:+.1f}%</td>"
+        f"<td>{html.escape(r.units)}</td><td>{html.escape(r.source)}</td></tr>"
+        for r in report.rows)
+    return f"<table>{head}{body}</table>"
+
+
+_STYLE = ("body{font-family:sans-serif;margin:16px 24px;color:#222}"
+          "table{border-collapse:collapse;font-size:13px;margin:8px 0 24px}"
+          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}")
+
+
+def render_check_html(report: CheckReport) -> str:
+    """The whole check page as one HTML string (plotly.js inlined once)."""
+    title = html.escape(f"moesim check: {len(report.rows)} published points ({report.fidelity})")
+    div = fig_check_scatter(report).to_html(full_html=False, include_plotlyjs=False,
+                                            div_id="fig-check-scatter",
+                                            config={"displaylogo": False})
+    return "".join([
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
+        f"<style>{_STYLE}</style>",
+        f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script>",
+        f"</head><body><h1>{title}</h1>", div,
+        "<h2>Mean absolute error per category</h2>", _summary_table(report),
+        "<p>Open markers and '(in-sample)': a moesim constant was fitted to that point among "
+        "others (docs/validation.md).</p>",
+        "<h2>Every point</h2>", _rows_table(report), "</body></html>"])
+
+
+def write_check_html(report: CheckReport, out_dir: Path) -> Path:
+    """Write ``check.html`` into ``out_dir`` atomically; returns its path."""
+    return write_text_atomic(Path(out_dir) / "check.html", render_check_html(report))

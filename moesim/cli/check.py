@@ -1,0 +1,69 @@
+"""``moesim check``: every published case against moesim's prediction; table, JSON, HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from moesim.cli.common import console, print_json, user_errors
+
+
+def _rows_table(report) -> Table:  # noqa: ANN001
+    t = Table(title=f"moesim check ({report.fidelity}): {len(report.rows)} published points")
+    for col, justify in (("case", "left"), ("point", "left"), ("metric", "left"),
+                         ("published", "right"), ("predicted", "right"), ("error", "right"),
+                         ("units", "left")):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in report.rows:
+        err = f"{r.error_pct:+.1f}%"
+        style = "green" if abs(r.error_pct) <= 10 else "yellow" if abs(r.error_pct) <= 15 else "red"
+        label = r.label + (" *" if r.in_sample else "")
+        t.add_row(r.case, label, r.metric, f"{r.published:.4g}", f"{r.predicted:.4g}",
+                  f"[{style}]{err}[/{style}]", r.units)
+    return t
+
+
+def _summary_table(report) -> Table:  # noqa: ANN001
+    t = Table(title="mean absolute error per category (* in-sample points)")
+    for col in ("category", "points", "mean |error|", "held-out", "held-out mean |error|"):
+        t.add_column(col, justify="left" if col == "category" else "right")
+    for s in report.summary():
+        held = "-" if s.held_out_mape_pct is None else f"{s.held_out_mape_pct:.1f}%"
+        t.add_row(s.category, str(s.num_points), f"{s.mape_pct:.1f}%", str(s.num_held_out), held)
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @user_errors
+    def check(
+        paths: list[Path] | None = typer.Argument(
+            None, help="Case files or folders (default: scenarios/published)."),
+        as_json: bool = typer.Option(False, "--json", help="Print rows and summary as JSON."),
+        out: Path = typer.Option(Path("reports/check"), "--out",
+                                 help="Folder for check.html (predicted vs published)."),
+        fidelity: str = typer.Option("des", "--fidelity",
+                                     help="Engine fidelity for training cases: des or analytic."),
+    ) -> None:
+        """Run every published case and compare: table, mean error per category, HTML scatter."""
+        from moesim.check import run_check
+        from moesim.check.figures import write_check_html
+        from moesim.check.suite import DEFAULT_PATH
+        from moesim.errors import SpecError
+
+        if fidelity not in ("des", "analytic"):
+            raise SpecError(f"--fidelity={fidelity!r} is not valid; valid: des, analytic")
+        report = run_check(list(paths) if paths else [DEFAULT_PATH],
+                           fidelity=fidelity)  # type: ignore[arg-type]
+        if not report.rows:
+            raise SpecError("no measured points found under "
+                            f"{', '.join(str(p) for p in (paths or [DEFAULT_PATH]))}")
+        page = write_check_html(report, out)
+        if as_json:
+            print_json({**report.as_dict(), "html": str(page)})
+            return
+        console.print(_rows_table(report))
+        console.print(_summary_table(report))
+        console.print(f"wrote {page}")
