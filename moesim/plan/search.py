@@ -182,23 +182,54 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
              else scenario.topology_spec.price_per_device_hour)
     res = PlanResult(scenario=scenario.name, devices=devices, objective=objective,
                      price_per_device_hour=price)
-    n_opts = len(memory_options(space))
-    fitting: Fitting = []
-    for lay in structures(base, space):
-        n = n_opts * len(all_to_all_options(base, lay, space))
-        res.considered += n
-        reason = structural_reason(base, lay)
-        if reason is not None:
-            res.excluded[reason] += n
-            continue
-        fitting += _fitting_options(base, lay, space, backend, res.excluded)
     ex = executor or SerialExecutor()
     try:
+        fitting = _screen(base, space, backend, ex, res)
         _rank_analytic(base, fitting, backend, ex, res, analytic_budget)
         _refine_with_des(base, res, des_top, backend, ex)
     finally:
         ex.close()
     return res
+
+
+@dataclass(frozen=True)
+class ScreenTask:
+    """Structures to check and size against memory (picklable, for executors)."""
+
+    backend: Backend
+    base: ScenarioSpec
+    space: SearchSpaceSpec
+    layouts: tuple[Layout, ...]
+
+
+def run_screen(task: ScreenTask) -> tuple[int, Fitting, Counter[str]]:
+    """(layouts considered, those that fit, excluded counts) for a batch of structures."""
+    n_opts = len(memory_options(task.space))
+    considered, fitting, excluded = 0, [], Counter[str]()
+    for lay in task.layouts:
+        n = n_opts * len(all_to_all_options(task.base, lay, task.space))
+        considered += n
+        reason = structural_reason(task.base, lay)
+        if reason is not None:
+            excluded[reason] += n
+            continue
+        fitting += _fitting_options(task.base, lay, task.space, task.backend, excluded)
+    return considered, fitting, excluded
+
+
+def _screen(base: ScenarioSpec, space: SearchSpaceSpec, backend: Backend, ex: Executor,
+            res: PlanResult) -> Fitting:
+    todo = list(structures(base, space))
+    size = max(1, min(512, len(todo) // (4 * _workers(ex)) or 1))
+    tasks = [ScreenTask(backend, base, space, tuple(todo[i:i + size]))
+             for i in range(0, len(todo), size)]
+    fitting: Fitting = []
+    for considered, fit, excluded in ex.run(run_screen, tasks):
+        res.considered += considered
+        res.excluded.update(excluded)
+        fitting += fit
+    fitting.sort(key=lambda lv: lv[0].label)  # completion order must not matter
+    return fitting
 
 
 def _rank_analytic(base: ScenarioSpec, fitting: Fitting, backend: Backend, ex: Executor,
