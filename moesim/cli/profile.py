@@ -98,7 +98,8 @@ def _efficiency(table: CalibrationTable, acc: AcceleratorSpec) -> dict[str, Any]
                          "fitted": round(float(fit(mid)), 4)})
     memory = {}
     for p in table.memory:
-        memory[p.kind] = max(memory.get(p.kind, 0.0), p.bytes_per_s / acc.hbm_bytes_per_s)
+        bw = p.bytes_moved / p.timing.value(table.statistic)
+        memory[p.kind] = max(memory.get(p.kind, 0.0), bw / acc.hbm_bytes_per_s)
     return {"peak_tflops": peak / 1e12, "gemm_e_max": round(fit.e_max, 4),
             "gemm_half_flops": fit.half_flops, "gemm_bins": bins,
             "memory_best_fraction_of_hbm": {k: round(v, 4) for k, v in memory.items()}}

@@ -25,10 +25,17 @@ class TimingStats(FrozenSpec):
     """Statistics over the timed repeats of one op (after warm-up), seconds per call."""
 
     median_s: float = Field(gt=0)
+    min_s: float | None = Field(default=None, gt=0, description="fastest repeat")
     p10_s: float = Field(gt=0, description="10th percentile of the repeats")
     p90_s: float = Field(gt=0, description="90th percentile of the repeats")
     num_repeats: int = Field(ge=1)
     calls_per_repeat: int = Field(default=1, ge=1, description="calls timed together per sample")
+
+    def value(self, statistic: str = "median") -> float:
+        """The time a cost model uses: the median, or the fastest repeat (``"min"``)."""
+        if statistic == "min" and self.min_s is not None:
+            return self.min_s
+        return self.median_s
 
     @property
     def spread(self) -> float:
@@ -102,9 +109,9 @@ class MemoryOpPoint(FrozenSpec):
     bytes_moved: float = Field(gt=0)
     timing: TimingStats
 
-    @property
-    def bytes_per_s(self) -> float:
-        return self.bytes_moved / self.timing.median_s
+    def bytes_per_s(self, statistic: str = "median") -> float:
+        """Achieved bandwidth, bytes/s, from the chosen repeat statistic."""
+        return self.bytes_moved / self.timing.value(statistic)
 
 
 class CollectivePoint(FrozenSpec):
@@ -129,6 +136,10 @@ class CalibrationTable(FrozenSpec):
         default=None, description="AcceleratorSpec.name this table is attached to")
     environment: EnvironmentRecord
     quick: bool = False
+    statistic: Literal["median", "min"] = Field(
+        default="median", description="which repeat statistic the cost model uses: the "
+        "median on a dedicated GPU; the minimum on a shared CPU, where time-slicing by other "
+        "processes only ever adds delay")
     gemm: tuple[GemmPoint, ...] = ()
     grouped_gemm: tuple[GroupedGemmPoint, ...] = ()
     attention: tuple[AttentionPoint, ...] = ()

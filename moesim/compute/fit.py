@@ -52,7 +52,7 @@ def fit_efficiency(flops: np.ndarray, fraction: np.ndarray) -> EfficiencyFit:
 def gemm_efficiency(table: CalibrationTable, peak_flops: float) -> EfficiencyFit:
     """Achieved fraction of ``peak_flops`` (FLOP/s) of every measured GEMM, fitted."""
     f = np.array([p.flops for p in table.gemm])
-    rate = np.array([p.flops / p.timing.median_s for p in table.gemm])
+    rate = np.array([p.flops / p.timing.value(table.statistic) for p in table.gemm])
     return fit_efficiency(f, rate / peak_flops)
 
 
@@ -123,10 +123,10 @@ def accelerator_from_table(table: CalibrationTable) -> AcceleratorSpec:
     launch overhead = the shortest measured memory op. Memory capacity from the environment.
     """
     env = table.environment
-    peak = max((p.flops / p.timing.median_s for p in table.gemm), default=1e9)
+    peak = max((p.flops / p.timing.value(table.statistic) for p in table.gemm), default=1e9)
     elem = [p for p in table.memory if p.kind == "elementwise"] or list(table.memory)
-    bw = max((p.bytes_per_s for p in elem), default=1e9)
-    launch = min((p.timing.median_s for p in table.memory), default=0.0)
+    bw = max((p.bytes_moved / p.timing.value(table.statistic) for p in elem), default=1e9)
+    launch = min((p.timing.value(table.statistic) for p in table.memory), default=0.0)
     tflops = peak / TFLOPS
     return AcceleratorSpec(
         name=table.accelerator or env.device_name, vendor="nvidia" if env.device_kind == "cuda"
@@ -144,7 +144,7 @@ def heldout_gemm_errors(table: CalibrationTable, planes: list[tuple[str, int]]
     """
     pts = [p for p in table.gemm if p.batch == 1]
     sizes = np.array([[p.m, p.n, p.k] for p in pts], dtype=np.float64)
-    times = np.array([p.timing.median_s for p in pts])
+    times = np.array([p.timing.value(table.statistic) for p in pts])
     out = {}
     for axis, value in planes:
         drop = sizes[:, "mnk".index(axis)] == value

@@ -155,7 +155,7 @@ def _gemm_grid(table: CalibrationTable) -> LogGrid | None:
     if not pts:
         return None
     sizes = np.array([[p.m, p.n, p.k] for p in pts], dtype=np.float64)
-    return LogGrid.from_points(sizes, np.array([p.timing.median_s for p in pts]))
+    return LogGrid.from_points(sizes, np.array([p.timing.value(table.statistic) for p in pts]))
 
 
 def _grouped_ratio(table: CalibrationTable | None, grid: LogGrid | None) -> float:
@@ -170,7 +170,7 @@ def _grouped_ratio(table: CalibrationTable | None, grid: LogGrid | None) -> floa
     for p in table.grouped_gemm:
         t = np.array([x for x in p.tokens_per_expert if x > 0], dtype=np.float64)
         dense = float(grid(t, float(p.n), float(p.k)).sum())
-        ratios.append(p.timing.median_s / dense)
+        ratios.append(p.timing.value(table.statistic) / dense)
     return float(np.median(ratios))
 
 
@@ -180,7 +180,7 @@ def _memory_grids(table: CalibrationTable) -> dict[str, LogGrid]:
     for kind in sorted({p.kind for p in table.memory}):
         pts = [p for p in table.memory if p.kind == kind]
         out[kind] = LogGrid.from_points(np.array([[p.bytes_moved] for p in pts]),
-                                        np.array([p.timing.median_s for p in pts]))
+                                        np.array([p.timing.value(table.statistic) for p in pts]))
     return out
 
 
@@ -192,7 +192,7 @@ def _attention_curves(table: CalibrationTable
         f = rf.attention_flops(p.batch, p.seq_q, p.seq_kv, p.num_heads, p.head_dim,
                                causal=p.causal, backward=p.backward)
         key = (p.causal, p.backward, p.head_dim)
-        rates.setdefault(key, {}).setdefault(p.seq_kv, []).append(f / p.timing.median_s)
+        rates.setdefault(key, {}).setdefault(p.seq_kv, []).append(f / p.timing.value(table.statistic))
     out = {}
     for key, by_seq in rates.items():
         xs = np.array(sorted(by_seq), dtype=np.float64)

@@ -6,10 +6,11 @@ Per micro-batch and rank (Megatron-Core conventions):
 - QKV: n = (heads + 2 kv_heads) x head_dim / TP, k = hidden; output projection: n = hidden,
   k = heads x head_dim / TP; MLA uses its low-rank down and up projections instead;
 - dense FFN up: n = ffn x (2 if gated) / TP, k = hidden; down: n = hidden, k = ffn / TP;
-- routed experts: the m / TP tokens of a rank (sequence-parallel split) x top_k assignments
-  spread evenly over the experts, so each of a rank's experts sees m x top_k / (TP x
-  experts_per_rank x ...) = m_local x top_k x EP / num_experts rows; up n = expert_ffn x
-  (2 if gated) / ETP, k = hidden; down n = hidden, k = expert_ffn / ETP;
+- routed experts: each of the EP ranks holds m_local = m / TP tokens (sequence-parallel
+  split) with top_k assignments each; under balanced routing the EP x m_local x top_k
+  assignments spread evenly over num_experts experts, so one expert's GEMM has
+  m_local x top_k x EP / num_experts rows; up n = expert_ffn x (2 if gated) / ETP,
+  k = hidden; down n = hidden, k = expert_ffn / ETP;
 - LM head: n = vocab / TP, k = hidden;
 - backward of each GEMM m x n x k: dgrad (m, k, n) and wgrad (k, n, m).
 """

@@ -14,11 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from moesim.compute.calibration import CollectivePoint, TimingStats
+from moesim.compute.calibration import CollectivePoint
 from moesim.profiling.grids import ProfileGrid
-from moesim.profiling.timing import import_torch
+from moesim.profiling.timing import import_torch, stats
 
 
 def _op_fn(dist: Any, torch: Any, op: str, nbytes: int, world: int,
@@ -110,14 +108,8 @@ def profile_collectives(grid: ProfileGrid, device: str,
         rows = json.loads(Path(out_file).read_text(encoding="utf-8"))
     backend = "nccl" if device == "cuda" else "gloo"
     points = [CollectivePoint(op=r["op"], backend=backend, world_size=world,
-                              bytes_per_rank=float(r["bytes"]), timing=_stats(r["samples"]))
+                              bytes_per_rank=float(r["bytes"]), timing=stats(r["samples"]))
               for r in rows]
     progress(f"collectives: {len(points)} points over {world} {backend} processes")
     return points, [f"collectives: {world} local processes, {backend}, float32 buffers, "
                     "rank 0's time per call after a barrier"]
-
-
-def _stats(samples: list[float]) -> TimingStats:
-    s = np.maximum(np.asarray(samples, dtype=np.float64), 1e-9)
-    return TimingStats(median_s=float(np.median(s)), p10_s=float(np.percentile(s, 10)),
-                       p90_s=float(np.percentile(s, 90)), num_repeats=len(s))

@@ -71,6 +71,7 @@ class ProfileGrid:
     warmup: int = 2
     repeats: int = 7
     min_sample_s: float = 0.005
+    threads: int | None = None  # torch intra-op threads; None: torch's default
 
     def gemm_shapes(self) -> list[tuple[int, int, int]]:
         """(m, n, k) of the grid, skipping kernels above ``max_gemm_flops``."""
@@ -120,7 +121,12 @@ def gpu_grid(quick: bool) -> ProfileGrid:
 
 
 def cpu_grid(quick: bool) -> ProfileGrid:
-    """The CPU grid: GEMMs to 4096 x 16384 x 4096, attention to 4K tokens, 2 gloo ranks."""
+    """The CPU grid: GEMMs to 2048 x 8192 x 2048, attention to 2K tokens, 2 gloo ranks.
+
+    One torch thread: on a shared machine, OpenMP threads time-sliced against other work
+    stall at their barriers (a 2-thread GEMM ran up to 30x slower under load here), while
+    one thread slows only in proportion to the load.
+    """
     if quick:
         return ProfileGrid(
             gemm_m=(32, 256, 2048), gemm_n=(256, 2048, 16384), gemm_k=(256, 2048),
@@ -128,15 +134,15 @@ def cpu_grid(quick: bool) -> ProfileGrid:
             attention=_attention_sweep((256, 1024), 1024, 8, 2, 128,
                                        causal=(True,), backward_max_seq=256),
             memory_bytes=(2**16, 2**20, 2**24), collective_bytes=(2**14, 2**20),
-            warmup=1, repeats=3, min_sample_s=0.002)
+            warmup=1, repeats=3, min_sample_s=0.002, threads=1)
     return ProfileGrid(
-        gemm_m=_pow2(4, 12), gemm_n=_pow2(8, 14), gemm_k=_pow2(8, 12),
+        gemm_m=_pow2(4, 11), gemm_n=_pow2(8, 13), gemm_k=_pow2(8, 11),
         grouped=(GroupedCase(8, 4096, 2048, 1024), GroupedCase(8, 4096, 1024, 2048),
                  GroupedCase(16, 4096, 1024, 1024), GroupedCase(4, 2048, 4096, 1024)),
-        attention=_attention_sweep((256, 512, 1024, 2048, 4096), 4096, 8, 2, 128,
-                                   causal=(True, False), backward_max_seq=2048),
-        memory_bytes=_pow2(14, 27), collective_bytes=_pow2(12, 24)[::2],
-        warmup=1, repeats=5, min_sample_s=0.005)
+        attention=_attention_sweep((256, 512, 1024, 2048), 2048, 8, 2, 128,
+                                   causal=(True, False), backward_max_seq=1024),
+        memory_bytes=_pow2(14, 26), collective_bytes=_pow2(12, 24)[::2],
+        warmup=1, repeats=9, min_sample_s=0.001, threads=1)
 
 
 def default_grid(device: str, quick: bool) -> ProfileGrid:

@@ -12,7 +12,7 @@ from moesim.compute.calibration import (
     MemoryOpPoint,
 )
 from moesim.profiling.grids import AttentionCase, ProfileGrid
-from moesim.profiling.timing import import_torch, time_op, torch_dtype
+from moesim.profiling.timing import import_torch, prepare, sample, stats, time_op, torch_dtype
 
 Progress = Callable[[str], None]
 
@@ -41,17 +41,30 @@ def _rand(torch: Any, shape: tuple[int, ...], device: str, dtype: str) -> Any:
 
 def profile_gemms(grid: ProfileGrid, device: str, dtype: str,
                   progress: Progress) -> list[GemmPoint]:
-    """Time every (m, n, k) of the grid."""
+    """Time every (m, n, k) of the grid, in rounds.
+
+    Round r takes the r-th sample of every shape, so a change of background load during the
+    run spreads over all shapes instead of biasing the ones timed during it (this machine's
+    CPU is shared); the median over rounds is recorded.
+    """
     torch = import_torch()
-    timer = _timer(grid, device)
-    out = []
-    for m, n, k in grid.gemm_shapes():
-        a = _rand(torch, (m, k), device, dtype)
-        b = _rand(torch, (k, n), device, dtype)
-        out.append(GemmPoint(m=m, n=n, k=k, timing=timer(_matmul_fn(torch, a, b, dtype))))
-        del a, b
-    progress(f"gemm: {len(out)} shapes")
-    return out
+    shapes = grid.gemm_shapes()
+    calls: dict[tuple[int, int, int], int] = {}
+    samples: dict[tuple[int, int, int], list[float]] = {s: [] for s in shapes}
+    for r in range(grid.repeats):
+        for m, n, k in shapes:
+            a = _rand(torch, (m, k), device, dtype)
+            b = _rand(torch, (k, n), device, dtype)
+            fn = _matmul_fn(torch, a, b, dtype)
+            if r == 0:
+                calls[(m, n, k)] = prepare(fn, device, warmup=grid.warmup,
+                                           min_sample_s=grid.min_sample_s)
+            c = calls[(m, n, k)]
+            samples[(m, n, k)].append(sample(fn, device, c) / c)
+            del a, b, fn
+    progress(f"gemm: {len(shapes)} shapes x {grid.repeats} rounds")
+    return [GemmPoint(m=m, n=n, k=k, timing=stats(samples[(m, n, k)], calls[(m, n, k)]))
+            for m, n, k in shapes]
 
 
 def _grouped_fn(torch: Any, x: Any, w: Any, tokens: tuple[int, ...]) -> tuple[str, Any]:

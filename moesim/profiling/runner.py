@@ -38,6 +38,18 @@ def run_profile(device: str, dtype: str = "bf16", *, quick: bool = False,
     torch.manual_seed(0)
     say = progress or (lambda _msg: None)
     g = grid or default_grid(device, quick)
+    threads = torch.get_num_threads()
+    if g.threads is not None:
+        torch.set_num_threads(g.threads)
+    try:
+        return _measure(g, device, dtype, quick=quick, name=name, collectives=collectives,
+                        say=say)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(g: ProfileGrid, device: str, dtype: str, *, quick: bool, name: str | None,
+             collectives: bool, say: Callable[[str], None]) -> CalibrationTable:
     env = environment(device)
     dev = "cuda" if device == "cuda" else "cpu"
     gemm = profile_gemms(g, dev, dtype, say)
@@ -45,7 +57,10 @@ def run_profile(device: str, dtype: str = "bf16", *, quick: bool = False,
     attention = profile_attention(g, dev, dtype, say)
     memory = profile_memory(g, dev, dtype, say)
     notes = [f"grid: {'quick' if quick else 'full'}; warm-up {g.warmup}, {g.repeats} repeats, "
-             f"samples of at least {g.min_sample_s * 1e3:g} ms; times are medians"]
+             f"samples of at least {g.min_sample_s * 1e3:g} ms; times: median and min of the repeats (the model uses the "
+             f"{'median' if dev == 'cuda' else 'min'}); GEMMs "
+             f"timed in rounds (one sample of every shape per round); torch threads "
+             f"{env.num_threads}"]
     if dtype == "fp8":
         notes.append("fp8: dense GEMMs use torch._scaled_mm with unit scales; grouped GEMMs, "
                      "attention and memory ops run in bf16")
@@ -55,5 +70,6 @@ def run_profile(device: str, dtype: str = "bf16", *, quick: bool = False,
         notes.extend(coll_notes)
     return CalibrationTable(
         name=name or f"{dev}-{dtype}", dtype=dtype, environment=env, quick=quick,  # type: ignore[arg-type]
+        statistic="median" if dev == "cuda" else "min",
         gemm=tuple(gemm), grouped_gemm=tuple(grouped), attention=tuple(attention),
         memory=tuple(memory), collectives=tuple(coll), notes=tuple(notes))

@@ -45,19 +45,29 @@ def time_op(fn: Callable[[], Any], device: str, *, warmup: int, repeats: int,
     resolution and launch jitter do not dominate small ops); on CUDA a sample is measured
     between two CUDA events after a synchronize.
     """
+    calls = prepare(fn, device, warmup=warmup, min_sample_s=min_sample_s)
+    return stats([sample(fn, device, calls) / calls for _ in range(repeats)], calls)
+
+
+def prepare(fn: Callable[[], Any], device: str, *, warmup: int, min_sample_s: float) -> int:
+    """Warm ``fn`` up and return how many calls one sample of ``min_sample_s`` needs."""
     for _ in range(max(warmup, 1)):
         fn()
     synchronize(device)
-    single = _sample(fn, device, 1)
-    calls = max(1, min(10_000, int(np.ceil(min_sample_s / max(single, 1e-9)))))
-    samples = np.array([_sample(fn, device, calls) / calls for _ in range(repeats)])
-    return TimingStats(median_s=float(np.median(samples)),
-                       p10_s=float(np.percentile(samples, 10)),
-                       p90_s=float(np.percentile(samples, 90)),
-                       num_repeats=repeats, calls_per_repeat=calls)
+    single = sample(fn, device, 1)
+    return max(1, min(10_000, int(np.ceil(min_sample_s / max(single, 1e-9)))))
 
 
-def _sample(fn: Callable[[], Any], device: str, calls: int) -> float:
+def stats(samples: list[float], calls: int = 1) -> TimingStats:
+    """Median, p10 and p90 of per-call seconds."""
+    s = np.maximum(np.asarray(samples, dtype=np.float64), 1e-9)
+    return TimingStats(median_s=float(np.median(s)), min_s=float(s.min()),
+                       p10_s=float(np.percentile(s, 10)),
+                       p90_s=float(np.percentile(s, 90)), num_repeats=len(s),
+                       calls_per_repeat=calls)
+
+
+def sample(fn: Callable[[], Any], device: str, calls: int) -> float:
     """Seconds for ``calls`` back-to-back calls of ``fn``."""
     if device == "cuda":
         torch = import_torch()

@@ -29,7 +29,7 @@ def test_calibrate_self_reports_coverage_and_efficiency():
     mixtral = [r for r in data["coverage"] if r["scenario"] == "mixtral-8x7b-64xh100"]
     assert {r["family"] for r in mixtral} == {"gemm", "grouped_gemm", "attention", "memory"}
     gemm = next(r for r in mixtral if r["family"] == "gemm")
-    # Mixtral's LM head needs n = 32000 > the CPU grid's 16384, so not everything is inside.
+    # Mixtral's LM head needs n = 32000 > the CPU grid's largest n (8192): not all inside.
     assert 0 < gemm["inside"] < gemm["needed"]
     eff = data["efficiency"]
     # Against its own measured maximum the best GEMM is exactly 1.0 of peak and no bin
