@@ -59,41 +59,72 @@ def _pairs(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray) -> tuple[np.nda
 
 def direct_flows(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray) -> FlowSet:
     """Aggregated legs of a direct all-to-all-v among the device groups ``dev`` (g x n)."""
-    src, dst, b = _pairs(cluster, dev, t)
     ft = cluster.fat_tree
     if "nvl_up" not in cluster.offsets or (ft is None and cluster.dcn is not None):
-        return flows_from_pairs(cluster, src, dst, b)
-    m = cluster.devices_per_domain
-    ds, dd = src // m, dst // m
-    same = ds == dd
-    parts = [_nvlink_legs(cluster, src[same], dst[same], b[same])]
-    inter = ~same
-    if ft is not None:
-        beyond = inter & (ds // ft.num_domains != dd // ft.num_domains)
-        if beyond.any():
-            parts.append(flows_from_pairs(cluster, src[beyond], dst[beyond], b[beyond]))
-        inter &= ~beyond
-        s, d, bb, a, z = src[inter], dst[inter], b[inter], ds[inter], dd[inter]
+        return flows_from_pairs(cluster, *_pairs(cluster, dev, t))
+    parts = [_group_legs(cluster, g, t[i]) for i, g in enumerate(dev)]
+    return concat_flows([f for legs in parts for f in legs])
+
+
+def _class_sum(t: np.ndarray, rows: np.ndarray | None, nrows: int, cols: np.ndarray,
+               ncols: int) -> np.ndarray:
+    """Sum of ``t[i, j]`` into ``[rows[i], cols[j]]`` (rows None: keep the rows)."""
+    if rows is not None:
+        out = np.zeros((nrows, t.shape[1]))
+        if np.all(np.diff(rows) >= 0):
+            present, starts = np.unique(rows, return_index=True)
+            out[present] = np.add.reduceat(t, starts, axis=0)
+        else:
+            np.add.at(out, rows, t)
+        t = out
+    if ncols <= 64:  # one-hot product: a BLAS pass instead of a column permutation
+        return t @ np.eye(ncols)[cols]
+    res = np.zeros((t.shape[0], ncols))
+    order = np.argsort(cols, kind="stable")
+    present, starts = np.unique(cols[order], return_index=True)
+    res[:, present] = np.add.reduceat(t[:, order], starts, axis=1)
+    return res
+
+
+def _group_legs(cluster: ClusterPlan, g: np.ndarray, t: np.ndarray) -> list[FlowSet]:
+    """NVLink legs (source, local index of the NVLink destination) and NIC legs of one group."""
+    ft, m = cluster.fat_tree, cluster.devices_per_domain
+    n = g.shape[0]
+    a, loc = g // m, g % m
+    doms = [np.flatnonzero(a == b) for b in np.unique(a)]
+    nv = np.zeros((n, m))
+    inter = t.copy() if len(doms) > 1 else t
+    eye = np.eye(m)
+    for rows in doms:
+        block = t[np.ix_(rows, rows)].copy()
+        block[np.arange(rows.size), np.arange(rows.size)] = 0.0
+        nv[rows] += block @ eye[loc[rows]]
+        if len(doms) > 1:
+            inter[np.ix_(rows, rows)] = 0.0
+    legs = []
+    if ft is not None and len(doms) > 1:
+        if np.unique(a // ft.num_domains).size > 1:
+            raise InfeasibleError("a direct all-to-all across several fat trees joined by DCN "
+                                  "is not modelled; split the group per fabric",
+                                  reason="algorithm")
         k = cluster.nics_per_domain
-        rs, rt = cluster.nic_local(s % m), cluster.nic_local(d % m)
+        rail = cluster.nic_local(loc)
+        nd = cluster.num_domains
         if ft.rail_optimized:
-            cross = rs != rt
-            proxy = a[cross] * m + (-(-rt[cross] * m // k))
-            parts.append(_nvlink_legs(cluster, s[cross], proxy, bb[cross]))
-            rs = rt
-        parts.append(_nic_legs(cluster, a * k + rs, z * k + rt, bb))
-    elif inter.any():
-        parts.append(flows_from_pairs(cluster, src[inter], dst[inter], b[inter]))
-    return concat_flows(parts)
-
-
-def _merge(key: np.ndarray, b: np.ndarray, nbins: int) -> tuple[np.ndarray, np.ndarray]:
-    if nbins <= 64_000_000:
-        tot = np.bincount(key, weights=b, minlength=nbins)
-        uniq = np.flatnonzero(tot)
-        return uniq, tot[uniq]
-    uniq, inv = np.unique(key, return_inverse=True)
-    return uniq, np.bincount(inv, weights=b)
+            proxy_loc = -(-np.arange(k) * m // k)
+            fwd = _class_sum(inter, None, n, proxy_loc[rail], m)
+            fwd[rail[:, None] == cluster.nic_local(np.arange(m))[None, :]] = 0.0
+            nv += fwd
+            nic = _class_sum(inter, a, nd, a * k + rail, nd * k)     # [src domain, dst NIC]
+            src_dom, dst_q = np.nonzero(nic)
+            qs = src_dom * k + dst_q % k
+        else:
+            nic = _class_sum(inter, a * k + rail, nd * k, a * k + rail, nd * k)
+            qs, dst_q = np.nonzero(nic)
+        legs += _nic_legs(cluster, qs, dst_q, nic[qs // k if ft.rail_optimized else qs, dst_q])
+    src, dloc = np.nonzero(nv)
+    legs.append(_nvlink_legs(cluster, g[src], a[src] * m + dloc, nv[src, dloc]))
+    return legs
 
 
 def _fixed(links: np.ndarray, sizes: np.ndarray) -> FlowSet:
@@ -103,20 +134,17 @@ def _fixed(links: np.ndarray, sizes: np.ndarray) -> FlowSet:
 
 
 def _nvlink_legs(cluster: ClusterPlan, s: np.ndarray, d: np.ndarray, b: np.ndarray) -> FlowSet:
-    m, o = cluster.devices_per_domain, cluster.offsets
-    uniq, sizes = _merge(s * m + d % m, b, cluster.num_devices * m)
-    src = uniq // m
-    dst = (src // m) * m + uniq % m
-    return _fixed(np.stack([o["nvl_up"] + src, o["nvl_down"] + dst], axis=1), sizes)
+    # Legs that share a path need no merging: with size weighting they act as one flow.
+    o = cluster.offsets
+    return _fixed(np.stack([o["nvl_up"] + s, o["nvl_down"] + d], axis=1), b)
 
 
-def _nic_legs(cluster: ClusterPlan, qs: np.ndarray, qd: np.ndarray, b: np.ndarray) -> FlowSet:
+def _nic_legs(cluster: ClusterPlan, qs: np.ndarray, qd: np.ndarray,
+              b: np.ndarray) -> list[FlowSet]:
     ft, o = cluster.fat_tree, cluster.offsets
     assert ft is not None
     k = cluster.nics_per_domain
-    nq = cluster.num_domains * k
-    uniq, sizes = _merge(qs * nq + qd, b, nq * nq)
-    a, z = uniq // nq, uniq % nq
+    a, z, sizes = qs, qd, b
     rails = k if ft.rail_optimized else 1
     ga = (a // k // ft.domains_per_leaf_group) * rails + (a % k if ft.rail_optimized else 0)
     gz = (z // k // ft.domains_per_leaf_group) * rails + (z % k if ft.rail_optimized else 0)
@@ -124,7 +152,7 @@ def _nic_legs(cluster: ClusterPlan, qs: np.ndarray, qd: np.ndarray, b: np.ndarra
     four = np.stack([o["nic_up"] + a[up], o["leaf_up"] + ga[up], o["spine_down"] + gz[up],
                      o["nic_down"] + z[up]], axis=1)
     two = np.stack([o["nic_up"] + a[~up], o["nic_down"] + z[~up]], axis=1)
-    return concat_flows([_fixed(four, sizes[up]), _fixed(two, sizes[~up])])
+    return [_fixed(four, sizes[up]), _fixed(two, sizes[~up])]
 
 
 def _positions(cluster: ClusterPlan, group: list[int]) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
