@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from moesim.cli.common import SET_HELP, console, user_errors
-from moesim.io import write_text_atomic
 
 DEFAULT_SCENARIO = Path("scenarios/default.yaml")
 FALLBACK_SCENARIO = Path("scenarios/mixtral-8x7b-64xh100.yaml")
@@ -41,14 +39,10 @@ def _summary(result) -> Table:  # noqa: ANN001
 
 
 def _write(result, out_dir: Path) -> dict[str, Path]:  # noqa: ANN001
-    try:
-        report = importlib.import_module("moesim.report")
-        writer = report.write_report
-    except (ImportError, AttributeError):
-        writer = None  # moesim.report not landed yet: write the JSON ourselves
-    if writer is not None:
-        return dict(writer(result, out_dir))
-    return {"result.json": write_text_atomic(out_dir / "result.json", result.to_json())}
+    """result.json, summary.csv, report.html and trace.json, each written atomically."""
+    from moesim.report import write_report
+
+    return dict(write_report(result, out_dir))
 
 
 def register(app: typer.Typer) -> None:

@@ -37,6 +37,7 @@ class Simulation:
         self.routing = routing if routing is not None else draw_routing(scenario, self.program)
         self.include_memory = include_memory
         self.pricer = Pricer(self.program, self.costs, self.routing)
+        self.ops_simulated = 0
 
     def run(self) -> SimulationResult:
         """Run the step (event loop for ``des``, closed form for ``analytic``)."""
@@ -45,6 +46,7 @@ class Simulation:
             outcomes = run_des(self.program, self.pricer, plans)
         else:
             outcomes = run_analytic(self.program, self.pricer, plans)
+        self.ops_simulated = sum(o.ledger.ops for o in outcomes)  # op intervals run
         memory = _memory_report(self.scenario, self.routing) if self.include_memory else None
         return build_result(self.scenario, self.program, self.routing, outcomes,
                             fidelity=self.fidelity, memory=memory,
