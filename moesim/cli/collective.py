@@ -1,0 +1,67 @@
+"""``moesim collective TOPOLOGY --op OP --ranks N --size BYTES``: time, algbw, busbw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from moesim.cli.common import console, print_json, user_errors
+from moesim.cluster import PLACEMENTS, build_cluster, place_ranks
+from moesim.errors import SpecError
+from moesim.network import OPS, collective_time
+from moesim.specs.loader import load_topology
+from moesim.units import GB, KIB, US, parse_size
+
+SWEEP_MIN, SWEEP_MAX = KIB, 16 * 1024**3  # 1 KiB .. 16 GiB, doubling, as nccl-tests -f 2
+
+
+def _row(cluster, op: str, ranks: list[int], size: float, algorithm: str | None) -> dict:  # type: ignore[no-untyped-def]
+    groups = [[ranks[0], ranks[-1]]] if op == "send" else [ranks]
+    r = collective_time(cluster, op, groups, size, algorithm=algorithm)
+    return {"size_bytes": size, "time_us": r.time_s / US,
+            "algbw_gbyte_per_s": r.algbw_bytes_per_s / GB,
+            "busbw_gbyte_per_s": r.busbw_bytes_per_s / GB, "algorithm": r.algorithm}
+
+
+@user_errors
+def collective(
+    topology: Path = typer.Argument(..., help="A topology YAML file."),
+    op: str = typer.Option(..., "--op", help=f"One of: {', '.join(OPS)}."),
+    ranks: int = typer.Option(..., "--ranks", min=1, help="Ranks in the group."),
+    size: str = typer.Option("1GiB", "--size", help="Bytes per rank as nccl-tests counts them."),
+    algorithm: str | None = typer.Option(None, "--algorithm", help="Force an algorithm."),
+    placement: str = typer.Option("packed", "--placement",
+                                  help=f"Rank placement: {', '.join(PLACEMENTS)}."),
+    sweep: bool = typer.Option(False, "--sweep", help="Table over 1 KiB .. 16 GiB."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
+) -> None:
+    """Time, algorithm bandwidth and bus bandwidth of one collective (nccl-tests definitions)."""
+    if op not in OPS:
+        raise SpecError(f"--op {op!r} is not known; valid: {', '.join(OPS)}")
+    topo = load_topology(topology)
+    cluster = build_cluster(topo)
+    devices = place_ranks(ranks, cluster.devices_per_domain, cluster.num_devices, placement)
+    try:
+        nbytes = parse_size(size)
+    except ValueError:
+        raise SpecError(f"--size {size!r} is not a size; e.g. 1GiB, 64MiB, 4096") from None
+    sizes = [SWEEP_MIN * 2**i for i in range(25)] if sweep else [nbytes]
+    rows = [_row(cluster, op, devices, s, algorithm) for s in sizes if s <= SWEEP_MAX or not sweep]
+    if as_json:
+        print_json({"topology": topo.name, "op": op, "ranks": ranks, "placement": placement,
+                    "results": rows})
+        return
+    table = Table(title=f"{op} on {ranks} x {topo.accelerator.name} ({topo.name})")
+    for col in ("size", "time (us)", "algbw (GB/s)", "busbw (GB/s)", "algorithm"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(f"{r['size_bytes']:.0f}", f"{r['time_us']:.1f}",
+                      f"{r['algbw_gbyte_per_s']:.2f}", f"{r['busbw_gbyte_per_s']:.2f}",
+                      r["algorithm"])
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("collective")(collective)
