@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from moesim.check import run_check
-from moesim.check.table import check_block, replace_block
+from moesim.check.render import check_block, replace_block
 from moesim.io import write_text_atomic
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run every published case and compare: table, mean error per category, HTML scatter."""
         from moesim.check import run_check
-        from moesim.check.figures import write_check_html
+        from moesim.check.render import write_check_html
         from moesim.check.suite import DEFAULT_PATH
         from moesim.errors import SpecError
 

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moesim.check import CheckRow, load_case, mape, run_check, summarize
+from moesim.check.render import check_block, parse_stated_errors, replace_block
 from moesim.check.suite import CheckReport, discover
-from moesim.check.table import check_block, parse_stated_errors, replace_block
 from moesim.errors import SpecError
 from moesim.specs.loader import load_topology
 
