@@ -6,6 +6,8 @@ closed forms over the spec; the memory and FLOP models build on them.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -132,9 +134,10 @@ class MoEModelSpec(FrozenSpec):
         return (index - self.num_dense_layers) % self.moe_layer_frequency == (
             self.moe_layer_frequency - 1)
 
-    @property
-    def moe_layer_indices(self) -> list[int]:
-        return [i for i in range(self.num_layers) if self.is_moe_layer(i)]
+    @functools.cached_property
+    def moe_layer_indices(self) -> tuple[int, ...]:
+        # Cached: the engine, routing and memory ask for it thousands of times per point.
+        return tuple(i for i in range(self.num_layers) if self.is_moe_layer(i))
 
     @property
     def num_moe_layers(self) -> int:

@@ -83,7 +83,7 @@ def test_switch_base_128(root):
     m = _model(root, "switch-base-128")
     assert _rel(m.total_params, 7.4e9) < 0.01
     assert m.num_moe_layers == 12
-    assert m.moe_layer_indices == list(range(1, 24, 2))
+    assert m.moe_layer_indices == tuple(range(1, 24, 2))
     assert m.expert_params == 2 * 768 * 3072  # ReLU, two matrices
 
 
