@@ -35,7 +35,7 @@ from moesim.specs.scenario import ScenarioSpec
 # 8x7B on 64 H100, Qwen3-30B-A3B on 16 H100 (FP8) and on 8 H100, DeepSeek-V3 on 2048 H800);
 # benchmarks/fit_sustained_efficiency.py re-derives it and prints leave-one-out errors.
 # Without a calibration table attached; a scenario with a measured table sets it to 1.
-SUSTAINED_COMPUTE_EFFICIENCY = 0.667
+SUSTAINED_COMPUTE_EFFICIENCY = 0.717
 
 
 def kernel_models(scenario: ScenarioSpec) -> tuple[KernelCostModel, KernelCostModel]:

@@ -45,6 +45,7 @@ class Pricer:
         self.m = program.num_micro_batches
         # SMs of the accelerator (for communication-kernel SM contention); None for fakes.
         self.num_sms: int | None = getattr(costs, "num_sms", None)
+        self.deepep = program.context.parallelism.all_to_all.kind == "deepep"
         self._fixed: dict[tuple[object, int], float] = {}
         self._grouped: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._a2a: dict[tuple[int, str, int], np.ndarray] = {}
@@ -104,6 +105,11 @@ class Pricer:
             per_token = (r.bytes_per_token_dispatch if direction == "dispatch"
                          else r.bytes_per_token_combine)
             traffic = r.traffic_tokens  # [L, D, EP, EP] token copies i -> j
+            if self.deepep and r.distinct_tokens is not None:
+                # DeepEP sends a token once per destination rank, however many of that rank's
+                # experts it picked, and combine reduces on the expert rank before sending
+                # back (deepseek-ai/DeepEP README, normal kernels; DeepSeek-V3 section 3.2.2).
+                traffic = r.distinct_tokens
             if direction == "combine":
                 traffic = np.swapaxes(traffic, -1, -2)
             mean, scale = _a2a_scaling(traffic * per_token)

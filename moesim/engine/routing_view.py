@@ -28,6 +28,7 @@ class RoutingView:
     raw: object | None = None
     draw_of_micro_batch: np.ndarray | None = None  # traffic row used by each micro-batch
     node_tokens: np.ndarray | None = None  # [L, D, EP, domains] distinct tokens i -> domain
+    distinct_tokens: np.ndarray | None = None  # [L, D, EP, EP] distinct tokens i -> j (DeepEP)
 
     def traffic_index(self, m: int) -> np.ndarray:
         """Index into traffic_tokens' second axis for each of ``m`` micro-batches."""
@@ -78,4 +79,5 @@ def draw_routing(scenario: ScenarioSpec, program: StepProgram) -> RoutingView:
             1.0, float(tpe.sum(axis=-1).mean())),
         source="moesim.routing", raw=r,
         draw_of_micro_batch=np.asarray(r.micro_batch_draw, dtype=np.int64),
-        node_tokens=np.asarray(r.distinct_node_tokens, dtype=np.float64))
+        node_tokens=np.asarray(r.distinct_node_tokens, dtype=np.float64),
+        distinct_tokens=np.asarray(r.distinct_tokens, dtype=np.float64))

@@ -180,13 +180,62 @@ def _bucket_points(steps: list[Step], buckets: tuple[Op, ...]) -> list[tuple[int
                   key=lambda x: x[0])
 
 
+def fsdp_exposure(gathers: list[float], work: list[np.ndarray]) -> np.ndarray:
+    """[M] seconds a phase waits for per-use parameter all-gathers (ZeRO-3 / FSDP2).
+
+    Units run in order; unit j's all-gather is issued when unit j-1 starts (FSDP2 prefetches
+    one unit ahead) and the gathers queue on one stream; unit j starts when its gather and
+    unit j-1 are done. ``gathers[j]`` seconds, ``work[j]`` [M] seconds of unit j.
+    """
+    comm_free, prev_start = 0.0, np.zeros_like(work[0])
+    t = np.zeros_like(work[0])
+    for g, c in zip(gathers, work, strict=True):
+        g_end = np.maximum(comm_free, prev_start) + g
+        comm_free = g_end
+        prev_start = np.maximum(t, g_end)
+        t = prev_start + c
+    return t - sum(work)
+
+
+def _with_regather(pricer: Pricer, steps: list[Step], gathers: tuple[Op, ...],
+                   stage: int) -> list[Step]:
+    """``steps`` preceded by the exposed part of their per-use gathers (none without them).
+
+    A unit starts at the first step of a layer key that has a gather (a layer, the
+    embedding, the LM head) and takes the following steps of keys without one (the final
+    norm, the loss); steps before the first such key form a unit with nothing to gather. A
+    key is gathered once per phase (a recomputed layer's backward reuses its gather).
+    """
+    if not gathers or not steps:
+        return steps
+    g_of: dict[str, float] = defaultdict(float)
+    for op in gathers:
+        g_of[_layer_key(op.name)] += pricer.fixed(op, stage)
+    g: list[float] = [0.0]
+    work: list[np.ndarray] = [np.zeros_like(steps[0].slow, dtype=np.float64)]
+    current, seen = "", set()
+    for st in steps:
+        k = _layer_key(st.name)
+        if k in g_of and k != current:
+            g.append(0.0 if k in seen else g_of[k])
+            work.append(np.zeros_like(work[0]))
+            seen.add(k)
+            current = k
+        work[-1] = work[-1] + st.slow
+    exposed = fsdp_exposure(g, work)
+    return [Step("fsdp.param_ag", "dp_param", "comm_dp", False, exposed, exposed)] + steps
+
+
 def plan_chunk(pricer: Pricer, chunk: ChunkProgram, stage: int) -> ChunkPlan:
     """Priced phases of ``chunk`` on ``stage``."""
     c = pricer.program.context.parallelism.moe_overlap_chunks
-    fwd = _steps(pricer, list(chunk.forward), stage, c)
+    regather = chunk.param_regather
+    fwd = _with_regather(pricer, _steps(pricer, list(chunk.forward), stage, c), regather, stage)
     rec = _steps(pricer, list(chunk.recompute), stage, c)
-    bwd = rec + _steps(pricer, _fused_backward(chunk), stage, c)
-    b_only = rec + _steps(pricer, list(chunk.backward_input), stage, c)
+    bwd = _with_regather(pricer, rec + _steps(pricer, _fused_backward(chunk), stage, c),
+                         regather, stage)
+    b_only = _with_regather(pricer, rec + _steps(pricer, list(chunk.backward_input), stage, c),
+                            regather, stage)
     w_only = _steps(pricer, list(chunk.backward_weight), stage, 1)
     return ChunkPlan(
         forward=PhasePlan(fwd), backward=PhasePlan(bwd, _bucket_points(bwd, chunk.grad_sync)),

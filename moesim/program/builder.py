@@ -42,9 +42,12 @@ class ChunkProgram:
     backward_weight: tuple[Op, ...]
     recompute: tuple[Op, ...]
     grad_sync: tuple[Op, ...]  # data-parallel gradient buckets, one per layer, backward order
-    param_gather: tuple[Op, ...]  # ZeRO / FSDP parameter all-gathers, one per layer
+    param_gather: tuple[Op, ...]  # distributed-optimizer parameter all-gathers, once per step
     send_forward: Op | None  # activation to the next chunk
     send_backward: Op | None  # gradient to the previous chunk
+    # ZeRO-3 / FSDP per-use all-gathers, one per FSDP unit (layer, embedding, LM head) in
+    # forward order: run before every forward and every backward of every micro-batch.
+    param_regather: tuple[Op, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ def _chunk(ctx: ProgramContext, c: int, layers: list[int], moe_pos: dict[int, in
         recompute=tuple(_recompute_ops(ctx, ops)),
         grad_sync=tuple(_grad_buckets(ctx, layers, first, last)),
         param_gather=tuple(_param_gather(ctx, layers)),
+        param_regather=tuple(_param_regather(ctx, layers, first, last)),
         send_forward=None if last else comm(
             f"chunk{c}.send_fwd", "pp", "comm_pp", SendShape(act, "next"), blocking=False),
         send_backward=None if first else comm(
@@ -181,8 +185,11 @@ def _expert_grad_sync(ctx: ProgramContext, layers: list[int]) -> list[Op]:
 
 
 def _param_gather(ctx: ProgramContext, layers: list[int]) -> list[Op]:
-    """Parameter all-gathers: the distributed optimizer (ZeRO >= 1) after the update, FSDP per use."""
-    if ctx.parallelism.effective_zero_stage == 0 or ctx.dp == 1:
+    """Distributed-optimizer (ZeRO 1/2) parameter all-gathers, once per step after the update.
+
+    ZeRO-3 / FSDP gathers per use instead (:func:`_param_regather`).
+    """
+    if ctx.parallelism.effective_zero_stage in (0, 3) or ctx.dp == 1:
         return []
     out = []
     for layer in layers:
@@ -192,6 +199,38 @@ def _param_gather(ctx: ProgramContext, layers: list[int]) -> list[Op]:
         if expert and ctx.edp > 1:
             out.append(comm(f"L{layer}.edp_param_ag", "dp_param", "comm_dp", CollectiveShape(
                 "all_gather", "edp", expert * ctx.param_bytes), blocking=False))
+    return out
+
+
+def _fsdp_gather(ctx: ProgramContext, name: str, axis: str, params: float) -> Op:
+    return comm(name, "dp_param", "comm_dp", CollectiveShape(
+        "all_gather", axis, params * ctx.param_bytes), blocking=False)  # type: ignore[arg-type]
+
+
+def _param_regather(ctx: ProgramContext, layers: list[int], first: bool, last: bool) -> list[Op]:
+    """ZeRO-3 / FSDP2 per-use all-gathers of each FSDP unit, in forward order.
+
+    FSDP2 ``fully_shard`` with ``reshard_after_forward=True`` (its default) frees a unit's
+    gathered parameters after its forward and gathers them again for its backward, in every
+    micro-batch (PyTorch FSDP2 docs, ``fully_shard``). Dense parameters are sharded over DP;
+    expert weights are sharded by EP and gathered only over the expert-data-parallel group
+    when EDP > 1 (NeMo Automodel's ``ep_shard`` mesh: dp_size / ep_size). The embedding and
+    the LM head are units of their own.
+    """
+    if ctx.parallelism.effective_zero_stage != 3 or (ctx.dp == 1 and ctx.edp == 1):
+        return []
+    emb = ctx.model.vocab_size * ctx.hidden / ctx.tp
+    out = []
+    if first and ctx.dp > 1:
+        out.append(_fsdp_gather(ctx, "embedding.fsdp_ag", "dp", emb))
+    for layer in layers:
+        dense, expert = layer_param_shards(ctx, layer)
+        if ctx.dp > 1:
+            out.append(_fsdp_gather(ctx, f"L{layer}.fsdp_ag", "dp", dense))
+        if expert and ctx.edp > 1:
+            out.append(_fsdp_gather(ctx, f"L{layer}.fsdp_edp_ag", "edp", expert))
+    if last and ctx.dp > 1 and not ctx.model.tied_embeddings:
+        out.append(_fsdp_gather(ctx, "lm_head.fsdp_ag", "dp", emb))
     return out
 
 

