@@ -119,13 +119,15 @@ def accelerator_from_table(table: CalibrationTable) -> AcceleratorSpec:
     """A topology-free AcceleratorSpec for the table's device, from its own measurements.
 
     Peak FLOP/s = the fastest measured GEMM (so gemm_efficiency = 1.0: the peak is already
-    achieved), HBM bandwidth = the fastest measured elementwise op (hbm_efficiency = 1.0),
+    achieved), HBM bandwidth = the largest measured elementwise op's (hbm_efficiency = 1.0),
     launch overhead = the shortest measured memory op. Memory capacity from the environment.
     """
     env = table.environment
     peak = max((p.flops / p.timing.value(table.statistic) for p in table.gemm), default=1e9)
     elem = [p for p in table.memory if p.kind == "elementwise"] or list(table.memory)
-    bw = max((p.bytes_moved / p.timing.value(table.statistic) for p in elem), default=1e9)
+    # The largest streaming op: smaller ones run from cache and overstate memory bandwidth.
+    big = max(elem, key=lambda p: p.bytes_moved, default=None)
+    bw = big.bytes_moved / big.timing.value(table.statistic) if big else 1e9
     launch = min((p.timing.value(table.statistic) for p in table.memory), default=0.0)
     tflops = peak / TFLOPS
     return AcceleratorSpec(
