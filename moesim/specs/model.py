@@ -7,7 +7,6 @@ closed forms over the spec; the memory and FLOP models build on them.
 from __future__ import annotations
 
 import functools
-
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
