@@ -1,11 +1,14 @@
 """Engine speed: wall and CPU time of one step for real scenarios (both fidelities), the op
 intervals simulated per second, and bare simpy timeouts per second measured in the same run
-(the event loop's ceiling on this machine). CPU time is printed next to wall time because
-the 2-core VM is shared: wall time is only meaningful on an idle machine.
+(the event loop's ceiling on this machine), and the CPU time of one analytic planning point
+(load a scenario with an override, simulate, memory, result) over a small sweep. CPU time is
+printed next to wall time because the 2-core VM is shared: wall time is only meaningful on
+an idle machine; the load average is printed first.
 Usage: python benchmarks/bench_engine.py"""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -33,8 +36,21 @@ def bare_simpy_rate(n: int = 200_000) -> float:
     return n / (time.perf_counter() - t)
 
 
+def analytic_point_ms(path: str, n: int = 40) -> float:
+    """CPU milliseconds per analytic point over ``n`` batch-size variants of ``path``."""
+    Simulation(load_scenario(ROOT / path), fidelity="analytic").run()  # imports, warm caches
+    c = time.process_time()
+    for i in range(n):
+        sc = load_scenario(ROOT / path, (f"workload.global_batch_size={256 + 64 * (i % 10)}",))
+        Simulation(sc, fidelity="analytic").run()
+    return (time.process_time() - c) / n * 1e3
+
+
 def main() -> None:
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"bare simpy timeouts/s: {bare_simpy_rate():,.0f}")
+    print(f"analytic planning point (Mixtral 8x7B, 64 H100): "
+          f"{analytic_point_ms(CASES[0][0]):.1f} ms CPU (target < 30 ms)")
     for path, target in CASES:
         sc = load_scenario(ROOT / path)
         for fidelity in ("des", "analytic"):

@@ -43,7 +43,8 @@ def chunk_plans(program: StepProgram, pricer: Pricer) -> dict[tuple[int, int], C
         if program.schedule == "dualpipe":
             own.add(pp - 1 - st.stage)
         for c in sorted(own):
-            out[(st.stage, c)] = plan_chunk(pricer, program.chunks[c], st.stage)
+            out[(st.stage, c)] = plan_chunk(pricer, program.chunks[c], st.stage,
+                                            split=program.schedule == "dualpipe")
     return out
 
 

@@ -47,12 +47,20 @@ class Pricer:
         self.num_sms: int | None = getattr(costs, "num_sms", None)
         self.deepep = program.context.parallelism.all_to_all.kind == "deepep"
         self._fixed: dict[tuple[object, int], float] = {}
+        self._costs: dict[tuple[object, int], OpCost] = {}
         self._grouped: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._a2a: dict[tuple[int, str, int], np.ndarray] = {}
         self._a2a_parts: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]] = {}
 
     def cost(self, op: Op, stage: int) -> OpCost:
-        """The op's duration per micro-batch on ``stage``."""
+        """The op's duration per micro-batch on ``stage`` (cached by shape; read-only arrays)."""
+        key = (op.shape, stage)
+        hit = self._costs.get(key)
+        if hit is None:
+            hit = self._costs[key] = self._cost(op, stage)
+        return hit
+
+    def _cost(self, op: Op, stage: int) -> OpCost:
         shape = op.shape
         if isinstance(shape, GroupedGemmShape):
             slow, mean = self._grouped_times(shape)
@@ -91,8 +99,14 @@ class Pricer:
         if hit is None:
             tok = self.routing.tokens  # [L, M, EP, E_local]
             layers, m, ep, el = tok.shape
-            per_rank = self.costs.grouped_gemm(tok.reshape(layers * m * ep, el), shape.n, shape.k)
-            per_rank = np.asarray(per_rank, dtype=np.float64).reshape(layers, m, ep)
+            flat = tok.reshape(layers * m * ep, el)
+            if flat.shape[0] > 1 and bool((flat == flat[0]).all()):
+                # Every rank, layer and micro-batch alike (expected balanced routing): once.
+                one = self.costs.grouped_gemm(flat[:1], shape.n, shape.k)
+                per_rank = np.full((layers, m, ep), float(np.asarray(one)[0]))
+            else:
+                per_rank = np.asarray(self.costs.grouped_gemm(flat, shape.n, shape.k),
+                                      dtype=np.float64).reshape(layers, m, ep)
             hit = (per_rank.max(axis=-1), per_rank.mean(axis=-1))
             self._grouped[key] = hit
         return hit

@@ -13,6 +13,7 @@ import numpy as np
 
 from moesim.program.builder import StepProgram
 from moesim.specs.scenario import ScenarioSpec
+from moesim.units import dtype_bytes
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,15 @@ def balanced_routing(program: StepProgram, num_micro_batches: int | None = None)
     return RoutingView(tokens, traffic, b, b, np.zeros((layers, m)), "balanced_closed_form")
 
 
-def draw_routing(scenario: ScenarioSpec, program: StepProgram) -> RoutingView:
-    """The step's routing draws from moesim.routing, or balanced routing if it is absent."""
+def draw_routing(scenario: ScenarioSpec, program: StepProgram, *,
+                 expected: bool = False) -> RoutingView:
+    """The step's routing draws from moesim.routing, or balanced routing if it is absent.
+
+    ``expected=True`` (the analytic fidelity): expected loads instead of the step's draws.
+    Balanced token-choice routing without drops is the closed form :func:`expected_balanced`;
+    any other load model is drawn once per layer for one micro-batch and that draw stands for
+    every micro-batch (moesim.routing's ``num_draws_per_layer=1``).
+    """
     if not program.moe_layers:
         return balanced_routing(program)
     try:
@@ -66,18 +74,74 @@ def draw_routing(scenario: ScenarioSpec, program: StepProgram) -> RoutingView:
         draw = mod.draw_step_routing
     except (ImportError, AttributeError):
         return balanced_routing(program)
-    r = draw(scenario, num_micro_batches=program.num_micro_batches)
-    tpe = np.asarray(r.tokens_per_expert, dtype=np.float64)  # [L, M, E]
+    m = program.num_micro_batches
+    if expected and _closed_form_applies(scenario):
+        return expected_balanced(scenario, program)
+    if expected:
+        r = draw(scenario, num_micro_batches=1, num_draws_per_layer=1)
+        return _view(r, program, np.zeros(m, dtype=np.int64), "moesim.routing (one draw)")
+    r = draw(scenario, num_micro_batches=m)
+    return _view(r, program, None, "moesim.routing")
+
+
+def _view(r: object, program: StepProgram, tile: np.ndarray | None, source: str) -> RoutingView:
+    """A RoutingView over a StepRouting; ``tile`` maps each micro-batch to a drawn one."""
+    tpe = np.asarray(r.tokens_per_expert, dtype=np.float64)  # type: ignore[attr-defined]
+    dropped = np.asarray(r.dropped_tokens, dtype=np.float64)  # type: ignore[attr-defined]
+    draw_of = np.asarray(r.micro_batch_draw, dtype=np.int64)  # type: ignore[attr-defined]
+    if tile is not None:
+        tpe, dropped, draw_of = tpe[:, tile], dropped[:, tile], draw_of[tile]
     ep = program.context.ep
     layers, m, e = tpe.shape
-    tokens = tpe.reshape(layers, m, ep, e // ep)
     return RoutingView(
-        tokens=tokens, traffic_tokens=np.asarray(r.traffic_tokens, dtype=np.float64),
-        bytes_per_token_dispatch=float(r.bytes_per_token_dispatch),
-        bytes_per_token_combine=float(r.bytes_per_token_combine),
-        dropped_fraction=np.asarray(r.dropped_tokens, dtype=np.float64) / max(
-            1.0, float(tpe.sum(axis=-1).mean())),
-        source="moesim.routing", raw=r,
-        draw_of_micro_batch=np.asarray(r.micro_batch_draw, dtype=np.int64),
-        node_tokens=np.asarray(r.distinct_node_tokens, dtype=np.float64),
-        distinct_tokens=np.asarray(r.distinct_tokens, dtype=np.float64))
+        tokens=tpe.reshape(layers, m, ep, e // ep),
+        traffic_tokens=np.asarray(r.traffic_tokens, dtype=np.float64),  # type: ignore[attr-defined]
+        bytes_per_token_dispatch=float(r.bytes_per_token_dispatch),  # type: ignore[attr-defined]
+        bytes_per_token_combine=float(r.bytes_per_token_combine),  # type: ignore[attr-defined]
+        dropped_fraction=dropped / max(1.0, float(tpe.sum(axis=-1).mean())),
+        source=source, raw=r, draw_of_micro_batch=draw_of,
+        node_tokens=np.asarray(r.distinct_node_tokens, dtype=np.float64),  # type: ignore[attr-defined]
+        distinct_tokens=np.asarray(r.distinct_tokens, dtype=np.float64))  # type: ignore[attr-defined]
+
+
+def _closed_form_applies(scenario: ScenarioSpec) -> bool:
+    """Balanced token choice that drops and pads nothing and limits no nodes."""
+    rt = scenario.routing
+    return (rt.load.kind == "balanced" and rt.router.kind == "top_k"
+            and (rt.capacity_factor is None or rt.capacity_factor >= 1.0)
+            and not rt.pad_to_capacity and rt.max_nodes_per_token is None
+            and rt.num_redundant_experts == 0)
+
+
+def expected_balanced(scenario: ScenarioSpec, program: StepProgram) -> RoutingView:
+    """Expected balanced routing in closed form, with moesim.routing's byte and node rules.
+
+    Every source rank sends T k / E copies to each expert (T tokens per rank, top-k of E);
+    distinct tokens use moesim.routing's occupancy estimate with x = k / E: a rank holding
+    s experts gets T (1 - (1 - k/E)^s) distinct tokens from each source, a node of n such
+    ranks T (1 - (1 - k/E)^(n s)). Capacity with CF >= 1 keeps every balanced copy.
+    """
+    from moesim.routing.step import (
+        dispatch_bytes_per_token,
+        node_of_ep_rank,
+        tokens_per_source_rank,
+    )
+    model, ctx = scenario.model_spec, program.context
+    layers, m, ep = len(program.moe_layers), ctx.num_micro_batches, ctx.ep
+    e, k = model.num_experts, model.top_k
+    slots = e // ep
+    t = float(tokens_per_source_rank(scenario))
+    nodes = node_of_ep_rank(scenario)
+    num_nodes = int(nodes.max()) + 1
+    per_node = slots * int(np.bincount(nodes).max())
+    miss = 1.0 - k / e
+    tokens = np.full((layers, m, ep, slots), t * k * ep / e)
+    traffic = np.full((layers, 1, ep, ep), t * k * slots / e)
+    distinct = np.full((layers, 1, ep, ep), t * (1.0 - miss ** slots))
+    node = np.full((layers, 1, ep, num_nodes), t * (1.0 - miss ** per_node))
+    return RoutingView(
+        tokens, traffic, float(dispatch_bytes_per_token(scenario)),
+        float(model.hidden_size * dtype_bytes("bf16")),  # combine in BF16, as moesim.routing
+        np.zeros((layers, m)), "expected balanced (closed form)",
+        draw_of_micro_batch=np.zeros(m, dtype=np.int64), node_tokens=node,
+        distinct_tokens=distinct)

@@ -31,10 +31,11 @@ class Simulation:
                  include_memory: bool = True) -> None:
         self.scenario = scenario
         self.fidelity = fidelity
-        self.program: StepProgram = build_program(scenario)
+        self.program: StepProgram = build_program(scenario, with_actions=fidelity == "des")
         self.costs = costs if costs is not None else ScenarioCostProvider(
             scenario, fidelity="analytic" if fidelity == "analytic" else "flow")
-        self.routing = routing if routing is not None else draw_routing(scenario, self.program)
+        self.routing = routing if routing is not None else draw_routing(
+            scenario, self.program, expected=fidelity == "analytic")
         self.include_memory = include_memory
         self.pricer = Pricer(self.program, self.costs, self.routing)
         self.ops_simulated = 0

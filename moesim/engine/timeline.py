@@ -226,17 +226,21 @@ def _with_regather(pricer: Pricer, steps: list[Step], gathers: tuple[Op, ...],
     return [Step("fsdp.param_ag", "dp_param", "comm_dp", False, exposed, exposed)] + steps
 
 
-def plan_chunk(pricer: Pricer, chunk: ChunkProgram, stage: int) -> ChunkPlan:
-    """Priced phases of ``chunk`` on ``stage``."""
+def plan_chunk(pricer: Pricer, chunk: ChunkProgram, stage: int, *,
+               split: bool = True) -> ChunkPlan:
+    """Priced phases of ``chunk`` on ``stage``; ``split=False`` leaves the B-only and W-only
+    phases empty (only DualPipe runs them)."""
     c = pricer.program.context.parallelism.moe_overlap_chunks
     regather = chunk.param_regather
     fwd = _with_regather(pricer, _steps(pricer, list(chunk.forward), stage, c), regather, stage)
     rec = _steps(pricer, list(chunk.recompute), stage, c)
     bwd = _with_regather(pricer, rec + _steps(pricer, _fused_backward(chunk), stage, c),
                          regather, stage)
-    b_only = _with_regather(pricer, rec + _steps(pricer, list(chunk.backward_input), stage, c),
-                            regather, stage)
-    w_only = _steps(pricer, list(chunk.backward_weight), stage, 1)
+    b_only = w_only = []
+    if split:
+        b_only = _with_regather(pricer, rec + _steps(pricer, list(chunk.backward_input), stage, c),
+                                regather, stage)
+        w_only = _steps(pricer, list(chunk.backward_weight), stage, 1)
     return ChunkPlan(
         forward=PhasePlan(fwd), backward=PhasePlan(bwd, _bucket_points(bwd, chunk.grad_sync)),
         backward_input=PhasePlan(b_only), backward_weight=PhasePlan(

@@ -82,8 +82,12 @@ class StepProgram:
         return self.context.num_micro_batches
 
 
-def build_program(scenario: ScenarioSpec) -> StepProgram:
-    """The op DAG of one optimizer step of ``scenario`` (no costs)."""
+def build_program(scenario: ScenarioSpec, *, with_actions: bool = True) -> StepProgram:
+    """The op DAG of one optimizer step of ``scenario`` (no costs).
+
+    ``with_actions=False`` leaves each stage's action order empty (the analytic fidelity
+    uses the pipeline formula, not the order).
+    """
     ctx = make_context(scenario)
     split = layer_split(ctx)
     moe_layers = tuple(ctx.model.moe_layer_indices)
@@ -93,7 +97,8 @@ def build_program(scenario: ScenarioSpec) -> StepProgram:
     stages = []
     for s in range(ctx.pp):
         own = tuple(c.chunk for c in chunks if c.stage == s)
-        actions = tuple(schedule_for(kind, s, ctx.pp, ctx.num_micro_batches, ctx.num_virtual))
+        actions = (tuple(schedule_for(kind, s, ctx.pp, ctx.num_micro_batches, ctx.num_virtual))
+                   if with_actions else ())
         local = _local_params(ctx, [layer for c in own for layer in chunks[c].layers], s)
         stages.append(StageProgram(
             stage=s, multiplicity=scenario.devices // ctx.pp, chunks=own, actions=actions,
