@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from moesim.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[3]
-SMALL = ["--set", "model.num_layers=2", "--set", "routing.load.kind=balanced",
+SMALL = ["--set", "routing.load.kind=balanced",
          "--fidelity", "analytic"]
 
 
