@@ -31,7 +31,7 @@ class Simulation:
                  include_memory: bool = True) -> None:
         self.scenario = scenario
         self.fidelity = fidelity
-        self.program: StepProgram = build_program(scenario, with_actions=fidelity == "des")
+        self.program: StepProgram = program_for(scenario, with_actions=fidelity == "des")
         self.costs = costs if costs is not None else ScenarioCostProvider(
             scenario, fidelity="analytic" if fidelity == "analytic" else "flow")
         self.routing = routing if routing is not None else draw_routing(
@@ -52,6 +52,24 @@ class Simulation:
         return build_result(self.scenario, self.program, self.routing, outcomes,
                             fidelity=self.fidelity, memory=memory,
                             sources=dict(self.costs.sources))
+
+
+_PROGRAMS: dict[tuple[object, ...], StepProgram] = {}
+_PROGRAMS_MAX = 32
+
+
+def program_for(scenario: ScenarioSpec, *, with_actions: bool = True) -> StepProgram:
+    """``build_program(scenario)``, memoized by value: the program depends only on the model,
+    the layout, the workload and the device count, so sweep points that vary anything else
+    (fabric, routing load, calibration) share it. Programs are immutable."""
+    key = (scenario.model_spec, scenario.parallelism, scenario.workload, scenario.devices,
+           with_actions)
+    hit = _PROGRAMS.get(key)
+    if hit is None:
+        if len(_PROGRAMS) >= _PROGRAMS_MAX:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))  # oldest first
+        hit = _PROGRAMS[key] = build_program(scenario, with_actions=with_actions)
+    return hit
 
 
 def simulate(scenario: ScenarioSpec, *, fidelity: Fidelity = "des") -> SimulationResult:

@@ -74,21 +74,24 @@ def _routing(program: Any, routing: Any) -> RoutingResult:
         return RoutingResult()
     tok = routing.tokens  # [L, M, EP, E_local]
     per_rank = tok.sum(axis=-1)
-    layers = []
     b = routing.bytes_per_token_dispatch
     tr = routing.traffic_tokens
     ep = tr.shape[-1]
     same = _same_domain(program, ep)
-    for i, layer in enumerate(program.moe_layers):
-        rows = tr[i] * b
-        intra = float(np.where(same, rows, 0.0).sum(-1).mean() - np.diagonal(rows, 0, -2, -1).mean())
-        inter = float(np.where(same, 0.0, rows).sum(-1).mean())
-        layers.append(RoutingLayerResult(
-            layer=layer, tokens_per_expert=[_r(x) for x in tok[i].mean(axis=0).reshape(-1)],
-            max_tokens_per_rank=_r(float(per_rank[i].max(axis=-1).mean())),
-            mean_tokens_per_rank=_r(float(per_rank[i].mean())),
-            drop_fraction=_r(float(routing.dropped_fraction[i].mean())),
-            intra_node_bytes_per_rank=_r(max(0.0, intra)), inter_node_bytes_per_rank=_r(inter)))
+    rows = tr * b  # [L, D, EP, EP]
+    diag = np.diagonal(rows, 0, -2, -1).mean(axis=(1, 2))
+    intra = np.where(same, rows, 0.0).sum(-1).mean(axis=(1, 2)) - diag
+    inter = np.where(same, 0.0, rows).sum(-1).mean(axis=(1, 2))
+    per_expert = tok.mean(axis=1).reshape(tok.shape[0], -1)
+    max_rank = per_rank.max(axis=-1).mean(axis=-1)
+    mean_rank = per_rank.mean(axis=(1, 2))
+    drop = routing.dropped_fraction.mean(axis=1)
+    layers = [RoutingLayerResult(
+        layer=layer, tokens_per_expert=[_r(x) for x in per_expert[i].tolist()],
+        max_tokens_per_rank=_r(float(max_rank[i])), mean_tokens_per_rank=_r(float(mean_rank[i])),
+        drop_fraction=_r(float(drop[i])), intra_node_bytes_per_rank=_r(max(0.0, float(intra[i]))),
+        inter_node_bytes_per_rank=_r(float(inter[i])))
+        for i, layer in enumerate(program.moe_layers)]
     ratio = float((per_rank.max(axis=-1) / np.maximum(per_rank.mean(axis=-1), 1e-30)).mean())
     return RoutingResult(layers=layers, drop_fraction=_r(float(routing.dropped_fraction.mean())),
                          imbalance_max_over_mean=_r(ratio),
