@@ -30,6 +30,8 @@ METRIC_KEYS = ("step_time_s", "tokens_per_s", "tokens_per_s_per_device",
 ENGINE_EVALUATOR = "moesim.plan.evaluate:engine_point"
 ENGINE_MEMORY = "moesim.plan.evaluate:engine_memory"
 PLAN_EVALUATOR = "moesim.plan.evaluate:engine_layout"
+ENGINE_MEMORY_BOUND = "moesim.plan.evaluate:engine_memory_bound"
+AUTO = "auto"  # the bound that belongs to the memory check: the engine's, or none
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,41 @@ def engine_memory(scenario: ScenarioSpec) -> MemoryVerdict:
                          capacity_bytes=float(capacity), most_loaded=str(most))
 
 
+_RANK_PARAMS: dict[tuple[Any, ...], Any] = {}
+
+
+def _rank_params(scenario: ScenarioSpec, rank: int, memory: Any) -> Any:
+    # Parameter counts depend on the model and the sharding degrees only (not on ZeRO, the
+    # micro-batch or recomputation), so one count serves a whole family of layouts.
+    p = scenario.parallelism
+    key = (scenario.model_spec, scenario.experts_per_rank, p.tensor_parallel_degree,
+           p.pipeline_parallel_degree, p.num_virtual_stages, p.pipeline_layer_split,
+           p.pipeline_schedule.kind, p.expert_tensor_parallel_degree, rank)
+    if key not in _RANK_PARAMS:
+        if len(_RANK_PARAMS) > 100_000:  # bounded: a worker may plan many models
+            _RANK_PARAMS.clear()
+        _RANK_PARAMS[key] = memory.rank_params(scenario, rank)
+    return _RANK_PARAMS[key]
+
+
+def engine_memory_bound(scenario: ScenarioSpec) -> float:
+    """A lower bound on ``estimate_memory(scenario).peak_bytes``, in bytes, in ~0.1 ms.
+
+    A rank's peak is its model states (weights, gradients, optimizer states after ZeRO) plus
+    the framework reserve plus the larger of its two phases (activations and buffers, or the
+    optimizer step's temporaries), each non-negative (``moesim.memory.rank.rank_breakdown``),
+    so the first two alone, on the fullest pipeline rank, bound the peak from below.
+    """
+    try:
+        params = importlib.import_module("moesim.memory.params")
+        overheads = importlib.import_module("moesim.memory.overheads")
+    except ImportError as exc:
+        raise MoesimError(f"the memory model (moesim.memory) is not available: {exc}") from None
+    states = max(sum(params.model_state_bytes(scenario, _rank_params(scenario, r, params))
+                     .values()) for r in range(scenario.parallelism.pipeline_parallel_degree))
+    return float(states + overheads.framework_reserve_bytes(scenario))
+
+
 @functools.lru_cache(maxsize=16)
 def resolve(name: str) -> Callable[..., Any]:
     """Import ``module:function`` (cached per process, so workers import it once)."""
@@ -129,6 +166,20 @@ class Backend:
 
     evaluator: str = PLAN_EVALUATOR
     memory: str = ENGINE_MEMORY
+    # A cheap lower bound on the memory check's peak bytes (MODULE:FUNCTION, scenario ->
+    # bytes); "auto": the engine's bound with the engine's memory check, else none; "": none.
+    bound: str = AUTO
+
+    @property
+    def bound_name(self) -> str:
+        if self.bound == AUTO:
+            return ENGINE_MEMORY_BOUND if self.memory == ENGINE_MEMORY else ""
+        return self.bound
+
+    def memory_bound(self, scenario: ScenarioSpec) -> float | None:
+        """Bytes the peak cannot be under, or None without a bound."""
+        name = self.bound_name
+        return float(resolve(name)(scenario)) if name else None
 
     def simulate(self, scenario: ScenarioSpec, fidelity: str) -> Metrics:
         return resolve(self.evaluator)(scenario, fidelity)  # type: ignore[no-any-return]

@@ -15,15 +15,13 @@ from moesim.errors import InfeasibleError, SpecError
 from moesim.plan.evaluate import Backend, MemoryVerdict, Metrics
 from moesim.plan.executors import Executor, SerialExecutor
 from moesim.plan.explore import explore
-from moesim.plan.layouts import (
-    Layout,
-    SearchSpaceSpec,
-    all_to_all_options,
-    expand,
-    memory_options,
-    structural_reason,
-    structures,
-    with_layout,
+from moesim.plan.layouts import Layout, SearchSpaceSpec, structures, with_layout
+from moesim.plan.screen import (
+    REASON_MEMORY,
+    Fitting,
+    ScreenTask,
+    groups,
+    run_screen,
 )
 from moesim.specs.scenario import ScenarioSpec
 from moesim.units import S
@@ -32,8 +30,6 @@ Objective = Literal["throughput", "cost"]
 HOUR_S = 3600.0 * S  # seconds in an hour, for USD per device-hour prices
 
 MILLION = 1e6  # tokens per "million tokens" in USD-per-million-token prices
-REASON_MEMORY = "does not fit in memory"
-REASON_DOMINATED = "dominated: less recomputation already fits"
 REASON_BUDGET = "fits, not ranked: over the analytic budget"
 # Analytic evaluations a search makes by default: the engine's analytic fidelity takes
 # ~0.2-2 s per layout on a 2-core VM (docs/planning.md), so ~120 keep a search near a minute.
@@ -75,6 +71,7 @@ class PlanResult:
     excluded: Counter[str] = field(default_factory=Counter)
     ranked: list[Candidate] = field(default_factory=list)
     price_per_device_hour: float | None = None
+    memory_calls: int = 0  # estimate_memory calls the screening made
 
     def top(self, k: int) -> list[Candidate]:
         return self.ranked[:k]
@@ -88,38 +85,6 @@ class PlanResult:
         if self.price_per_device_hour is None or c.tokens_per_s <= 0:
             return None
         return self.devices * self.price_per_device_hour / HOUR_S / c.tokens_per_s * MILLION
-
-
-def _memory(backend: Backend, sc: ScenarioSpec) -> MemoryVerdict | str:
-    try:
-        return backend.check_memory(sc)
-    except SpecError as exc:
-        return f"invalid: {exc.field or 'spec'}"
-    except InfeasibleError as exc:
-        return REASON_MEMORY if exc.reason == "memory" else f"infeasible: {exc.reason}"
-
-
-Fitting = list[tuple[Layout, MemoryVerdict]]
-
-
-def _fitting_options(base: ScenarioSpec, lay: Layout, space: SearchSpaceSpec,
-                     backend: Backend, excluded: Counter[str]) -> Fitting:
-    """One valid structure's layouts that fit: per ZeRO setting, the least recomputation."""
-    a2as = all_to_all_options(base, lay, space)
-    opts = memory_options(space)
-    out: Fitting = []
-    for zero_stage, fsdp in space.zero:
-        mine = [rc for z, f, rc in opts if (z, f) == (zero_stage, fsdp)]
-        for i, rc in enumerate(mine):
-            probe = with_layout(base, expand(lay, zero_stage, fsdp, rc, a2as[0]))
-            verdict = _memory(backend, probe)
-            if isinstance(verdict, str) or not verdict.fits:
-                excluded[verdict if isinstance(verdict, str) else REASON_MEMORY] += len(a2as)
-                continue
-            out += [(expand(lay, zero_stage, fsdp, rc, a), verdict) for a in a2as]
-            excluded[REASON_DOMINATED] += len(a2as) * (len(mine) - i - 1)
-            break
-    return out
 
 
 @dataclass(frozen=True)
@@ -192,41 +157,18 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
     return res
 
 
-@dataclass(frozen=True)
-class ScreenTask:
-    """Structures to check and size against memory (picklable, for executors)."""
-
-    backend: Backend
-    base: ScenarioSpec
-    space: SearchSpaceSpec
-    layouts: tuple[Layout, ...]
-
-
-def run_screen(task: ScreenTask) -> tuple[int, Fitting, Counter[str]]:
-    """(layouts considered, those that fit, excluded counts) for a batch of structures."""
-    n_opts = len(memory_options(task.space))
-    considered, fitting, excluded = 0, [], Counter[str]()
-    for lay in task.layouts:
-        n = n_opts * len(all_to_all_options(task.base, lay, task.space))
-        considered += n
-        reason = structural_reason(task.base, lay)
-        if reason is not None:
-            excluded[reason] += n
-            continue
-        fitting += _fitting_options(task.base, lay, task.space, task.backend, excluded)
-    return considered, fitting, excluded
-
-
 def _screen(base: ScenarioSpec, space: SearchSpaceSpec, backend: Backend, ex: Executor,
             res: PlanResult) -> Fitting:
-    todo = list(structures(base, space))
-    size = max(1, min(512, len(todo) // (4 * _workers(ex)) or 1))
-    tasks = [ScreenTask(backend, base, space, tuple(todo[i:i + size]))
-             for i in range(0, len(todo), size)]
+    todo = groups(list(structures(base, space)))
+    # Dealt round-robin: neighbouring structures cost alike, so slices would load one
+    # worker with the expensive corner of the lattice.
+    n = max(1, min(len(todo), 8 * _workers(ex) if _workers(ex) > 1 else 1))
+    tasks = [ScreenTask(backend, base, space, tuple(todo[i::n])) for i in range(n)]
     fitting: Fitting = []
-    for considered, fit, excluded in ex.run(run_screen, tasks):
+    for considered, fit, excluded, calls in ex.run(run_screen, tasks):
         res.considered += considered
         res.excluded.update(excluded)
+        res.memory_calls += calls
         fitting += fit
     fitting.sort(key=lambda lv: lv[0].label)  # completion order must not matter
     return fitting
