@@ -302,13 +302,20 @@ def add_summary(plan: PhasePlan, ledger: Ledger, mb: int | slice) -> None:
     if not plan.steps:
         return
     sm = plan.summary
+    if isinstance(mb, slice):
+        n = len(range(*mb.indices(sm.total.shape[0])))
+        def pick(v: np.ndarray) -> float:
+            return float(v[mb].sum())
+    else:
+        n = 1
+        def pick(v: np.ndarray) -> float:
+            return float(v[mb])
     for k, v in sm.compute.items():
-        ledger.compute[k] += float(np.sum(v[mb]))
+        ledger.compute[k] += pick(v)
     for k, v in sm.exposed.items():
-        ledger.exposed[k] += float(np.sum(v[mb]))
-    ledger.imbalance += float(np.sum(sm.imbalance[mb]))
-    ledger.ops += sm.ops * (len(range(*mb.indices(sm.total.shape[0])))
-                            if isinstance(mb, slice) else 1)
+        ledger.exposed[k] += pick(v)
+    ledger.imbalance += pick(sm.imbalance)
+    ledger.ops += sm.ops * n
 
 
 def phase_time(plan: PhasePlan) -> np.ndarray:
