@@ -106,6 +106,8 @@ def inclusion_probabilities(popularity: np.ndarray, k: int) -> np.ndarray:
     free = np.ones(e, dtype=bool)
     budget = float(k)
     for _ in range(e):
+        if not free.any():  # every expert capped at 1: the budget is spent exactly
+            break
         w = popularity * free
         total = w.sum()
         if total <= 0:  # only zero-popularity experts left: spread the rest evenly
