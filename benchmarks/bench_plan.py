@@ -46,6 +46,8 @@ def main() -> int:
     for reason, n in res.excluded.most_common():
         print(f"  excluded  {n:>7}  {reason}")
     print(f"ranked      {len(res.ranked)} (analytic budget {args.budget}, DES top {args.des_top})")
+    print(f"memory      {res.memory_calls} estimate_memory calls")
+    print("phases_s    " + ", ".join(f"{k} {v:.1f}" for k, v in res.phase_s.items()))
     print(f"wall_s      {wall:.1f}")
     for r in summary_rows(res, 10):
         print(f"  {r['rank']:>2} {r['layout']:<58} {r['fidelity']:<8} "

@@ -42,15 +42,19 @@ class Neighbours:
         return out
 
 
-def explore(layouts: list[Layout], budget: int, score: Score,
-            beam: int = 4) -> dict[Layout, float | None]:
-    """Scores (higher is better) of the layouts evaluated within ``budget`` calls."""
+def explore(layouts: list[Layout], budget: int, score: Score, beam: int = 4,
+            first: list[Layout] | tuple[Layout, ...] = ()) -> dict[Layout, float | None]:
+    """Scores (higher is better) of the layouts evaluated within ``budget`` calls.
+
+    ``first``: layouts of ``layouts`` that are always among the seeds (the shipped layout).
+    """
     if len(layouts) <= budget:
         return score(layouts)
     ordered = sorted(layouts, key=lambda x: x.label)
     n_seed = max(1, budget // 3)
     step = len(ordered) / n_seed
-    seen = score([ordered[int(i * step)] for i in range(n_seed)])
+    seeds = list(dict.fromkeys([*first, *(ordered[int(i * step)] for i in range(n_seed))]))
+    seen = score(seeds[:max(n_seed, len(first))])
     near = Neighbours(ordered)
     while len(seen) < budget:
         best = sorted((lay for lay, s in seen.items() if s is not None),

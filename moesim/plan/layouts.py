@@ -77,6 +77,16 @@ class Layout:
                 "zero_stage": self.zero_stage, "fsdp": self.fsdp, "all_to_all": self.all_to_all}
 
 
+def from_parallelism(par: ParallelismSpec) -> Layout:
+    """The layout a scenario ships with (its parallelism spec as a :class:`Layout`)."""
+    return Layout(tp=par.tensor_parallel_degree, cp=par.context_parallel_degree,
+                  pp=par.pipeline_parallel_degree, vpp=par.num_virtual_stages,
+                  ep=par.expert_parallel_degree, etp=par.expert_tensor_parallel_degree,
+                  mbs=par.micro_batch_size, recompute=par.recompute,
+                  zero_stage=3 if par.fsdp else par.zero_stage, fsdp=par.fsdp,
+                  all_to_all=par.all_to_all.kind)
+
+
 def balanced_split(num_layers: int, chunks: int) -> tuple[int, ...] | None:
     """Layers per chunk as even as possible (earlier chunks take the remainder); None if even."""
     if num_layers % chunks == 0:

@@ -7,15 +7,22 @@ the memory model; the analytic engine for every layout that fits; the DES for th
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from moesim.errors import InfeasibleError, SpecError
 from moesim.plan.evaluate import Backend, MemoryVerdict, Metrics
 from moesim.plan.executors import Executor, SerialExecutor
 from moesim.plan.explore import explore
-from moesim.plan.layouts import Layout, SearchSpaceSpec, structures, with_layout
+from moesim.plan.layouts import (
+    Layout,
+    SearchSpaceSpec,
+    from_parallelism,
+    structures,
+    with_layout,
+)
 from moesim.plan.screen import (
     REASON_MEMORY,
     Fitting,
@@ -72,6 +79,7 @@ class PlanResult:
     ranked: list[Candidate] = field(default_factory=list)
     price_per_device_hour: float | None = None
     memory_calls: int = 0  # estimate_memory calls the screening made
+    phase_s: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
 
     def top(self, k: int) -> list[Candidate]:
         return self.ranked[:k]
@@ -149,9 +157,14 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
                      price_per_device_hour=price)
     ex = executor or SerialExecutor()
     try:
+        t0 = time.perf_counter()
         fitting = _screen(base, space, backend, ex, res)
+        t1 = time.perf_counter()
         _rank_analytic(base, fitting, backend, ex, res, analytic_budget)
+        t2 = time.perf_counter()
         _refine_with_des(base, res, des_top, backend, ex)
+        res.phase_s = {"screen": t1 - t0, "analytic": t2 - t1,
+                       "des": time.perf_counter() - t2}
     finally:
         ex.close()
     return res
@@ -193,11 +206,23 @@ def _rank_analytic(base: ScenarioSpec, fitting: Fitting, backend: Backend, ex: E
                     out[lay] = float(o.get("tokens_per_s") or 0.0)
         return out
 
-    seen = explore([lay for lay, _ in fitting], budget, score)
+    seen = explore([lay for lay, _ in fitting], budget, score,
+                   first=shipped_candidates(base, [lay for lay, _ in fitting]))
     if len(fitting) > len(seen):
         res.excluded[REASON_BUDGET] += len(fitting) - len(seen)
     res.ranked = [Candidate(lay, verdicts[lay], m) for lay, m in metrics.items()]
     res.ranked.sort(key=_analytic_key)
+
+
+def shipped_candidates(base: ScenarioSpec, fitting: list[Layout]) -> list[Layout]:
+    """The fitting layouts closest to the scenario's own layout, so a search always
+    evaluates it: the same degrees, micro-batch and ZeRO setting, with the least
+    recomputation that fits (which is never slower), its all-to-all algorithm if kept."""
+    own = from_parallelism(base.parallelism)
+    same = [lay for lay in fitting
+            if replace(lay, recompute=own.recompute, all_to_all=own.all_to_all) == own]
+    exact = [lay for lay in same if lay.all_to_all == own.all_to_all]
+    return (exact or same)[:1]
 
 
 def _workers(ex: Executor) -> int:

@@ -1,14 +1,13 @@
 """Sweeps: every point of a SweepSpec evaluated once, results streamed and resumable.
 
-A point is the base scenario plus its overrides, loaded with
-``load_scenario(base, sets=[...])``; its identity is a hash of the overrides, so a rerun
+A point is the base scenario plus its overrides, what ``load_scenario(base, sets=[...])``
+gives (``moesim.plan.points`` parses the base once per process); its identity is a hash of the overrides, so a rerun
 with the same out dir skips what is already recorded. Bad points are recorded with their
 reason and the sweep goes on.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 from moesim.errors import InfeasibleError, MoesimError, SpecError
 from moesim.plan.evaluate import ENGINE_EVALUATOR, require_fit, resolve
 from moesim.plan.executors import Executor, SerialExecutor
+from moesim.plan.points import load_point, set_args  # noqa: F401  (set_args: re-exported)
 from moesim.plan.store import ResultStore, point_id
-from moesim.specs.loader import load_scenario
 from moesim.specs.sweep import SweepSpec
 
 
@@ -34,18 +33,13 @@ class PointTask:
     evaluator: str = ENGINE_EVALUATOR
 
 
-def set_args(overrides: tuple[tuple[str, Any], ...]) -> list[str]:
-    """``PATH=VALUE`` strings whose VALUE parses back (as YAML) to the same object."""
-    return [f"{k}={json.dumps(v)}" for k, v in overrides]
-
-
 def run_point(task: PointTask) -> dict[str, Any]:
     """Evaluate one point; never raises for a user error (the record says what went wrong)."""
     rec: dict[str, Any] = {"index": task.index, "point_id": task.point_id,
                            "overrides": dict(task.overrides), "status": "ok", "reason": "",
                            "error": "", "metrics": {}}
     try:
-        scenario = load_scenario(task.base_path, sets=set_args(task.overrides))
+        scenario = load_point(task.base_path, task.overrides)
         metrics = resolve(task.evaluator)(scenario, task.fidelity)
         rec["metrics"] = metrics
         require_fit(metrics)
