@@ -92,7 +92,7 @@ def _fmt(v: Any, scale: float = 1.0, spec: str = ".4g") -> str:
 
 def _print_plan(res: PlanResult, top: int) -> None:
     table = Table(title=f"{res.scenario} on {res.devices} devices: best {top} of "
-                  f"{len(res.ranked)} that fit ({res.considered} considered)")
+                  f"{len(res.ranked)} ranked ({res.fitting:,} fit, {res.considered:,} considered)")
     for col in ("#", "layout", "fidelity", "tokens/s", "step s", "MFU", "peak GB",
                 "headroom GB", "USD/Mtok"):
         table.add_column(col, justify="left" if col in ("layout", "fidelity") else "right")
@@ -113,7 +113,7 @@ def _print_plan(res: PlanResult, top: int) -> None:
 
 def _plan_json(res: PlanResult, top: int) -> dict[str, Any]:
     return {"scenario": res.scenario, "devices": res.devices, "objective": res.objective,
-            "considered": res.considered, "fitting": len(res.ranked),
+            "considered": res.considered, "fitting": res.fitting, "ranked": len(res.ranked),
             "excluded": dict(sorted(res.excluded.items())), "top": summary_rows(res, top)}
 
 

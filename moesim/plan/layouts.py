@@ -141,6 +141,14 @@ def structures(s: ScenarioSpec, space: SearchSpaceSpec) -> Iterator[Layout]:
                                 yield Layout(tp, cp, pp, vpp, ep, etp, mbs)
 
 
+def with_shipped(s: ScenarioSpec, layouts: list[Layout]) -> list[Layout]:
+    """``layouts`` plus the scenario's own structure when the search space leaves it out
+    (Mixtral's reference VPP 8, say), so a search always weighs the shipped layout."""
+    own = from_parallelism(s.parallelism)
+    mine = Layout(own.tp, own.cp, own.pp, own.vpp, own.ep, own.etp, own.mbs)
+    return layouts if mine in set(layouts) else [*layouts, mine]
+
+
 def _etps(tp: int, ds: list[int], space: SearchSpaceSpec, moe: bool) -> list[int]:
     if not moe:
         return [1]

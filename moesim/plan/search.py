@@ -22,6 +22,7 @@ from moesim.plan.layouts import (
     from_parallelism,
     structures,
     with_layout,
+    with_shipped,
 )
 from moesim.plan.screen import (
     REASON_MEMORY,
@@ -78,6 +79,7 @@ class PlanResult:
     excluded: Counter[str] = field(default_factory=Counter)
     ranked: list[Candidate] = field(default_factory=list)
     price_per_device_hour: float | None = None
+    fitting: int = 0  # layouts that passed the memory screen (ranked or over the budget)
     memory_calls: int = 0  # estimate_memory calls the screening made
     phase_s: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
 
@@ -172,7 +174,7 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
 
 def _screen(base: ScenarioSpec, space: SearchSpaceSpec, backend: Backend, ex: Executor,
             res: PlanResult) -> Fitting:
-    todo = groups(list(structures(base, space)))
+    todo = groups(with_shipped(base, list(structures(base, space))))
     # Dealt round-robin: neighbouring structures cost alike, so slices would load one
     # worker with the expensive corner of the lattice.
     n = max(1, min(len(todo), 8 * _workers(ex) if _workers(ex) > 1 else 1))
@@ -184,6 +186,7 @@ def _screen(base: ScenarioSpec, space: SearchSpaceSpec, backend: Backend, ex: Ex
         res.memory_calls += calls
         fitting += fit
     fitting.sort(key=lambda lv: lv[0].label)  # completion order must not matter
+    res.fitting = len(fitting)
     return fitting
 
 

@@ -123,8 +123,10 @@ def test_plan_json_counts(tmp_path: Path) -> None:
     data = json.loads(r.stdout)
     assert len(data["top"]) == 5 and data["considered"] >= 500
     budget = 120  # DEFAULT_ANALYTIC_BUDGET
-    assert data["fitting"] <= budget
-    assert sum(data["excluded"].values()) + data["fitting"] == data["considered"]
+    assert data["ranked"] <= budget and data["ranked"] <= data["fitting"]
+    over = data["excluded"].get("fits, not ranked: over the analytic budget", 0)
+    assert over == data["fitting"] - data["ranked"]  # the fake engine excludes none it ranks
+    assert sum(data["excluded"].values()) + data["ranked"] == data["considered"]
     html = Path(data["html"]).read_text(encoding="utf-8")
     assert "Pareto front" in html and "<script src=" not in html  # plotly.js inline
 

@@ -98,3 +98,14 @@ def test_capacity_picks_the_smallest_multiple_of_a_node() -> None:
     assert res.devices == 64
     assert abs(res.train_days - 10) < 1e-9
     assert abs(res.cost_usd - 64 * 2.0 * 10 * 24) < 1e-6
+
+
+def test_the_shipped_layout_is_always_ranked() -> None:
+    # Mixtral ships TP1 PP4 VPP8 EP8 MBS1 (Megatron-Core's reference); VPP 8 is outside the
+    # default space and a budget of 12 is far below the ~1,000 layouts that fit.
+    s = load_scenario(MIXTRAL)
+    res = plan_layouts(s, 64, backend=FAKES, analytic_budget=12, des_top=0)
+    own = [c.layout for c in res.ranked if (c.layout.tp, c.layout.pp, c.layout.vpp,
+                                            c.layout.ep, c.layout.mbs) == (1, 4, 8, 8, 1)]
+    assert own and all(lay.zero_stage == 1 and not lay.fsdp for lay in own)
+    assert len(res.ranked) <= 12
