@@ -5,7 +5,8 @@
 
 Default: Qwen3-235B-A22B on 256 H100 (global batch 2048, sequence 4096) with the real
 engine and memory model. Prints layouts considered, excluded by reason, fitting, ranked,
-wall time per phase-inclusive run, and the top 10.
+estimate_memory calls, wall seconds per phase and in all, where the scenario's own layout
+ranks, and the top 10.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from pathlib import Path
 
 from moesim.plan.evaluate import ENGINE_MEMORY, PLAN_EVALUATOR, Backend
 from moesim.plan.executors import LocalExecutor, default_workers
-from moesim.plan.search import DEFAULT_ANALYTIC_BUDGET, plan_layouts, summary_rows
+from moesim.plan.search import (
+    DEFAULT_ANALYTIC_BUDGET,
+    plan_layouts,
+    shipped_candidates,
+    summary_rows,
+)
 from moesim.specs.loader import load_scenario
 from moesim.units import GB
 
@@ -49,6 +55,10 @@ def main() -> int:
     print(f"memory      {res.memory_calls} estimate_memory calls")
     print("phases_s    " + ", ".join(f"{k} {v:.1f}" for k, v in res.phase_s.items()))
     print(f"wall_s      {wall:.1f}")
+    own = shipped_candidates(s, [c.layout for c in res.ranked])
+    for c in (x for x in res.ranked if x.layout in own):
+        print(f"shipped     rank {res.ranked.index(c) + 1}: {c.layout.label} ({c.fidelity}) "
+              f"{c.tokens_per_s:,.0f} tok/s")
     for r in summary_rows(res, 10):
         print(f"  {r['rank']:>2} {r['layout']:<58} {r['fidelity']:<8} "
               f"{(r['tokens_per_s'] or 0):>12,.0f} tok/s  peak {r['peak_bytes'] / GB:5.1f} GB")
