@@ -40,7 +40,8 @@ HOUR_S = 3600.0 * S  # seconds in an hour, for USD per device-hour prices
 MILLION = 1e6  # tokens per "million tokens" in USD-per-million-token prices
 REASON_BUDGET = "fits, not ranked: over the analytic budget"
 # Analytic evaluations a search makes by default: the engine's analytic fidelity takes
-# ~0.2-2 s per layout on a 2-core VM (docs/planning.md), so ~120 keep a search near a minute.
+# 0.1-1.3 s per Qwen3-235B layout on the 2-core VM (docs/planning.md), so 120 take ~12 s on
+# two workers and the whole Qwen3 / 256-GPU search ~26 s, with room for a loaded machine.
 DEFAULT_ANALYTIC_BUDGET = 120
 
 

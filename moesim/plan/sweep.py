@@ -1,13 +1,22 @@
 """Sweeps: every point of a SweepSpec evaluated once, results streamed and resumable.
 
-A point is the base scenario plus its overrides, what ``load_scenario(base, sets=[...])``
-gives (``moesim.plan.points`` parses the base once per process); its identity is a hash of the overrides, so a rerun
-with the same out dir skips what is already recorded. Bad points are recorded with their
-reason and the sweep goes on.
+A point is the base scenario plus its overrides: what ``load_scenario(base, sets=[...])``
+gives. Its identity is a hash of the overrides, so a rerun with the same out dir skips what
+is already recorded. Bad points are recorded with their reason and the sweep goes on.
+
+Files are not re-read per point. ``load_point`` loads the base once per process with
+``load_scenario`` (cached by path, size and modification time), sets the overrides on a copy
+of the mapping that ``load_scenario`` validates (topology and model embedded), and
+validates and checks that. Overrides that the loader resolves against files (a new
+topology or model file, ``topology_overrides``, a side file, a whole mapping inside the
+topology or model file) go through ``load_scenario`` itself. A test checks that both give
+equal specs, and equal errors, on every shipped sweep file.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +25,78 @@ from typing import Any
 from moesim.errors import InfeasibleError, MoesimError, SpecError
 from moesim.plan.evaluate import ENGINE_EVALUATOR, require_fit, resolve
 from moesim.plan.executors import Executor, SerialExecutor
-from moesim.plan.points import load_point, set_args  # noqa: F401  (set_args: re-exported)
 from moesim.plan.store import ResultStore, point_id
+from moesim.specs.checks import check_scenario
+from moesim.specs.loader import apply_overrides, load_scenario, validate_as
+from moesim.specs.scenario import ScenarioSpec
 from moesim.specs.sweep import SweepSpec
+
+Overrides = tuple[tuple[str, Any], ...]
+
+# Paths the loader resolves against files: they take the slow, exact path.
+_FILE_PATHS = ("topology", "model", "topology_overrides", "calibration", "routing.load.path")
+
+
+@functools.lru_cache(maxsize=8)
+def _base(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """The mapping ``load_scenario(path)`` validates, topology and model embedded."""
+    del mtime_ns, size  # cache key only: an edited base is parsed again
+    spec = load_scenario(path)
+    # exclude_unset keeps the scenario's own fields as the file gave them (so a discriminated
+    # union can change kind); topology and model were embedded as full dumps by the loader.
+    return _lists(spec.model_dump(exclude_unset=True))
+
+
+def _lists(node: Any) -> Any:
+    """Tuples as lists, as YAML gives them, so ``set_path`` can index into them."""
+    if isinstance(node, dict):
+        return {k: _lists(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_lists(v) for v in node]
+    return node
+
+
+def fast_path_ok(overrides: Overrides) -> bool:
+    """Whether ``overrides`` can be set on the parsed base (else: ``load_scenario``)."""
+    for path, value in overrides:
+        head = path.split(".", 1)[0]
+        if path in _FILE_PATHS or head in ("topology_overrides", "calibration"):
+            return False
+        if path.startswith("routing.load") and isinstance(value, dict) and "path" in value:
+            return False
+        if head in ("topology", "model") and isinstance(value, (dict, list)):
+            return False
+    return True
+
+
+def load_point(base_path: str | Path, overrides: Overrides) -> ScenarioSpec:
+    """The base scenario with ``overrides`` (dotted path, value) applied and checked.
+
+    Raises SpecError as ``load_scenario`` does (the file named is the base scenario).
+    """
+    p = Path(base_path)
+    if not fast_path_ok(overrides):
+        return load_scenario(p, sets=set_args(overrides))
+    try:
+        st = p.stat()
+    except OSError:
+        return load_scenario(p, sets=set_args(overrides))  # the loader words the error
+    data = _base(str(p), st.st_mtime_ns, st.st_size)
+    try:
+        data = apply_overrides(data, list(overrides))
+    except SpecError as exc:
+        raise exc.with_file(str(p)) from None
+    spec = validate_as(ScenarioSpec, data, file=str(p))
+    try:
+        check_scenario(spec)
+    except SpecError as exc:
+        raise exc.with_file(str(p)) from None
+    return spec
+
+
+def set_args(overrides: Overrides) -> list[str]:
+    """``PATH=VALUE`` strings whose VALUE parses back (as YAML) to the same object."""
+    return [f"{k}={json.dumps(v)}" for k, v in overrides]
 
 
 @dataclass(frozen=True)

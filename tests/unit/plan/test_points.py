@@ -8,8 +8,7 @@ import pytest
 from conftest import MIXTRAL, ROOT
 
 from moesim.errors import SpecError
-from moesim.plan.points import fast_path_ok, load_point, set_args
-from moesim.plan.sweep import sweep_tasks
+from moesim.plan.sweep import fast_path_ok, load_point, set_args, sweep_tasks
 from moesim.specs.loader import load_scenario
 from moesim.specs.sweep import load_sweep
 
