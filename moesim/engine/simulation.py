@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Literal
 
 from moesim.engine.analytic import run_analytic
@@ -11,6 +10,7 @@ from moesim.engine.costs import CostProvider
 from moesim.engine.des import chunk_plans, run_des
 from moesim.engine.pricing import Pricer
 from moesim.engine.routing_view import RoutingView, draw_routing
+from moesim.memory import MemoryReport, estimate_memory
 from moesim.program.builder import StepProgram, build_program
 from moesim.results.build import build_result
 from moesim.results.schema import SimulationResult
@@ -77,12 +77,8 @@ def simulate(scenario: ScenarioSpec, *, fidelity: Fidelity = "des") -> Simulatio
     return Simulation(scenario, fidelity=fidelity).run()
 
 
-def _memory_report(scenario: ScenarioSpec, routing: RoutingView) -> object | None:
-    try:
-        mod = importlib.import_module("moesim.memory")
-        estimate = mod.estimate_memory
-    except (ImportError, AttributeError):
-        return None
+def _memory_report(scenario: ScenarioSpec, routing: RoutingView) -> MemoryReport:
+    """Peak memory per rank class, fed the routing draws this step used."""
     raw = routing.raw
     recv = getattr(raw, "recv_tokens", None) if raw is not None else None
-    return estimate(scenario, recv_tokens=recv)
+    return estimate_memory(scenario, recv_tokens=recv)
