@@ -43,7 +43,7 @@ DEVICES = 2048
 MICRO_BATCHES = 15360 // (DEVICES // PP)  # GBS / DP = 120
 TOKENS_PER_MB = 4096  # sequence length, micro-batch size 1
 TOP_K = 8
-H800_HBM_BYTES = 80 * GB  # H800 SXM: 80 GB HBM (hardware.md, H800-notes)
+H800_HBM_BYTES = 80 * GB  # H800 SXM: 80 GB HBM (hardware reference, H800-notes)
 
 
 def _stage_events(rng: np.random.Generator, stage: int) -> list[TraceEventResult]:
@@ -111,7 +111,7 @@ def synthetic_result(seed: int = 0) -> SimulationResult:
         scenario="deepseek-v3-2048xh800 (synthetic)", fidelity="des", num_devices=DEVICES,
         step_time_s=step, tokens_per_step=15360 * 4096, tokens_per_s=15360 * 4096 / step,
         tokens_per_s_per_device=15360 * 4096 / step / DEVICES, model_flops_per_step=flops,
-        model_tflops_per_device=400.0, mfu=400.0 / 989.0,  # H800 = H100 die, 989 TFLOP/s BF16 dense (hardware.md, MLE-acc)
+        model_tflops_per_device=400.0, mfu=400.0 / 989.0,  # H800 = H100 die, 989 TFLOP/s BF16 dense (hardware reference, MLE-acc)
         breakdown=BreakdownResult(compute_s={"attention": step * 0.4, "experts": step * 0.3},
                                   exposed_communication_s={"ep_dispatch": step * 0.1},
                                   pipeline_bubble_s=step * 0.2),

@@ -20,7 +20,7 @@ from moesim.results.flops import model_flops_per_step
 from moesim.specs.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
-# (scenario, published metric, value): published.yaml ids mcore-mixtral8x7b-h100-64gpu,
+# (scenario, published metric, value): published case ids mcore-mixtral8x7b-h100-64gpu,
 # bridge-qwen3-30b-h100-16gpu, automodel-qwen3-30b-8gpu-h100-bf16,
 # dsv3-h800-2048gpu-step-breakdown.
 CASES = [("mixtral-8x7b-64xh100", "model_tflops_per_device", 468.0),

@@ -4,7 +4,7 @@ shortest), DCN between slices or pods.
 
 Cross-rail traffic on a rail-optimized fat tree first crosses NVLink to the GPU on the
 destination's rail, then leaves through that rail's NIC ("cross-rail traffic goes through
-NVSwitch first", hardware.md section 3, NV-IB; NCCL's PXN does the same), so every
+NVSwitch first", hardware reference section 3, NV-IB; NCCL's PXN does the same), so every
 inter-node byte stays on one rail plane and leaf switches never carry cross-rail flows.
 """
 

@@ -1,5 +1,5 @@
 """TopologySpecs built from cited numbers, for tests and benchmarks that must not depend on
-the YAML files under topologies/ (hardware.md tables 1-3; every value below is cited there)."""
+the YAML files under topologies/ (hardware reference tables 1-3; every value below is cited there)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from moesim.specs.hardware import (
     TorusSpec,
 )
 
-# (BF16 dense TFLOP/s, HBM GB, HBM GB/s, NVLink GB/s per direction, NVLS) per GPU: hardware.md
+# (BF16 dense TFLOP/s, HBM GB, HBM GB/s, NVLink GB/s per direction, NVLS) per GPU: hardware reference
 # table 1 and section 2 (MLE-acc, SB-gpus); H800 NVLink is DeepSeek's 160 GB/s (DSV3,
 # DeepEP-legacy).
 GPUS = {
@@ -42,7 +42,7 @@ def gpu_cluster(gpu: str, num_nodes: int, *, nic_gbit_per_s: float = 400.0,
 
 def tpu_slice(dims: tuple[int, ...] = (4, 4), link_gbyte_per_s: float = 45.0) -> TopologySpec:
     """A TPU v5e-like 2D torus slice: 197 TFLOP/s, 16 GB at 819 GB/s, 45 GB/s per ICI link and
-    direction (hardware.md table 4 and per-link list; GCP-v5e, SB-tpus)."""
+    direction (hardware reference table 4 and per-link list; GCP-v5e, SB-tpus)."""
     acc = AcceleratorSpec(name="tpu-v5e", vendor="google", bf16_dense_tflops=197.0,
                           hbm_capacity_gb=16.0, hbm_gbyte_per_s=819.0)
     return TopologySpec(name="tpu-slice", accelerator=acc,

@@ -1,6 +1,6 @@
 """Parameters on one pipeline rank after TP/PP/EP/ETP sharding, and their model-state bytes.
 
-Sharding follows Megatron-Core's semantics (moe-mechanics.md §8, MCore): attention, dense
+Sharding follows Megatron-Core's semantics (MoE mechanics reference §8, MCore): attention, dense
 FFN and shared-expert weights are split over TP; norms and the router are replicated over TP;
 each MoE layer keeps ``experts_per_rank`` experts, each split over ETP; the vocabulary of the
 embedding and LM head is split over TP. CP never shards weights.

@@ -1,7 +1,7 @@
 """Closed forms (alpha-beta) of the ring, NVLS, tree, hierarchical and torus collectives.
 
 The same latency terms as the flow model (NCCL-tune) plus a bandwidth term: the bytes each
-rank moves over the narrowest effective per-rank bandwidth (hardware.md section 7). Used by
+rank moves over the narrowest effective per-rank bandwidth (hardware reference section 7). Used by
 the analytic fidelity and by algorithm selection. Units: bytes, seconds, bytes/s.
 """
 
@@ -33,7 +33,7 @@ def _inter_bw(cluster: ClusterPlan, channels: int, efficiency: float) -> float:
 
 
 def ring_time(cluster: ClusterPlan, op: str, group: list[int], size: float) -> float:
-    """Ring: (steps) alpha + V(n) S / min(NVLink, channels x NIC) (hardware.md 7.1, 7.3)."""
+    """Ring: (steps) alpha + V(n) S / min(NVLink, channels x NIC) (hardware reference 7.1, 7.3)."""
     n = len(group)
     doms = by_domain(cluster, group)
     bw = _nvlink_bw(cluster, eff.NVLINK_RING_EFF) if len(doms[0]) > 1 else math.inf
@@ -61,7 +61,7 @@ def tree_time(cluster: ClusterPlan, op: str, group: list[int], size: float) -> f
 
 
 def hierarchical_time(cluster: ClusterPlan, op: str, group: list[int], size: float) -> float:
-    """Intra RS + inter collective of the S/u shard + intra AG (hardware.md 7.4)."""
+    """Intra RS + inter collective of the S/u shard + intra AG (hardware reference 7.4)."""
     doms = by_domain(cluster, group)
     intra, inter = doms[0], [d[0] for d in doms]
     shard = size / len(intra)

@@ -2,7 +2,7 @@
 
 An efficiency multiplies a link's line rate (per direction) for one protocol; the same
 constant serves every topology and size. Source keys resolve in
-``/work/shared/reference/hardware.md`` (sections 2, 5, 6); docs/network.md lists which
+``docs/sources.md`` (sections 2, 5, 6); docs/network.md lists which
 measurements each constant was taken from and which it is validated against.
 """
 
@@ -45,7 +45,7 @@ DCN_EFF = 320.0 / 400.0
 # NCCL tree bandwidth cap for the Simple protocol: 0.92 x bus bandwidth (NCCL-tune).
 TREE_EFF = 0.92
 
-# NCCL default latencies, Simple protocol (NCCL-tune, hardware.md section 5), seconds.
+# NCCL default latencies, Simple protocol (NCCL-tune, hardware reference section 5), seconds.
 NCCL_BASE_LAT_S = 8.4 * US          # per collective launch, ring and tree
 RING_NVLINK_STEP_S = 3.4 * US       # hwLatencies NVLink ring Simple, per step
 RING_NET_STEP_S = 14.0 * US         # hwLatencies NET ring Simple, per inter-node step

@@ -1,6 +1,6 @@
 """One MoE layer, one micro-batch, one EP group: where tokens go and what they cost to move.
 
-Capacity follows Megatron's token-drop mode (MCore, moe-mechanics.md section 2): every source
+Capacity follows Megatron's token-drop mode (MCore, MoE mechanics reference section 2): every source
 EP rank computes ``C = ceil(T k CF / E)`` from its own ``T`` tokens and keeps at most ``C``
 copies per expert *before* the all-to-all; with ``pad_to_capacity`` it sends exactly ``C``
 per expert (the padding travels and is computed). Dropless (``capacity_factor=None``) keeps

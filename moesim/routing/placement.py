@@ -2,7 +2,7 @@
 
 Default: contiguous blocks, expert ``e`` on rank ``e // (E / EP)`` (Megatron's layout).
 With ``num_redundant`` extra slots, hot experts get replicas the way DeepSeek's EPLB balances
-(EPLB README, moe-mechanics.md section 7): give each extra slot to the expert with the highest
+(EPLB README, MoE mechanics reference section 7): give each extra slot to the expert with the highest
 load per replica, then pack the physical copies onto ranks heaviest first, each to the least
 loaded rank that still has a free slot. A logical expert's tokens are split evenly over its
 replicas (:func:`split_to_slots`).

@@ -8,7 +8,7 @@ from moesim import units
 
 
 def test_factors():
-    # NIC: 400 Gb/s = 400e9 bits/s / 8 = 50e9 bytes/s (hardware.md §3: 50 GB/s per GPU).
+    # NIC: 400 Gb/s = 400e9 bits/s / 8 = 50e9 bytes/s (hardware reference §3: 50 GB/s per GPU).
     assert 400 * units.GBIT_PER_S == 50 * units.GBYTE_PER_S
     assert units.GIB == 2**30 and units.MIB == 2**20 and units.KIB == 2**10
     assert units.GB == 10**9 and units.TFLOPS == 10**12

@@ -1,4 +1,4 @@
-"""Collectives against published measurements (/work/shared/validation/published.yaml).
+"""Collectives against published measurements (scenarios/published/).
 
 Tolerance: 10% at 1 GiB and above. Topologies are built from cited numbers
 (moesim.cluster.synthetic) so the test does not move when a YAML file is edited. The
@@ -18,7 +18,7 @@ from moesim.units import GB, GIB
 
 TOL = 0.10
 
-# (id, gpu, op, algorithm, size, published busbw GB/s, source id in published.yaml)
+# (id, gpu, op, algorithm, size, published busbw GB/s, published case id)
 NCCL_CASES = [
     ("h100-ring-ar-1g", "H100", "all_reduce", "ring", GIB, 370.0, "nccl-h100-nvlink-maintainer"),
     ("h100-ring-ar-16g", "H100", "all_reduce", "ring", 16 * GIB, 370.0,

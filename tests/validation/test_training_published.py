@@ -1,6 +1,6 @@
 """The engine (DES fidelity) against the four published training measurements.
 
-Published values: /work/shared/validation/published.yaml ids mcore-mixtral8x7b-h100-64gpu
+Published values: scenarios/published/ ids mcore-mixtral8x7b-h100-64gpu
 (468 TFLOP/s/GPU, Megatron FLOP convention = moesim's), bridge-qwen3-30b-h100-16gpu
 (8826 tokens/s/GPU; compared in tokens/s because Megatron-Bridge's TFLOP/s counts fewer
 attention FLOPs than the Megatron convention: 203e12 / 8826 = 23.0 GFLOP/token vs 27.9),

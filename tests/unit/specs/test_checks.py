@@ -33,7 +33,7 @@ def test_published_layout_numbers(root):
     s = _load(root, "deepseek-v3-2048xh800")
     assert (s.data_parallel_degree, s.num_micro_batches, s.experts_per_rank) == (128, 120, 4)
     assert s.expert_data_parallel_degree == 2
-    # Automodel Qwen3-30B on 8 GPUs: 512 / (4 x 8) = 16 accumulation steps (published.yaml).
+    # Automodel Qwen3-30B on 8 GPUs: 512 / (4 x 8) = 16 accumulation steps (published case).
     assert _load(root, "qwen3-30b-a3b-8xh100").num_micro_batches == 16
     # Mixtral 8x22B: 128 / (TP4 x PP8) = DP4; EDP = (TP4 x DP4) / EP2 = 8.
     s = _load(root, "mixtral-8x22b-128xh100")
