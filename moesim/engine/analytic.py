@@ -50,14 +50,8 @@ def run_analytic(program: StepProgram, pricer: Pricer,
         pipe = m * t.max() + (pp - 1) * t.max() / v + 2 * (pp - 1) * send
     else:
         pipe = (m - 1) * t.max() + t.sum() + 2 * (pp - 1) * send
-    outcomes = []
-    for st, ledger in zip(program.stages, ledgers, strict=True):
-        tail = _dp_tail(program, pricer, plans, st.stage, ledger)
-        opt = sum(pricer.fixed(op, st.stage) for op in st.optimizer)
-        ledger.optimizer += opt
-        gather = _param_exposure(program, pricer, st.stage, ledger)
-        outcomes.append(StageOutcome(st.stage, pipe + tail + opt + gather, ledger))
-    return outcomes
+    return [_finish_stage(program, pricer, plans, st, ledger, pipe)
+            for st, ledger in zip(program.stages, ledgers, strict=True)]
 
 
 def _dualpipe(program: StepProgram, pricer: Pricer,
@@ -70,13 +64,18 @@ def _dualpipe(program: StepProgram, pricer: Pricer,
         ledger = Ledger(f"pp{st.stage}")
         terms = dualpipe_terms(plans, st.stage, ctx.pp, ctx.num_micro_batches, f)
         dualpipe_ledger(plans, st.stage, ctx.pp, terms, ledger)
-        pipe = terms.total(ctx.pp)
-        tail = _dp_tail(program, pricer, plans, st.stage, ledger)
-        opt = sum(pricer.fixed(op, st.stage) for op in st.optimizer)
-        ledger.optimizer += opt
-        gather = _param_exposure(program, pricer, st.stage, ledger)
-        outcomes.append(StageOutcome(st.stage, pipe + tail + opt + gather, ledger))
+        outcomes.append(_finish_stage(program, pricer, plans, st, ledger, terms.total(ctx.pp)))
     return outcomes
+
+
+def _finish_stage(program: StepProgram, pricer: Pricer, plans: dict[tuple[int, int], ChunkPlan],
+                  st, ledger: Ledger, pipe: float) -> StageOutcome:
+    """A stage's step: its pipeline time plus the exposed DP tail, optimizer and FSDP gathers."""
+    tail = _dp_tail(program, pricer, plans, st.stage, ledger)
+    opt = sum(pricer.fixed(op, st.stage) for op in st.optimizer)
+    ledger.optimizer += opt
+    gather = _param_exposure(program, pricer, st.stage, ledger)
+    return StageOutcome(st.stage, pipe + tail + opt + gather, ledger)
 
 
 def _dp_tail(program: StepProgram, pricer: Pricer, plans: dict[tuple[int, int], ChunkPlan],

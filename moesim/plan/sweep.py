@@ -26,8 +26,7 @@ from moesim.errors import InfeasibleError, MoesimError, SpecError
 from moesim.plan.evaluate import ENGINE_EVALUATOR, require_fit, resolve
 from moesim.plan.executors import Executor, SerialExecutor
 from moesim.plan.store import ResultStore, point_id
-from moesim.specs.checks import check_scenario
-from moesim.specs.loader import apply_overrides, load_scenario, validate_as
+from moesim.specs.loader import apply_overrides, load_scenario, scenario_from_data
 from moesim.specs.scenario import ScenarioSpec
 from moesim.specs.sweep import SweepSpec
 
@@ -86,12 +85,7 @@ def load_point(base_path: str | Path, overrides: Overrides) -> ScenarioSpec:
         data = apply_overrides(data, list(overrides))
     except SpecError as exc:
         raise exc.with_file(str(p)) from None
-    spec = validate_as(ScenarioSpec, data, file=str(p))
-    try:
-        check_scenario(spec)
-    except SpecError as exc:
-        raise exc.with_file(str(p)) from None
-    return spec
+    return scenario_from_data(data, p)
 
 
 def set_args(overrides: Overrides) -> list[str]:

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from moesim.errors import SpecError
+from moesim.specs.checks import check_scenario
 from moesim.specs.hardware import TopologySpec
 from moesim.specs.messages import format_error
 from moesim.specs.model import MoEModelSpec
@@ -95,7 +96,6 @@ def load_scenario(path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> S
 
     ``--set topology.X=V`` / ``model.X=V`` go into the referenced file when the scenario names
     one by path; every other path goes into the scenario itself."""
-    from moesim.specs.checks import check_scenario
 
     p = Path(path)
     data = read_yaml(p)
@@ -109,11 +109,16 @@ def load_scenario(path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> S
     data = _embed(data, "topology", base, p, extra + routed["topology"])
     data = _embed(data, "model", base, p, routed["model"])
     _resolve_side_files(data, base, p)
-    spec = validate_as(ScenarioSpec, data, file=str(p))
+    return scenario_from_data(data, p)
+
+
+def scenario_from_data(data: dict[str, Any], path: str | Path) -> ScenarioSpec:
+    """Validate a resolved scenario mapping and check its consistency; errors name ``path``."""
+    spec = validate_as(ScenarioSpec, data, file=str(path))
     try:
         check_scenario(spec)
     except SpecError as exc:
-        raise exc.with_file(str(p)) from None
+        raise exc.with_file(str(path)) from None
     return spec
 
 
