@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from moesim.cluster import build_cluster, process_groups
+from moesim.cluster import TIER_NAMES, build_cluster, process_groups
 from moesim.compute import KernelCostModel, load_calibration
 from moesim.network import all_to_all_v_time, collective_time, send_time
 from moesim.program.ops import AttentionShape, CollectiveShape, GemmShape, MemoryShape
@@ -76,6 +76,7 @@ class ScenarioCostProvider:
         if hit is None:
             if len(_PRICES) >= _PRICES_MAX:
                 _PRICES.clear()
+                _LINKS.clear()
             hit = _PRICES[key] = price()
         self.sources[hit[1]] += 1
         return hit[0]
@@ -108,10 +109,28 @@ class ScenarioCostProvider:
 
     # --- communication -----------------------------------------------------------------------
     def collective(self, shape: CollectiveShape, stage: int) -> float:
+        key = (self._net_id, shape, stage)
+
         def price() -> tuple[float, str]:
-            t = self.net.collective(shape.op, shape.axis, shape.size_bytes, stage)
+            t, links = self.net.collective_priced(shape.op, shape.axis, shape.size_bytes, stage)
+            if links:
+                _LINKS[key] = links
             return float(t), "network"
-        return self._memo((self._net_id, shape, stage), price)
+        return self._memo(key, price)
+
+    def collective_link_bytes(self, shape: CollectiveShape, stage: int) -> dict[str, float]:
+        """Bytes per named link of one run of ``shape`` on ``stage`` (empty if not flow-priced)."""
+        return _LINKS.get((self._net_id, shape, stage), {})
+
+    def all_to_all_link_bytes(self, traffic_bytes: np.ndarray, stage: int,
+                              node_traffic_bytes: np.ndarray | None = None) -> dict[str, float]:
+        """Bytes per named link of one all-to-all on ``stage``'s own links (empty if unknown)."""
+        return self.net.all_to_all_link_bytes(traffic_bytes, stage, node_traffic_bytes)
+
+    def link_table(self) -> tuple[list[str], list[str], np.ndarray]:
+        """(link names, tier name per link, capacity per link in bytes/s) of the cluster."""
+        c = self.net.cluster
+        return c.link_names, [TIER_NAMES[int(t)] for t in c.link_tier], c.capacity_bytes_per_s
 
     def all_to_all(self, traffic_bytes: np.ndarray, stage: int,
                    node_traffic_bytes: np.ndarray | None = None) -> float:
@@ -127,6 +146,9 @@ class ScenarioCostProvider:
 # reuse them); keys hold interned ids of the specs they depend on.
 _PRICES: dict[tuple[object, ...], tuple[float, str]] = {}
 _PRICES_MAX = 200_000
+# Bytes per named link of a flow-priced collective, under the same key as its price (kept
+# beside _PRICES so a price served from the cache still has its link bytes).
+_LINKS: dict[tuple[object, ...], dict[str, float]] = {}
 _IDS: dict[tuple[object, ...], int] = {}
 
 
@@ -161,6 +183,8 @@ class NetworkBinding:
         pp_groups = self.groups.pp
         self.stage_devices = [{g[s] for g in pp_groups} for s in range(par.pipeline_parallel_degree)]
         self._a2a: dict[tuple[object, bytes, bytes], float] = {}
+        # Link bytes of each priced all-to-all and the stage whose groups they were priced on.
+        self._a2a_links: dict[tuple[object, bytes, bytes], tuple[int, dict[str, float]]] = {}
 
     def stage_groups(self, axis: str, stage: int) -> list[list[int]]:
         """Every group of ``axis`` whose ranks belong to pipeline stage ``stage``."""
@@ -175,29 +199,51 @@ class NetworkBinding:
         return tuple(tuple((d // per - base, d % per) for d in g) for g in groups)
 
     def collective(self, op: str, axis: str, size_bytes: float, stage: int) -> float:
+        return self.collective_priced(op, axis, size_bytes, stage)[0]
+
+    def collective_priced(self, op: str, axis: str, size_bytes: float,
+                          stage: int) -> tuple[float, dict[str, float] | None]:
+        """(seconds, bytes per named link or None) of ``op`` over the stage's groups."""
         groups = self.stage_groups(axis, stage)
         if not groups or len(groups[0]) <= 1 or size_bytes <= 0:
-            return 0.0
-        return collective_time(self.cluster, op, groups, size_bytes,
-                               fidelity=self.fidelity).time_s
+            return 0.0, None
+        res = collective_time(self.cluster, op, groups, size_bytes, fidelity=self.fidelity)
+        return res.time_s, res.link_bytes
 
-    def all_to_all(self, traffic_bytes: np.ndarray, stage: int,
-                   node_traffic_bytes: np.ndarray | None = None) -> float:
+    def _a2a_key(self, traffic_bytes: np.ndarray, stage: int,
+                 node_traffic_bytes: np.ndarray | None) -> tuple[Any, ...] | None:
         groups = self.stage_groups("ep", stage)
         if not groups or len(groups[0]) <= 1:
-            return 0.0
+            return None
         mat = np.ascontiguousarray(traffic_bytes, dtype=np.float64)
         node = (np.ascontiguousarray(node_traffic_bytes, dtype=np.float64)
                 if node_traffic_bytes is not None and self.algorithm == "deepep" else None)
         key = (self.signature(groups), mat.tobytes(), b"" if node is None else node.tobytes())
+        return key, groups, mat, node
+
+    def all_to_all(self, traffic_bytes: np.ndarray, stage: int,
+                   node_traffic_bytes: np.ndarray | None = None) -> float:
+        found = self._a2a_key(traffic_bytes, stage, node_traffic_bytes)
+        if found is None:
+            return 0.0
+        key, groups, mat, node = found
         hit = self._a2a.get(key)
         if hit is None:
             traffic = np.broadcast_to(mat, (len(groups),) + mat.shape)
-            hit = all_to_all_v_time(self.cluster, groups, np.ascontiguousarray(traffic),
+            res = all_to_all_v_time(self.cluster, groups, np.ascontiguousarray(traffic),
                                     algorithm=self.algorithm, fidelity=self.fidelity,
-                                    node_traffic_bytes=node).time_s
-            self._a2a[key] = hit
+                                    node_traffic_bytes=node)
+            hit = self._a2a[key] = res.time_s
+            self._a2a_links[key] = (stage, res.link_bytes or {})
         return hit
+
+    def all_to_all_link_bytes(self, traffic_bytes: np.ndarray, stage: int,
+                              node_traffic_bytes: np.ndarray | None = None) -> dict[str, float]:
+        """Link bytes of the all-to-all last priced for ``stage``; empty when it was priced on
+        another stage with the same layout signature (its link names are that stage's)."""
+        found = self._a2a_key(traffic_bytes, stage, node_traffic_bytes)
+        hit = self._a2a_links.get(found[0]) if found is not None else None
+        return hit[1] if hit is not None and hit[0] == stage else {}
 
     def send(self, size_bytes: float, stage: int, direction: str) -> float:
         pp = self.groups.pp[0]

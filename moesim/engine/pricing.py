@@ -111,6 +111,11 @@ class Pricer:
             self._grouped[key] = hit
         return hit
 
+    def a2a_traffic(self, direction: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The (mean [EP, EP] bytes, mean node bytes or None) matrix priced for ``direction``."""
+        mean, node, _ = self._a2a_terms(direction)
+        return mean, node
+
     def _a2a_terms(self, direction: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Stage-independent parts: mean bytes [EP, EP], mean node bytes, scale [L, D]."""
         hit = self._a2a_parts.get(direction)

@@ -8,6 +8,7 @@ from moesim.engine.analytic import run_analytic
 from moesim.engine.binding import ScenarioCostProvider
 from moesim.engine.costs import CostProvider
 from moesim.engine.des import chunk_plans, run_des
+from moesim.engine.links import step_link_loads
 from moesim.engine.pricing import Pricer
 from moesim.engine.routing_view import RoutingView, draw_routing
 from moesim.memory import MemoryReport, estimate_memory
@@ -49,9 +50,10 @@ class Simulation:
             outcomes = run_analytic(self.program, self.pricer, plans)
         self.ops_simulated = sum(o.ledger.ops for o in outcomes)  # op intervals run
         memory = _memory_report(self.scenario, self.routing) if self.include_memory else None
+        links = step_link_loads(self.program, self.pricer) if self.fidelity == "des" else []
         return build_result(self.scenario, self.program, self.routing, outcomes,
                             fidelity=self.fidelity, memory=memory,
-                            sources=dict(self.costs.sources))
+                            sources=dict(self.costs.sources), links=links)
 
 
 _PROGRAMS: dict[tuple[object, ...], StepProgram] = {}

@@ -9,6 +9,7 @@ import numpy as np
 from moesim.results.flops import model_flops_per_step
 from moesim.results.schema import (
     BreakdownResult,
+    LinkUsageResult,
     MemoryRankResult,
     RankClassMemoryResult,
     RoutingLayerResult,
@@ -25,8 +26,13 @@ def _r(x: float) -> float:
 
 
 def build_result(scenario: ScenarioSpec, program: Any, routing: Any, outcomes: list[Any], *,
-                 fidelity: str, memory: Any | None, sources: dict[str, int]) -> SimulationResult:
-    """The frozen result of one step. The breakdown is that of the critical (last) stage."""
+                 fidelity: str, memory: Any | None, sources: dict[str, int],
+                 links: list[Any] | None = None) -> SimulationResult:
+    """The frozen result of one step. The breakdown is that of the critical (last) stage.
+
+    ``links``: per-link step loads (``moesim.engine.links.LinkLoad``: link, tier,
+    capacity_bytes_per_s, bytes); the busiest :data:`LINKS_PER_TIER` of each tier are kept.
+    """
     step = max(o.finish_s for o in outcomes)
     crit = max(outcomes, key=lambda o: (o.finish_s, -o.stage))
     n = scenario.devices
@@ -46,7 +52,34 @@ def build_result(scenario: ScenarioSpec, program: Any, routing: Any, outcomes: l
         most_loaded_rank_class=str(getattr(memory, "most_loaded", "")) if memory else "",
         routing=_routing(program, routing), trace=_trace(outcomes),
         cost_sources={k: int(v) for k, v in sorted(sources.items())},
-        parallelism=_layout(scenario, program), notes=_notes(routing, memory, sources))
+        parallelism=_layout(scenario, program), notes=_notes(routing, memory, sources),
+        links=_links(links or [], step))
+
+
+LINKS_PER_TIER = 10  # busiest links kept per tier (keeps result.json small)
+
+
+def _links(loads: list[Any], step: float) -> list[LinkUsageResult]:
+    """Busiest links per tier; utilization = bytes / (capacity x step time).
+
+    The bytes are one step's, each op's priced with the flow model that never runs a link
+    above its capacity, so the ratio stays below 1 unless ops on different streams (an
+    all-to-all and a gradient bucket, say) share a link at the same time: the engine prices
+    them apart, so such overlap can over-book a link in the model. The clip at 1 reports
+    that link as saturated.
+    """
+    if step <= 0:
+        return []
+    out: list[LinkUsageResult] = []
+    tiers = sorted({x.tier for x in loads})
+    for tier in tiers:
+        sel = sorted((x for x in loads if x.tier == tier), key=lambda x: (-x.bytes, x.link))
+        for x in sel[:LINKS_PER_TIER]:
+            util = min(1.0, x.bytes / (x.capacity_bytes_per_s * step))
+            out.append(LinkUsageResult(link=x.link, tier=x.tier,
+                                       capacity_bytes_per_s=_r(x.capacity_bytes_per_s),
+                                       utilization=_r(util), bytes=_r(x.bytes)))
+    return out
 
 
 def _breakdown(crit: Any, step: float) -> BreakdownResult:
