@@ -1,19 +1,19 @@
 """The routing draws the engine needs, as numpy arrays indexed [MoE layer, micro-batch, ...].
 
-Uses ``moesim.routing.draw_step_routing`` when importable; otherwise (and for dense models)
-perfectly balanced routing computed in closed form, recorded in ``source``.
+Uses ``moesim.routing``: the step's draws (``draw_step_routing``) or, for the analytic
+fidelity, expected routing (``expected_balanced_routing`` where it applies). Dense models get
+a placeholder balanced view (they have no MoE layers to read it).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from moesim.program.builder import StepProgram
+from moesim.routing import closed_form_applies, draw_step_routing, expected_balanced_routing
 from moesim.specs.scenario import ScenarioSpec
-from moesim.units import dtype_bytes
 
 
 @dataclass(frozen=True)
@@ -60,27 +60,22 @@ def balanced_routing(program: StepProgram, num_micro_batches: int | None = None)
 
 def draw_routing(scenario: ScenarioSpec, program: StepProgram, *,
                  expected: bool = False) -> RoutingView:
-    """The step's routing draws from moesim.routing, or balanced routing if it is absent.
+    """The step's routing draws from moesim.routing (balanced placeholder for dense models).
 
     ``expected=True`` (the analytic fidelity): expected loads instead of the step's draws.
-    Balanced token-choice routing without drops is the closed form :func:`expected_balanced`;
-    any other load model is drawn once per layer for one micro-batch and that draw stands for
-    every micro-batch (moesim.routing's ``num_draws_per_layer=1``).
+    Balanced token-choice routing without drops is routing's closed form
+    (:func:`expected_balanced`); any other load model is drawn once per layer for one
+    micro-batch and that draw stands for every micro-batch (``num_draws_per_layer=1``).
     """
     if not program.moe_layers:
         return balanced_routing(program)
-    try:
-        mod = importlib.import_module("moesim.routing")
-        draw = mod.draw_step_routing
-    except (ImportError, AttributeError):
-        return balanced_routing(program)
     m = program.num_micro_batches
-    if expected and _closed_form_applies(scenario):
+    if expected and closed_form_applies(scenario):
         return expected_balanced(scenario, program)
     if expected:
-        r = draw(scenario, num_micro_batches=1, num_draws_per_layer=1)
+        r = draw_step_routing(scenario, num_micro_batches=1, num_draws_per_layer=1)
         return _view(r, program, np.zeros(m, dtype=np.int64), "moesim.routing (one draw)")
-    r = draw(scenario, num_micro_batches=m)
+    r = draw_step_routing(scenario, num_micro_batches=m)
     return _view(r, program, None, "moesim.routing")
 
 
@@ -104,44 +99,15 @@ def _view(r: object, program: StepProgram, tile: np.ndarray | None, source: str)
         distinct_tokens=np.asarray(r.distinct_tokens, dtype=np.float64))  # type: ignore[attr-defined]
 
 
-def _closed_form_applies(scenario: ScenarioSpec) -> bool:
-    """Balanced token choice that drops and pads nothing and limits no nodes."""
-    rt = scenario.routing
-    return (rt.load.kind == "balanced" and rt.router.kind == "top_k"
-            and (rt.capacity_factor is None or rt.capacity_factor >= 1.0)
-            and not rt.pad_to_capacity and rt.max_nodes_per_token is None
-            and rt.num_redundant_experts == 0)
-
-
 def expected_balanced(scenario: ScenarioSpec, program: StepProgram) -> RoutingView:
-    """Expected balanced routing in closed form, with moesim.routing's byte and node rules.
-
-    Every source rank sends T k / E copies to each expert (T tokens per rank, top-k of E);
-    distinct tokens use moesim.routing's occupancy estimate with x = k / E: a rank holding
-    s experts gets T (1 - (1 - k/E)^s) distinct tokens from each source, a node of n such
-    ranks T (1 - (1 - k/E)^(n s)). Capacity with CF >= 1 keeps every balanced copy.
-    """
-    from moesim.routing.step import (
-        dispatch_bytes_per_token,
-        node_of_ep_rank,
-        tokens_per_source_rank,
-    )
-    model, ctx = scenario.model_spec, program.context
-    layers, m, ep = len(program.moe_layers), ctx.num_micro_batches, ctx.ep
-    e, k = model.num_experts, model.top_k
-    slots = e // ep
-    t = float(tokens_per_source_rank(scenario))
-    nodes = node_of_ep_rank(scenario)
-    num_nodes = int(nodes.max()) + 1
-    per_node = slots * int(np.bincount(nodes).max())
-    miss = 1.0 - k / e
-    tokens = np.full((layers, m, ep, slots), t * k * ep / e)
-    traffic = np.full((layers, 1, ep, ep), t * k * slots / e)
-    distinct = np.full((layers, 1, ep, ep), t * (1.0 - miss ** slots))
-    node = np.full((layers, 1, ep, num_nodes), t * (1.0 - miss ** per_node))
+    """moesim.routing's expected balanced routing, as the same view for every micro-batch."""
+    r = expected_balanced_routing(scenario)
+    layers, m = len(program.moe_layers), program.context.num_micro_batches
+    assert r.traffic_tokens.shape[0] == layers, "program and model disagree on MoE layers"
+    tokens = np.broadcast_to(r.recv_tokens_per_expert[:, None], (layers, m)
+                             + r.recv_tokens_per_expert.shape[1:]).copy()
     return RoutingView(
-        tokens, traffic, float(dispatch_bytes_per_token(scenario)),
-        float(model.hidden_size * dtype_bytes("bf16")),  # combine in BF16, as moesim.routing
+        tokens, r.traffic_tokens[:, None], r.bytes_per_token_dispatch, r.bytes_per_token_combine,
         np.zeros((layers, m)), "expected balanced (closed form)",
-        draw_of_micro_batch=np.zeros(m, dtype=np.int64), node_tokens=node,
-        distinct_tokens=distinct)
+        draw_of_micro_batch=np.zeros(m, dtype=np.int64),
+        node_tokens=r.distinct_node_tokens[:, None], distinct_tokens=r.distinct_tokens[:, None])

@@ -4,11 +4,17 @@ Public API: :func:`draw_step_routing` (a whole step, one EP group), :func:`route
 (one layer and micro-batch), :func:`place_experts` (expert placement with EPLB-style replicas).
 """
 
+from moesim.routing.expected import (
+    ExpectedRouting,
+    closed_form_applies,
+    expected_balanced_routing,
+)
 from moesim.routing.layer import LayerRouting, RoutingPlan, route_layer
 from moesim.routing.loads import inclusion_probabilities, layer_popularity, zipf_popularity
 from moesim.routing.placement import ExpertPlacement, place_experts
 from moesim.routing.step import (
     StepRouting,
+    combine_bytes_per_token,
     dispatch_bytes_per_token,
     draw_step_routing,
     routing_plan,
@@ -20,7 +26,11 @@ __all__ = [
     "LayerRouting",
     "RoutingPlan",
     "StepRouting",
+    "ExpectedRouting",
+    "closed_form_applies",
+    "combine_bytes_per_token",
     "dispatch_bytes_per_token",
+    "expected_balanced_routing",
     "draw_step_routing",
     "inclusion_probabilities",
     "layer_popularity",

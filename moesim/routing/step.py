@@ -54,6 +54,11 @@ def dispatch_bytes_per_token(scenario: ScenarioSpec) -> float:
     return d * dtype_bytes("bf16")
 
 
+def combine_bytes_per_token(scenario: ScenarioSpec) -> float:
+    """Bytes of one combined token: combine always moves bf16 (DSV3 section 3.3; DeepEP)."""
+    return scenario.model_spec.hidden_size * dtype_bytes("bf16")
+
+
 def node_of_ep_rank(scenario: ScenarioSpec) -> np.ndarray:
     """Node of each EP rank: rank e sits on device e x ETP (folding order etp-ep-edp-pp)."""
     par = scenario.parallelism
@@ -71,7 +76,7 @@ def routing_plan(scenario: ScenarioSpec) -> RoutingPlan:
         pad_to_capacity=rt.pad_to_capacity, max_nodes_per_token=rt.max_nodes_per_token,
         node_of_rank=node_of_ep_rank(scenario),
         bytes_per_token_dispatch=dispatch_bytes_per_token(scenario),
-        bytes_per_token_combine=m.hidden_size * dtype_bytes("bf16"),  # combine is bf16 (DSV3)
+        bytes_per_token_combine=combine_bytes_per_token(scenario),
     )
     if plan.node_limited:
         g = plan.num_nodes
@@ -144,7 +149,7 @@ def empty_step(scenario: ScenarioSpec, num_micro_batches: int) -> StepRouting:
     return StepRouting(
         moe_layers=[], ep=ep, tokens_per_source_rank=tokens_per_source_rank(scenario),
         bytes_per_token_dispatch=dispatch_bytes_per_token(scenario),
-        bytes_per_token_combine=scenario.model_spec.hidden_size * dtype_bytes("bf16"),
+        bytes_per_token_combine=combine_bytes_per_token(scenario),
         top_k=0, capacity=None, shared_expert_tokens_per_rank=0,
         node_of_rank=node_of_ep_rank(scenario),
         micro_batch_draw=np.zeros(num_micro_batches, dtype=np.int64),
