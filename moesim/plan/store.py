@@ -96,9 +96,13 @@ class ResultStore:
             self.records[record["point_id"]] = record
 
     def close(self) -> None:
+        """Close the JSONL and re-read it, so the records (and the CSV written from them) are
+        exactly the finished points on disk, even when Ctrl-C landed inside :meth:`append`
+        between the flushed line and its bookkeeping."""
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+            self.records = self._load()
 
     def ordered(self) -> list[dict[str, Any]]:
         """Finished records in sweep order (by point index)."""

@@ -67,3 +67,16 @@ def test_csv_has_axes_then_metrics_in_index_order() -> None:
     assert rows[0] == ("index,point_id,status,reason,parallelism.expert_parallel_degree,"
                        "tokens_per_s,error")
     assert rows[1].startswith("0,") and rows[2].endswith(",ok,,2,20.0,")
+
+
+def test_close_keeps_a_line_whose_bookkeeping_was_interrupted(tmp_path: Path) -> None:
+    """Ctrl-C between append's flushed line and its record update: the CSV still has it."""
+    store = ResultStore(tmp_path, MANIFEST)
+    store.append(_rec(0))
+    store._fh.write(json.dumps(_rec(1), sort_keys=True) + "\n")  # written, not yet recorded
+    store._fh.flush()
+    assert not store.done(_rec(1)["point_id"])
+    store.close()
+    store.write_csv()
+    assert sorted(r["index"] for r in store.ordered()) == [0, 1]
+    assert len((tmp_path / "points.csv").read_text(encoding="utf-8").splitlines()) == 3
