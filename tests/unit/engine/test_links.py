@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, scenario
+from engine_scenarios import ROOT, scenario
 
 from moesim.engine.links import LinkLoad, _op_link_bytes, step_op_counts
 from moesim.engine.simulation import Simulation

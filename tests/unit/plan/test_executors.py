@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FAKE, HERE
+from plan_paths import FAKE, HERE
 
 from moesim.errors import SpecError
 from moesim.plan.executors import LocalExecutor, SerialExecutor, make_executor

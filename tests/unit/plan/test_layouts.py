@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from conftest import MIXTRAL
 from hypothesis import given
 from hypothesis import strategies as st
+from plan_paths import MIXTRAL
 
 from moesim.plan.layouts import (
     Layout,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MIXTRAL, ROOT
+from plan_paths import MIXTRAL, ROOT
 
 from moesim.errors import SpecError
 from moesim.plan.sweep import fast_path_ok, load_point, set_args, sweep_tasks

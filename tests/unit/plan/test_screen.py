@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import MIXTRAL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from plan_paths import MIXTRAL
 
 from moesim.memory import estimate_memory
 from moesim.plan.evaluate import ENGINE_MEMORY_BOUND, Backend, engine_memory, engine_memory_bound

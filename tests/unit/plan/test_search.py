@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from conftest import FAKE, FAKE_MEMORY, MIXTRAL
 from hypothesis import given
 from hypothesis import strategies as st
+from plan_paths import FAKE, FAKE_MEMORY, MIXTRAL
 
 from moesim.plan.capacity import candidate_sizes, plan_capacity, required_rate, smallest_fast_enough
 from moesim.plan.evaluate import Backend

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import FAKE, MIXTRAL
+from plan_paths import FAKE, MIXTRAL
 
 from moesim.plan.sweep import run_point, run_sweep, set_args, sweep_tasks
 from moesim.specs.loader import load_scenario
