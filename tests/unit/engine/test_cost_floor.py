@@ -1,0 +1,58 @@
+"""The two fitted compute terms of the cost provider: kernel time / efficiency, floored per op.
+
+Derivation: an op costs max(kernel / e, f) (moesim/engine/binding.py). For a kernel far
+shorter than f (a 2-row GEMM) the price is exactly f; for one far longer (an 8192^3 GEMM) it
+is exactly kernel / e; a grouped GEMM is floored per rank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_scenarios import scenario
+
+from moesim.engine.binding import HOST_OP_FLOOR_S, ScenarioCostProvider, kernel_models
+from moesim.program.ops import GemmShape, MemoryShape
+
+
+def _provider(e: float, f: float) -> ScenarioCostProvider:
+    return ScenarioCostProvider(scenario(), fidelity="analytic", sustained_efficiency=e,
+                                host_floor_s=f)
+
+
+def test_short_op_costs_the_floor_long_op_costs_kernel_over_efficiency() -> None:
+    e, f = 0.5, 300e-6
+    costs = _provider(e, f)
+    gemm, _ = kernel_models(costs.scenario)
+    tiny, big = GemmShape(m=2, n=128, k=128), GemmShape(m=8192, n=8192, k=8192)
+    assert gemm.gemm(2, 128, 128).time_s / e < f          # the premise
+    assert costs.gemm(tiny) == f
+    big_kernel = gemm.gemm(8192, 8192, 8192).time_s
+    assert big_kernel / e > f
+    assert costs.gemm(big) == pytest.approx(big_kernel / e, rel=1e-12)
+    assert costs.memory(MemoryShape(bytes_moved=1024.0)) == f
+
+
+def test_grouped_gemm_is_floored_per_rank() -> None:
+    e, f = 1.0, 250e-6
+    costs = _provider(e, f)
+    gemm, _ = kernel_models(costs.scenario)
+    tokens = np.array([[1, 0, 0, 0], [65536, 65536, 65536, 65536]], dtype=np.float64)
+    got = costs.grouped_gemm(tokens, 4096, 4096)
+    raw = gemm.grouped_gemm_many(tokens, 4096, 4096)
+    assert raw[0] < f < raw[1]
+    assert got[0] == f
+    assert got[1] == pytest.approx(raw[1], rel=1e-12)
+
+
+def test_floor_is_memoized_separately_from_other_floors() -> None:
+    # Prices are cached by value across providers: a different floor must not reuse them.
+    shape = GemmShape(m=2, n=64, k=64)
+    assert _provider(1.0, 100e-6).gemm(shape) == 100e-6
+    assert _provider(1.0, 200e-6).gemm(shape) == 200e-6
+
+
+def test_default_floor_is_the_fitted_constant() -> None:
+    costs = ScenarioCostProvider(scenario(), fidelity="analytic")
+    assert costs.floor == HOST_OP_FLOOR_S
+    assert costs.memory(MemoryShape(bytes_moved=8.0)) == HOST_OP_FLOOR_S
