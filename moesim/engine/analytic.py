@@ -3,7 +3,7 @@
 Per stage, a micro-batch costs the sum of its chunks' forward and backward phases (compute
 plus blocking communication, MoE layers at their slowest rank). The pipeline formula turns
 that into the step: GPipe / 1F1B (m - 1) max_s t_s + sum_s t_s; interleaved
-m max_s t_s + (p - 1) max_s t_s / v; DualPipe m F&B + (p/2 - 1)(F&B + B - 3W). Data-parallel
+m max_s t_s + (p - 1) max_s t_s / v; DualPipe its simulated schedule. Data-parallel
 buckets expose what outlasts the last backward; the optimizer adds its pass.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from moesim.engine.des import StageOutcome, _Streams
-from moesim.engine.dualpipe import comm_sm_fraction, dualpipe_ledger, dualpipe_terms
+from moesim.engine.dualpipe import dualpipe_ledger, dualpipe_schedules
 from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import ChunkPlan, Ledger, add_summary, phase_time, run_phase
 from moesim.program.builder import StepProgram
@@ -56,15 +56,15 @@ def run_analytic(program: StepProgram, pricer: Pricer,
 
 def _dualpipe(program: StepProgram, pricer: Pricer,
               plans: dict[tuple[int, int], ChunkPlan]) -> list[StageOutcome]:
-    """Every DualPipe rank in closed form (the same terms the DES runs as events)."""
+    """Every DualPipe rank from its simulated schedule (the same one the DES replays)."""
     ctx = program.context
-    f = comm_sm_fraction(program, pricer.num_sms)
+    scheds = dualpipe_schedules(program, pricer, plans)
     outcomes = []
     for st in program.stages:
         ledger = Ledger(f"pp{st.stage}")
-        terms = dualpipe_terms(plans, st.stage, ctx.pp, ctx.num_micro_batches, f)
-        dualpipe_ledger(plans, st.stage, ctx.pp, terms, ledger)
-        outcomes.append(_finish_stage(program, pricer, plans, st, ledger, terms.total(ctx.pp)))
+        sched = scheds[st.stage]
+        dualpipe_ledger(plans, st.stage, ctx.pp, sched, ledger)
+        outcomes.append(_finish_stage(program, pricer, plans, st, ledger, sched.finish))
     return outcomes
 
 

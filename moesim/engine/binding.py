@@ -38,7 +38,7 @@ from moesim.specs.scenario import ScenarioSpec
 # DeepSeek-V3 on 2048 H800); benchmarks/fit_sustained_efficiency.py re-derives both and
 # prints leave-one-out errors. Without a calibration table attached; a scenario with a
 # measured table sets it to 1.
-SUSTAINED_COMPUTE_EFFICIENCY = 0.813
+SUSTAINED_COMPUTE_EFFICIENCY = 0.828
 
 # Least time one modeled compute op holds its stream: the host-side work of issuing it (the
 # Python module call, autograd bookkeeping, and the launches of the several framework kernels

@@ -13,12 +13,7 @@ from dataclasses import dataclass
 
 import simpy
 
-from moesim.engine.dualpipe import (
-    comm_sm_fraction,
-    dualpipe_bubble,
-    dualpipe_ledger,
-    dualpipe_terms,
-)
+from moesim.engine.dualpipe import RankSchedule, dualpipe_ledger, dualpipe_schedules
 from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import ChunkPlan, Ledger, plan_chunk, run_phase, stage_ledger
 from moesim.program.builder import StepProgram
@@ -80,9 +75,10 @@ def run_des(program: StepProgram, pricer: Pricer,
         else:
             env.timeout(at - env.now).callbacks.append(lambda _e: ev.succeed())
 
+    scheds = dualpipe_schedules(program, pricer, plans) if program.schedule == "dualpipe" else []
     for st in program.stages:
         if program.schedule == "dualpipe":
-            proc = _dualpipe_stage(env, program, pricer, plans, st.stage, outcomes)
+            proc = _dualpipe_stage(env, program, pricer, plans, scheds[st.stage], outcomes)
         else:
             proc = _stage(env, program, pricer, plans, st.stage, event, fire_at, outcomes)
         env.process(proc)
@@ -185,36 +181,54 @@ def _finish(env, program, pricer, s, streams, ledger, pending):  # noqa: ANN001,
                 yield env.timeout(d)
 
 
-def _dualpipe_stage(env, program, pricer, plans, s, outcomes):  # noqa: ANN001, ANN202
-    """A DualPipe rank: the closed-form bubble, then its overlapped F&B pairs as events."""
+def _dualpipe_stage(env, program, pricer, plans, sched: RankSchedule, outcomes):  # noqa: ANN001, ANN202
+    """A DualPipe rank replaying its simulated schedule (moesim.engine.dualpipe) as events.
+
+    Each action is one timed segment; its ops are traced compressed onto the segment. The
+    action that computes a chunk's last weight gradient issues that chunk's buckets.
+    """
     ctx = program.context
-    ledger, streams = stage_ledger(s, ctx.pp), _Streams()
-    m, pp = ctx.num_micro_batches, ctx.pp
-    terms = dualpipe_terms(plans, s, pp, m, comm_sm_fraction(program, pricer.num_sms))
-    dualpipe_ledger(plans, s, pp, terms, ledger)
-    yield env.timeout(dualpipe_bubble(pp, terms.f_and_b, terms.b, terms.w))
-    chunks = [s, pp - 1 - s]
-    for i in range(m):
-        p, t0, pair = plans[(s, chunks[i % 2])], env.now, float(terms.pairs[i])
-        if len(ledger.trace) < ledger.cap:
-            _trace_pair(p, i, t0, pair, ledger)
-        if i >= m - 2:  # each chunk's last backward issues its gradient buckets
-            tail: list[float] = []
-            run_phase(p.backward_weight, i, t0, Ledger("scratch"), tail)
-            span = max(tail[-1] - t0, 1e-30) if tail else 1.0
-            _issue_ops(streams, ledger, pricer, s, [
-                (t0 + (tail[j] - t0) * pair / span, op) for j, op in p.backward_weight.buckets])
-        yield env.timeout(pair)
+    s, pp, half = sched.rank, ctx.pp, ctx.num_micro_batches // 2
+    ledger, streams = stage_ledger(s, pp), _Streams()
+    dualpipe_ledger(plans, s, pp, sched, ledger)
+    chunks = (s, pp - 1 - s)
+    for kind, fwd, bwd, start, end in sched.intervals:
+        if start > env.now:
+            yield env.timeout(start - env.now)
+        parts = []
+        if fwd is not None:
+            parts.append((plans[(s, chunks[fwd[0]])].forward, 2 * fwd[1] + fwd[0]))
+        if bwd is not None:
+            p, mb = plans[(s, chunks[bwd[0]])], 2 * bwd[1] + bwd[0]
+            if kind != "W":
+                parts.append((p.backward_input, mb))
+            if kind != "Bi":
+                parts.append((p.backward_weight, mb))
+        last_w = bwd is not None and kind != "Bi" and bwd[1] == half - 1
+        _segment(parts, start, end - start, ledger, streams, pricer, s, last_w)
+        yield env.timeout(end - env.now)
     yield from _finish(env, program, pricer, s, streams, ledger, [])
     outcomes.append(StageOutcome(s, env.now, ledger))
 
 
-def _trace_pair(p: ChunkPlan, i: int, t0: float, pair: float, ledger: Ledger) -> None:
-    """Trace a pair's ops, compressed onto the pair's interval (times only; no ledger sums)."""
-    scratch = Ledger(ledger.rank_class)
-    t = t0
-    for ph in (p.forward, p.backward_input, p.backward_weight):
-        t = run_phase(ph, i, t, scratch)
-    scale = pair / max(t - t0, 1e-30)
-    for rc, stream, name, kind, start, dur in scratch.trace:
-        ledger.trace.append((rc, stream, name, kind, t0 + (start - t0) * scale, dur * scale))
+def _segment(parts, t0: float, span: float, ledger: Ledger, streams: _Streams,  # noqa: ANN001
+             pricer: Pricer, s: int, issue_buckets: bool) -> None:
+    """Trace ``parts`` (phase, micro-batch) compressed onto [t0, t0 + span]; when
+    ``issue_buckets``, issue the last part's gradient buckets at their scaled step ends."""
+    tracing = len(ledger.trace) < ledger.cap
+    if not tracing and not issue_buckets:
+        return
+    scratch, t, ends = Ledger(ledger.rank_class), t0, []
+    for i, (ph, mb) in enumerate(parts):
+        last = i == len(parts) - 1
+        ends = [] if issue_buckets and last else None
+        t = run_phase(ph, mb, t, scratch, ends)
+    scale = span / max(t - t0, 1e-30)
+    if tracing:
+        for rc, stream, name, kind, start, dur in scratch.trace:
+            ledger.trace.append((rc, stream, name, kind, t0 + (start - t0) * scale, dur * scale))
+    if issue_buckets and parts:
+        _issue_ops(streams, ledger, pricer, s, [
+            (t0 + (ends[j] - t0) * scale, op) for j, op in parts[-1][0].buckets])  # type: ignore[index]
+
+

@@ -1,41 +1,38 @@
-"""DualPipe (DeepSeek-V3 section 3.2.1) as a documented approximation, shared by both fidelities.
+"""DualPipe (DeepSeek-V3 section 3.2.1): its real per-rank schedule, shared by both fidelities.
 
-Rank ``s`` holds chunk ``s`` and its mirror ``PP - 1 - s``; the m micro-batches alternate
-between them. In the steady state each forward chunk is paired with a backward chunk and the
-pair's all-to-alls hide under the other chunk's compute, so a pair takes the larger of its
-compute and its communication. Communication kernels occupy SMs while they run (DeepEP on
-``num_sms`` of the accelerator's SMs; DeepSeek-V3 section 3.2.2: 20 of 132 H800 SMs), so
-compute overlapped with them advances at (1 - f), f = comm SMs / SMs: a pair of compute W
-and communication C takes W + f C when W >= (1 - f) C, else max(C, W / (1 - f)).
-The warm-up and cool-down bubble is the closed form (PP/2 - 1)(F&B + B - 3W) of DeepSeek-V3
-Table 2, from the simulated chunk times. Both fidelities run exactly this arithmetic; the
-DES adds the gradient buckets and the optimizer as events.
+Rank ``r`` of ``PP`` holds layer chunk ``r`` for the micro-batches fed from the first rank
+(direction 0) and chunk ``PP - 1 - r`` for those fed from the last (direction 1); the m
+micro-batches split m/2 per direction. Each rank runs the eight steps of DualPipe's
+``step()`` (deepseek-ai/DualPipe, dualpipe/dualpipe.py): warm-up forwards (nF0, nF0F1),
+zero-bubble backwards with their weight gradients deferred (nB1W1F1), the main loop of
+overlapped forward-backward pairs (nF0B1F1B0), and the cool-down (nB1F1B0, nB1B0, nWB0, nW).
+In a pair the two chunks' all-to-alls hide under the other chunk's compute, so a pair takes
+the larger of its compute and its communication. Communication kernels occupy SMs while they
+run (DeepEP on ``num_sms`` of the accelerator's SMs; DeepSeek-V3 section 3.2.2: 20 of 132 H800
+SMs), so compute overlapped with them advances at (1 - f), f = comm SMs / SMs: a pair of
+compute W and communication C takes W + f C when W >= (1 - f) C, else max(C, W / (1 - f)).
+Unpaired chunks run their communication exposed.
+
+:func:`simulate_dualpipe` runs every rank's program with its data dependencies (a forward
+needs the previous rank's forward of that micro-batch, a backward the next rank's backward)
+and NCCL's point-to-point rendezvous (a batch of sends and receives ends when both sides of
+each op are posted, plus the transfer): the bubble is each rank's idle time, not a formula.
+With equal chunks it stays within DeepSeek-V3 Table 2's closed form (PP/2 - 1)(F&B + B - 3W),
+and two more micro-batches add exactly one main-loop iteration, 2 F&B, to every rank
+(tests/unit/engine/test_dualpipe_schedule.py). Both fidelities run exactly this arithmetic;
+the DES replays it as events and adds the gradient buckets and the optimizer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import ChunkPlan, Ledger, PhasePlan, add_summary
 from moesim.program.builder import StepProgram
-
-
-@dataclass(frozen=True)
-class DualPipeTerms:
-    """Per-micro-batch pair times [m] and the mean F&B, B (input + weight) and W (seconds)."""
-
-    pairs: np.ndarray
-    f_and_b: float
-    b: float
-    w: float
-    compute: np.ndarray  # [m] compute-stream work of each pair at full speed
-    comm: np.ndarray  # [m] communication of each pair
-
-    def total(self, pp: int) -> float:
-        """Steady pairs plus the bubble (seconds)."""
-        return float(self.pairs.sum()) + dualpipe_bubble(pp, self.f_and_b, self.b, self.w)
 
 
 def comm_sm_fraction(program: StepProgram, sms: int | None) -> float:
@@ -64,41 +61,282 @@ def overlapped_pair(work: np.ndarray, comm: np.ndarray, f: float) -> np.ndarray:
     return np.where(work >= (1.0 - f) * comm, work + f * comm, slow)
 
 
-def dualpipe_terms(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int, m: int,
-                   f: float = 0.0) -> DualPipeTerms:
-    """The pair times of rank ``s`` and its mean chunk times (see module docstring)."""
-    chunks = [s, pp - 1 - s]
-    work, comm = np.zeros(m), np.zeros(m)
-    b_t, w_t = np.zeros(m), np.zeros(m)
-    for j, c in enumerate(chunks):
-        p = plans[(s, c)]
-        idx = np.arange(j, m, 2)
-        for ph in (p.forward, p.backward_input, p.backward_weight):
-            if ph.steps:
-                a, b = _split(ph)
-                work[idx] += a[idx]
-                comm[idx] += b[idx]
-        if p.backward_input.steps:
-            b_t[idx] = p.backward_input.summary.total[idx]
-        if p.backward_weight.steps:
-            w_t[idx] = p.backward_weight.summary.total[idx]
-    pairs = overlapped_pair(work, comm, f)
-    w = float(w_t.mean()) if m else 0.0
-    b = float(b_t.mean()) + w  # DeepSeek's "B" is the full backward (input + weight)
-    return DualPipeTerms(pairs, float(pairs.mean()) if m else 0.0, b, w, work, comm)
-
-
 def dualpipe_bubble(pp: int, f_and_b: float, b: float, w: float) -> float:
     """DualPipe bubble (PP/2 - 1)(F&B + B - 3W), DeepSeek-V3 Table 2 (seconds)."""
     return max(0.0, (pp / 2 - 1) * (f_and_b + b - 3 * w))
 
 
-def dualpipe_ledger(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
-                    terms: DualPipeTerms, ledger: Ledger) -> None:
-    """Fold rank ``s``'s pairs into ``ledger``: compute by kind, the exposed remainder by kind.
+# A rank's program: DualPipe.step() as a token list. Communication tokens carry a direction
+# (0: micro-batches fed from the first rank, 1: from the last): ("recvF", d), ("sendF", d),
+# ("recvB", d), ("sendB", d) queue a point-to-point op; ("commit",) issues the queued ops as
+# one batch and waits for all of them (batch_isend_irecv then wait, as _commit_and_wait_comm);
+# compute tokens: ("F", d), ("B", d) full backward, ("Bi", d) input backward with the weight
+# gradient deferred (zero bubble), ("W",) one deferred weight gradient (FIFO),
+# ("FB", df, db) an overlapped forward-backward pair (full backward).
+Token = tuple
 
-    Communication beyond the pairs' compute is exposed, shared over the kinds by their
-    share of the communication; SM-contention slowdown counts as exposed communication too.
+
+def rank_program(rank: int, pp: int, m: int) -> list[Token]:
+    """DualPipe.step() on ``rank`` of ``pp`` with ``m`` micro-batches, as tokens.
+
+    Transcribes the eight steps of deepseek-ai/DualPipe dualpipe/dualpipe.py, with its
+    _forward_chunk / _backward_chunk / _forward_backward_chunk / _weight_chunk expanded into
+    their queue, commit and compute parts, and the first/last-stage skips of its send/recv.
+    """
+    if pp % 2 or m % 2 or m < 2 * pp:
+        raise ValueError(f"DualPipe needs an even PP and an even m >= 2 PP (PP={pp}, m={m})")
+    half_ranks, half = pp // 2, min(rank, pp - 1 - rank)
+    second = int(rank >= half_ranks)
+    middle = rank in (half_ranks - 1, half_ranks)
+    first, last = rank == 0, rank == pp - 1
+    out: list[Token] = []
+
+    def d(phase: int) -> int:
+        return phase ^ second
+
+    def recv_f(phase: int) -> None:  # skipped on the first stage of that direction
+        if not ((first and d(phase) == 0) or (last and d(phase) == 1)):
+            out.append(("recvF", d(phase)))
+
+    def send_f(phase: int) -> None:  # skipped on the last stage of that direction
+        if not ((first and d(phase) == 1) or (last and d(phase) == 0)):
+            out.append(("sendF", d(phase)))
+
+    def recv_b(phase: int) -> None:
+        if not ((first and d(phase) == 1) or (last and d(phase) == 0)):
+            out.append(("recvB", d(phase)))
+
+    def send_b(phase: int) -> None:
+        if not ((first and d(phase) == 0) or (last and d(phase) == 1)):
+            out.append(("sendB", d(phase)))
+
+    def fwd(phase: int, recv: bool = True, send: bool = True) -> None:
+        if recv:
+            recv_f(phase)
+        out.append(("commit",))
+        out.append(("F", d(phase)))
+        if send:
+            send_f(phase)
+
+    def bwd(phase: int, zb: bool = False, recv: bool = True, send: bool = True) -> None:
+        if recv:
+            recv_b(phase)
+        out.append(("commit",))
+        out.append(("Bi" if zb else "B", d(phase)))
+        if send:
+            send_b(phase)
+
+    def fwd_bwd(p0: int, p1: int, recv0: bool = True) -> None:
+        if recv0:
+            recv_f(p0)
+        recv_b(p1)
+        out.append(("commit",))
+        out.append(("FB", d(p0), d(p1)))
+        send_f(p0)
+        send_b(p1)
+
+    def weight() -> None:
+        out.append(("commit",))
+        out.append(("W",))
+
+    for _ in range((half_ranks - half - 1) * 2):                      # 1: nF0
+        fwd(0)
+    steps2 = half + 1                                                 # 2: nF0F1
+    recv_f(0)
+    for i in range(steps2):
+        fwd(0, recv=False, send=middle)
+        recv_f(0)
+        fwd(1, send=(not middle) or (i < steps2 - 1))
+        if not middle:
+            send_f(0)
+    for _ in range(half_ranks - half - 1):                            # 3: nB1W1F1
+        bwd(1, zb=True)
+        recv_f(1)
+        weight()
+        fwd(1, recv=False)
+    for i in range(m // 2 - pp + half + 1):                           # 4: nF0B1F1B0
+        if i == 0:
+            if middle:
+                fwd(0, recv=False, send=False)
+                send_f(1)
+                bwd(1, send=False)
+                send_f(0)
+                send_b(1)
+            else:
+                fwd_bwd(0, 1, recv0=False)
+        else:
+            fwd_bwd(0, 1)
+        fwd_bwd(1, 0)
+    for _ in range(half_ranks - half - 1):                            # 5: nB1F1B0
+        bwd(1)
+        fwd_bwd(1, 0)
+    steps6, zb = half + 1, False                                      # 6: nB1B0
+    for i in range(steps6):
+        if i == steps6 // 2 and half % 2 == 1:
+            zb = True
+        bwd(1, zb=zb)
+        if i == steps6 // 2 and half % 2 == 0:
+            zb = True
+        bwd(0, zb=zb)
+    for _ in range(half_ranks - half - 1):                            # 7: nWB0
+        weight()
+        bwd(0, zb=True)
+    for _ in range(half + 1):                                         # 8: nW
+        weight()
+    out.append(("commit",))
+    return out
+
+
+@dataclass
+class RankSchedule:
+    """One rank's simulated DualPipe step: intervals and where its time went (seconds)."""
+
+    rank: int
+    # (kind, forward (direction, micro-batch of that direction), backward (...), start, end)
+    intervals: list[tuple[str, tuple[int, int] | None, tuple[int, int] | None, float, float]] = \
+        field(default_factory=list)
+    forward_s: float = 0.0      # unpaired forward chunks
+    backward_s: float = 0.0     # unpaired backward chunks (input, or input and weight)
+    weight_s: float = 0.0       # deferred weight-gradient chunks
+    overlapped_s: float = 0.0   # overlapped forward-backward pairs
+
+    @property
+    def finish(self) -> float:
+        return self.intervals[-1][4] if self.intervals else 0.0
+
+    @property
+    def busy(self) -> float:
+        return self.forward_s + self.backward_s + self.weight_s + self.overlapped_s
+
+    @property
+    def bubble(self) -> float:
+        return max(0.0, self.finish - self.busy)
+
+
+def _chunk_times(plans: dict[tuple[int, int], ChunkPlan], r: int, pp: int,
+                 m: int) -> dict[str, np.ndarray]:
+    """[2, m/2] arrays per direction and micro-batch of that direction: forward total, input
+    and weight backward totals, and each phase's (work, communication) split."""
+    half = m // 2
+    out = {k: np.zeros((2, half)) for k in ("f", "bi", "w", "fw", "fc", "bw", "bc")}
+    for d, c in enumerate((r, pp - 1 - r)):
+        p, idx = plans[(r, c)], np.arange(d, m, 2)  # direction d's k-th micro-batch is 2k + d
+        if p.forward.steps:
+            out["f"][d] = p.forward.summary.total[idx]
+            work, comm = _split(p.forward)
+            out["fw"][d], out["fc"][d] = work[idx], comm[idx]
+        for name, ph in (("bi", p.backward_input), ("w", p.backward_weight)):
+            if ph.steps:
+                out[name][d] = ph.summary.total[idx]
+                work, comm = _split(ph)
+                out["bw"][d] += work[idx]
+                out["bc"][d] += comm[idx]
+    return out
+
+
+def simulate_dualpipe(plans: dict[tuple[int, int], ChunkPlan], pp: int, m: int, f: float,
+                      send_s: float) -> list[RankSchedule]:
+    """Run every rank's DualPipe program with point-to-point rendezvous (module docstring).
+
+    A commit posts the rank's queued sends and receives at its clock and ends when each op
+    is through: a send or receive completes ``send_s`` after both it and its peer's matching
+    op are posted (NCCL point-to-point is a rendezvous), so a rank also waits for its
+    receivers to reach the chunk that consumes its output. Deterministic: ranks are visited
+    in order, each advancing until it waits on a peer that has not posted yet.
+    """
+    programs = [rank_program(r, pp, m) for r in range(pp)]
+    times = [_chunk_times(plans, r, pp, m) for r in range(pp)]
+    out = [RankSchedule(r) for r in range(pp)]
+    posted: dict[tuple[str, int, int, int], float] = {}  # (op, rank, direction, k) -> time
+    ptr, clock = [0] * pp, [0.0] * pp
+    count = [dict.fromkeys(("recvF", "sendF", "recvB", "sendB", "F", "B"), None) for _ in range(pp)]
+    for c in count:
+        for k in c:
+            c[k] = [0, 0]
+    queued: list[list[tuple[str, int, int]]] = [[] for _ in range(pp)]
+    in_commit = [False] * pp
+    w_queue: list[deque[tuple[float, tuple[int, int]]]] = [deque() for _ in range(pp)]
+    peer_op = {"recvF": "sendF", "sendF": "recvF", "recvB": "sendB", "sendB": "recvB"}
+
+    def peer(op: str, r: int, direction: int) -> int:
+        # forward data flows r -> r + 1 in direction 0 and r -> r - 1 in direction 1
+        step = 1 if direction == 0 else -1
+        return r - step if op in ("recvF", "sendB") else r + step
+
+    progress = True
+    while progress:
+        progress = False
+        for r in range(pp):
+            t, sch, cnt = times[r], out[r], count[r]
+            while ptr[r] < len(programs[r]):
+                tok = programs[r][ptr[r]]
+                kind = tok[0]
+                if kind in peer_op:
+                    direction = tok[1]
+                    k = cnt[kind][direction]
+                    cnt[kind][direction] += 1
+                    queued[r].append((kind, direction, k))
+                elif kind == "commit":
+                    if not in_commit[r]:
+                        for op, direction, k in queued[r]:
+                            posted[(op, r, direction, k)] = clock[r]
+                        in_commit[r] = True
+                    done = clock[r]
+                    for op, direction, k in queued[r]:
+                        other = posted.get((peer_op[op], peer(op, r, direction), direction, k))
+                        if other is None:
+                            done = -1.0
+                            break
+                        done = max(done, max(clock[r], other) + send_s)
+                    if done < 0:
+                        break  # a peer has not posted its side yet
+                    queued[r], in_commit[r] = [], False
+                    clock[r] = done
+                else:
+                    start = clock[r]
+                    fwd = bwd = None
+                    if kind == "F":
+                        fwd = (tok[1], cnt["F"][tok[1]])
+                        dur = float(t["f"][fwd])
+                        sch.forward_s += dur
+                    elif kind in ("B", "Bi"):
+                        bwd = (tok[1], cnt["B"][tok[1]])
+                        dur = float(t["bi"][bwd])
+                        if kind == "Bi":
+                            w_queue[r].append((float(t["w"][bwd]), bwd))
+                        else:
+                            dur += float(t["w"][bwd])
+                        sch.backward_s += dur
+                    elif kind == "W":
+                        dur, bwd = w_queue[r].popleft()
+                        sch.weight_s += dur
+                    else:  # FB
+                        fwd, bwd = (tok[1], cnt["F"][tok[1]]), (tok[2], cnt["B"][tok[2]])
+                        work = float(t["fw"][fwd] + t["bw"][bwd])
+                        comm = float(t["fc"][fwd] + t["bc"][bwd])
+                        dur = float(overlapped_pair(np.array([work]), np.array([comm]), f)[0])
+                        sch.overlapped_s += dur
+                    if fwd is not None:
+                        cnt["F"][fwd[0]] += 1
+                    if bwd is not None and kind != "W":
+                        cnt["B"][bwd[0]] += 1
+                    sch.intervals.append((kind, fwd, bwd, start, start + dur))
+                    clock[r] = start + dur
+                ptr[r] += 1
+                progress = True
+    if any(ptr[r] < len(programs[r]) for r in range(pp)):
+        raise RuntimeError("DualPipe schedule did not complete (a point-to-point op never met "
+                           "its peer)")
+    return out
+
+
+def dualpipe_ledger(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
+                    sched: RankSchedule, ledger: Ledger) -> None:
+    """Fold rank ``s``'s schedule into ``ledger``: compute by kind, the exposed rest by kind.
+
+    Every chunk phase of every micro-batch runs once, so compute sums over all of them; what
+    the actions took beyond that compute is exposed communication, shared over the kinds by
+    their share of the communication (SM-contention slowdown counts as exposed too).
     """
     scratch = Ledger(ledger.rank_class)
     for j, c in enumerate((s, pp - 1 - s)):
@@ -109,9 +347,26 @@ def dualpipe_ledger(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
         ledger.compute[k] += v
     ledger.imbalance += scratch.imbalance
     comm = sum(scratch.exposed.values())
-    exposed = max(0.0, float(terms.pairs.sum() - terms.compute.sum()))
+    compute = sum(scratch.compute.values()) + scratch.imbalance
+    exposed = max(0.0, sched.busy - compute)
     for k, v in scratch.exposed.items():
         ledger.exposed[k] += exposed * v / comm if comm > 0 else 0.0
     if comm <= 0 and exposed > 0:
         ledger.exposed["sm_contention"] += exposed
     ledger.ops += scratch.ops
+    ledger.phases.update(forward=sched.forward_s, backward=sched.backward_s,
+                         weight=sched.weight_s, overlapped=sched.overlapped_s)
+
+
+def dualpipe_schedules(program: StepProgram, pricer: Pricer,
+                       plans: dict[tuple[int, int], ChunkPlan]) -> list[RankSchedule]:
+    """The simulated DualPipe schedule of every rank (moesim.engine.dualpipe)."""
+    ctx = program.context
+    send = 0.0
+    for st in program.stages:
+        for c in st.chunks:
+            op = program.chunks[c].send_forward
+            if op is not None:
+                send = max(send, pricer.fixed(op, st.stage))
+    return simulate_dualpipe(plans, ctx.pp, ctx.num_micro_batches,
+                             comm_sm_fraction(program, pricer.num_sms), send)

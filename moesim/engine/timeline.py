@@ -257,6 +257,9 @@ class Ledger:
     imbalance: float = 0.0
     optimizer: float = 0.0
     ops: int = 0
+    # schedule phases of a rank (DualPipe: unpaired forward / backward, deferred weight
+    # gradients, overlapped pairs), seconds; empty for the other schedules
+    phases: dict[str, float] = field(default_factory=dict)
     trace: list[tuple[str, str, str, str, float, float]] = field(default_factory=list)
     cap: int = TRACE_CAP  # op intervals this ledger keeps
 

@@ -77,10 +77,10 @@ def interleaved(stage: int, pp: int, m: int, v: int) -> list[Action]:
 
 
 def dualpipe_pairs(m: int) -> list[Action]:
-    """DualPipe's steady state on one rank: every micro-batch's forward paired with a backward.
+    """DualPipe's micro-batches on one rank, one F and one B each (the memory model's view).
 
-    The engine runs each F with the B issued next to it as one overlapped pair; the warm-up
-    and cool-down bubble is the closed form of DeepSeek-V3 Table 2 (see engine docs).
+    The engine does not walk these: it runs DualPipe's own per-rank program
+    (moesim.engine.dualpipe.rank_program), pairs and unpaired chunks as DualPipe orders them.
     """
     out: list[Action] = []
     for i in range(m):
@@ -101,6 +101,11 @@ def schedule_for(kind: str, stage: int, pp: int, m: int, v: int) -> list[Action]
             raise SpecError(
                 f"dualpipe needs an even pipeline_parallel_degree (got {pp}) and an even "
                 f"number of micro-batches (got {m}); DeepSeek-V3 section 3.2.1")
+        if m < 2 * pp:
+            raise SpecError(
+                f"dualpipe needs at least 2 x pipeline_parallel_degree = {2 * pp} micro-batches "
+                f"per step (got {m}): raise workload.global_batch_size or lower "
+                "parallelism.micro_batch_size (DualPipe.step asserts num_chunks >= 2 x ranks)")
         return dualpipe_pairs(m)
     raise SpecError(f"parallelism.pipeline_schedule.kind={kind!r} is not supported; valid: "
                     "gpipe, 1f1b, interleaved_1f1b, dualpipe")

@@ -28,13 +28,15 @@ def _r(x: float) -> float:
 def build_result(scenario: ScenarioSpec, program: Any, routing: Any, outcomes: list[Any], *,
                  fidelity: str, memory: Any | None, sources: dict[str, int],
                  links: list[Any] | None = None) -> SimulationResult:
-    """The frozen result of one step. The breakdown is that of the critical (last) stage.
+    """The frozen result of one step. The breakdown is that of the critical (busiest) stage.
 
     ``links``: per-link step loads (``moesim.engine.links.LinkLoad``: link, tier,
     capacity_bytes_per_s, bytes); the busiest :data:`LINKS_PER_TIER` of each tier are kept.
     """
     step = max(o.finish_s for o in outcomes)
-    crit = max(outcomes, key=lambda o: (o.finish_s, -o.stage))
+    # The critical rank class is the busiest one (the pipeline's bottleneck; its idle time
+    # is the bubble), the one finishing last among equals.
+    crit = max(outcomes, key=lambda o: (round(_busy(o.ledger), 9), o.finish_s, -o.stage))
     n = scenario.devices
     tokens = scenario.workload.tokens_per_step
     flops = model_flops_per_step(scenario.model_spec, scenario.workload)
@@ -82,13 +84,19 @@ def _links(loads: list[Any], step: float) -> list[LinkUsageResult]:
     return out
 
 
+def _busy(led: Any) -> float:
+    """Seconds a rank class spends on work (compute, exposed communication, waits, optimizer)."""
+    return sum(led.compute.values()) + sum(led.exposed.values()) + led.imbalance + led.optimizer
+
+
 def _breakdown(crit: Any, step: float) -> BreakdownResult:
     led = crit.ledger
     compute = {k: _r(v) for k, v in sorted(led.compute.items()) if v}
     exposed = {k: _r(v) for k, v in sorted(led.exposed.items()) if v}
-    busy = sum(led.compute.values()) + sum(led.exposed.values()) + led.imbalance + led.optimizer
+    busy = _busy(led)
     return BreakdownResult(compute_s=compute, exposed_communication_s=exposed,
                            pipeline_bubble_s=_r(max(0.0, step - busy)),
+                           pipeline_phases_s={k: _r(v) for k, v in sorted(led.phases.items())},
                            imbalance_wait_s=_r(led.imbalance), optimizer_s=_r(led.optimizer),
                            other_s=_r(min(0.0, step - busy)))
 

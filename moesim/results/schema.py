@@ -17,13 +17,18 @@ SCHEMA_VERSION = 1
 
 
 class BreakdownResult(FrozenSpec):
-    """Where the step goes, in seconds on the critical rank class. Sums to ~step_time_s."""
+    """Where the step goes, in seconds on the critical rank class (the busiest one; its idle
+    time is the bubble). Sums to ~step_time_s."""
 
     compute_s: dict[str, float] = Field(
         default_factory=dict, description="by kind: attention, dense_mlp, experts, router, ...")
     exposed_communication_s: dict[str, float] = Field(
         default_factory=dict, description="by kind: tp, cp, ep_dispatch, ep_combine, dp, pp, ...")
     pipeline_bubble_s: float = 0.0
+    pipeline_phases_s: dict[str, float] = Field(
+        default_factory=dict, description="DualPipe only: the rank's time in unpaired forward "
+        "chunks (forward), unpaired backward chunks (backward), deferred weight-gradient "
+        "chunks (weight) and overlapped forward-backward pairs (overlapped)")
     imbalance_wait_s: float = 0.0
     optimizer_s: float = 0.0
     other_s: float = 0.0
