@@ -249,10 +249,9 @@ def simulate_dualpipe(plans: dict[tuple[int, int], ChunkPlan], pp: int, m: int, 
     out = [RankSchedule(r) for r in range(pp)]
     posted: dict[tuple[str, int, int, int], float] = {}  # (op, rank, direction, k) -> time
     ptr, clock = [0] * pp, [0.0] * pp
-    count = [dict.fromkeys(("recvF", "sendF", "recvB", "sendB", "F", "B"), None) for _ in range(pp)]
-    for c in count:
-        for k in c:
-            c[k] = [0, 0]
+    # per rank and token kind: how many of each direction it has issued so far
+    count = [{k: [0, 0] for k in ("recvF", "sendF", "recvB", "sendB", "F", "B")}
+             for _ in range(pp)]
     queued: list[list[tuple[str, int, int]]] = [[] for _ in range(pp)]
     in_commit = [False] * pp
     w_queue: list[deque[tuple[float, tuple[int, int]]]] = [deque() for _ in range(pp)]
