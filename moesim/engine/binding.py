@@ -27,6 +27,7 @@ from moesim.compute import KernelCostModel, load_calibration
 from moesim.network import all_to_all_v_time, collective_time, send_time
 from moesim.program.ops import AttentionShape, CollectiveShape, GemmShape, MemoryShape
 from moesim.specs.scenario import ScenarioSpec
+from moesim.units import US
 
 # Sustained fraction of the isolated-kernel speed that whole training steps reach: every
 # compute-stream kernel time (GEMM, grouped GEMM, attention, memory-bound op) is divided by
@@ -75,7 +76,10 @@ class ScenarioCostProvider:
         if sustained_efficiency is None:
             sustained_efficiency = 1.0 if scenario.calibration else SUSTAINED_COMPUTE_EFFICIENCY
         self.scale = 1.0 / sustained_efficiency  # compute-kernel time multiplier
-        self.floor = HOST_OP_FLOOR_S if host_floor_s is None else float(host_floor_s)
+        if host_floor_s is None:
+            given = scenario.workload.host_op_floor_us
+            host_floor_s = HOST_OP_FLOOR_S if given is None else given * US
+        self.floor = float(host_floor_s)
         self.fidelity = fidelity
         self.net = NetworkBinding(scenario, fidelity)
         self.num_sms = scenario.topology_spec.accelerator.num_sms

@@ -56,3 +56,25 @@ def test_default_floor_is_the_fitted_constant() -> None:
     costs = ScenarioCostProvider(scenario(), fidelity="analytic")
     assert costs.floor == HOST_OP_FLOOR_S
     assert costs.memory(MemoryShape(bytes_moved=8.0)) == HOST_OP_FLOOR_S
+
+
+def test_workload_sets_the_floor() -> None:
+    # A CUDA-graph-captured step: no host floor; a slower host: a larger one.
+    graphed = ScenarioCostProvider(scenario("workload.host_op_floor_us=0"), fidelity="analytic")
+    assert graphed.floor == 0.0
+    assert graphed.memory(MemoryShape(bytes_moved=8.0)) < HOST_OP_FLOOR_S
+    slow = ScenarioCostProvider(scenario("workload.host_op_floor_us=400"), fidelity="analytic")
+    assert slow.floor == pytest.approx(400e-6)
+
+
+def test_no_floor_makes_a_small_op_model_faster() -> None:
+    from engine_scenarios import ROOT
+
+    from moesim.engine import Simulation
+    from moesim.specs.loader import load_scenario
+
+    path = ROOT / "scenarios" / "qwen3-30b-a3b-16xh100.yaml"
+    base = Simulation(load_scenario(path), fidelity="analytic", include_memory=False).run()
+    graphed = Simulation(load_scenario(path, ("workload.host_op_floor_us=0",)),
+                         fidelity="analytic", include_memory=False).run()
+    assert graphed.step_time_s < 0.9 * base.step_time_s
