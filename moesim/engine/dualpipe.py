@@ -79,7 +79,7 @@ Token = tuple
 def rank_program(rank: int, pp: int, m: int) -> list[Token]:
     """DualPipe.step() on ``rank`` of ``pp`` with ``m`` micro-batches, as tokens.
 
-    Transcribes the eight steps of deepseek-ai/DualPipe dualpipe/dualpipe.py, with its
+    Follows the eight steps of deepseek-ai/DualPipe dualpipe/dualpipe.py, with its
     _forward_chunk / _backward_chunk / _forward_backward_chunk / _weight_chunk expanded into
     their queue, commit and compute parts, and the first/last-stage skips of its send/recv.
     """
