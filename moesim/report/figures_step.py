@@ -53,6 +53,18 @@ def headline_rows(result: SimulationResult) -> list[HeadlineRow]:
         state = "fits" if result.fits_memory else "DOES NOT FIT"
         rows.append(HeadlineRow("min_memory_headroom_bytes", "memory headroom (tightest class)",
                                 headroom, f"{headroom / GIB:,.2f} GiB on {worst} ({state})"))
+    b = result.breakdown
+    if b.pipeline_bubble_s > 0:
+        rows.append(HeadlineRow("pipeline_bubble_s", "pipeline bubble (critical class)",
+                                b.pipeline_bubble_s, f"{b.pipeline_bubble_s / MS:,.2f} ms"))
+    for key, label in (("forward", "unpaired forward chunks"),
+                       ("backward", "unpaired backward chunks"),
+                       ("weight", "deferred weight gradients"),
+                       ("overlapped", "overlapped F&B pairs")):
+        if key in b.pipeline_phases_s:
+            v = b.pipeline_phases_s[key]
+            rows.append(HeadlineRow(f"pipeline_{key}_s", f"DualPipe: {label}", v,
+                                    f"{v / MS:,.2f} ms"))
     rows += [
         HeadlineRow("drop_fraction", "dropped tokens", result.routing.drop_fraction,
                     f"{result.routing.drop_fraction * 100:.2f} %"),

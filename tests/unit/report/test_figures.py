@@ -165,3 +165,13 @@ def test_empty_result_still_draws_a_figure(builder) -> None:
             "imbalance_wait_s": 0.0})})
     fig = builder(empty)
     assert fig.layout.annotations and "no" in fig.layout.annotations[0].text
+
+
+def test_headline_shows_the_dualpipe_split(result: SimulationResult) -> None:
+    b = result.breakdown.model_copy(update={"pipeline_phases_s": {
+        "forward": 0.010, "backward": 0.020, "weight": 0.005, "overlapped": 0.400}})
+    shown = {r.metric: r.display for r in headline_rows(result.model_copy(update={"breakdown": b}))}
+    assert shown["pipeline_forward_s"] == "10.00 ms"
+    assert shown["pipeline_overlapped_s"] == "400.00 ms"
+    plain = {r.metric for r in headline_rows(result)}
+    assert "pipeline_forward_s" not in plain  # only DualPipe results carry the split
