@@ -49,8 +49,20 @@ SUSTAINED_COMPUTE_EFFICIENCY = 0.828
 # host, so an op costs max(kernel time, floor). FITTED jointly with
 # SUSTAINED_COMPUTE_EFFICIENCY over the same four published cases (docs/engine.md,
 # "Calibration"; benchmarks/fit_sustained_efficiency.py); applies with or without a
-# calibration table, since isolated-kernel timings do not contain the host's time.
+# calibration table, since isolated-kernel timings do not contain the host's time. GPUs only
+# (default_host_floor_s): XLA on TPUs compiles the step and issues no op from the host.
 HOST_OP_FLOOR_S = 187e-6
+
+
+def default_host_floor_s(scenario: ScenarioSpec) -> float:
+    """The scenario's host floor: its own ``workload.host_op_floor_us``, else the fitted
+    HOST_OP_FLOOR_S on GPUs (frameworks issue ops one by one from the host) and 0 on TPUs,
+    whose XLA programs are compiled for the whole step and launched once."""
+    given = scenario.workload.host_op_floor_us
+    if given is not None:
+        return given * US
+    vendor = scenario.topology_spec.accelerator.vendor
+    return HOST_OP_FLOOR_S if vendor in ("nvidia", "amd") else 0.0
 
 
 def kernel_models(scenario: ScenarioSpec) -> tuple[KernelCostModel, KernelCostModel]:
@@ -77,8 +89,7 @@ class ScenarioCostProvider:
             sustained_efficiency = 1.0 if scenario.calibration else SUSTAINED_COMPUTE_EFFICIENCY
         self.scale = 1.0 / sustained_efficiency  # compute-kernel time multiplier
         if host_floor_s is None:
-            given = scenario.workload.host_op_floor_us
-            host_floor_s = HOST_OP_FLOOR_S if given is None else given * US
+            host_floor_s = default_host_floor_s(scenario)
         self.floor = float(host_floor_s)
         self.fidelity = fidelity
         self.net = NetworkBinding(scenario, fidelity)

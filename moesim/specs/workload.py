@@ -28,8 +28,9 @@ class TrainingWorkloadSpec(FrozenSpec):
         default=False, description="count only the causal half of attention FLOPs in TFLOP/s")
     host_op_floor_us: float | None = Field(
         default=None, ge=0, description="least time one modeled compute op holds its stream "
-        "(the framework's host-side issue time); null: moesim's fitted value (docs/engine.md, "
-        "Calibration); 0 for a step whose kernels are replayed from CUDA graphs")
+        "(the framework's host-side issue time); null: moesim's fitted value on GPUs "
+        "(docs/engine.md, Calibration) and 0 on TPUs (XLA); 0 for a step whose kernels are "
+        "replayed from CUDA graphs")
 
     @property
     def tokens_per_step(self) -> int:

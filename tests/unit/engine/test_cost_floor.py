@@ -78,3 +78,17 @@ def test_no_floor_makes_a_small_op_model_faster() -> None:
     graphed = Simulation(load_scenario(path, ("workload.host_op_floor_us=0",)),
                          fidelity="analytic", include_memory=False).run()
     assert graphed.step_time_s < 0.9 * base.step_time_s
+
+
+def test_tpu_steps_have_no_host_floor() -> None:
+    # XLA compiles the whole step: nothing is issued per op from the host.
+    from engine_scenarios import ROOT
+
+    from moesim.specs.loader import load_scenario
+
+    tpu = load_scenario(ROOT / "scenarios" / "switch-base-128-16xtpuv3.yaml")
+    assert tpu.topology_spec.accelerator.vendor == "google"
+    assert ScenarioCostProvider(tpu, fidelity="analytic").floor == 0.0
+    set_by_hand = load_scenario(ROOT / "scenarios" / "switch-base-128-16xtpuv3.yaml",
+                                ("workload.host_op_floor_us=50",))
+    assert ScenarioCostProvider(set_by_hand, fidelity="analytic").floor == pytest.approx(50e-6)
