@@ -2,8 +2,9 @@
 
 Rank ``r`` of ``PP`` holds layer chunk ``r`` for the micro-batches fed from the first rank
 (direction 0) and chunk ``PP - 1 - r`` for those fed from the last (direction 1); the m
-micro-batches split m/2 per direction. Each rank runs the eight steps of DualPipe's
-``step()`` (deepseek-ai/DualPipe, dualpipe/dualpipe.py): warm-up forwards (nF0, nF0F1),
+micro-batches split m/2 per direction. Each rank runs its program
+(:func:`moesim.program.schedule.rank_program`, the eight steps of DualPipe's ``step()``,
+deepseek-ai/DualPipe dualpipe/dualpipe.py): warm-up forwards (nF0, nF0F1),
 zero-bubble backwards with their weight gradients deferred (nB1W1F1), the main loop of
 overlapped forward-backward pairs (nF0B1F1B0), and the cool-down (nB1F1B0, nB1B0, nWB0, nW).
 In a pair the two chunks' all-to-alls hide under the other chunk's compute, so a pair takes
@@ -33,6 +34,7 @@ import numpy as np
 from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import ChunkPlan, Ledger, PhasePlan, add_summary
 from moesim.program.builder import StepProgram
+from moesim.program.schedule import rank_program
 
 
 def comm_sm_fraction(program: StepProgram, sms: int | None) -> float:
@@ -59,132 +61,6 @@ def overlapped_pair(work: np.ndarray, comm: np.ndarray, f: float) -> np.ndarray:
         return np.maximum(work, comm)
     slow = np.maximum(comm, work / (1.0 - f))
     return np.where(work >= (1.0 - f) * comm, work + f * comm, slow)
-
-
-def dualpipe_bubble(pp: int, f_and_b: float, b: float, w: float) -> float:
-    """DualPipe bubble (PP/2 - 1)(F&B + B - 3W), DeepSeek-V3 Table 2 (seconds)."""
-    return max(0.0, (pp / 2 - 1) * (f_and_b + b - 3 * w))
-
-
-# A rank's program: DualPipe.step() as a token list. Communication tokens carry a direction
-# (0: micro-batches fed from the first rank, 1: from the last): ("recvF", d), ("sendF", d),
-# ("recvB", d), ("sendB", d) queue a point-to-point op; ("commit",) issues the queued ops as
-# one batch and waits for all of them (batch_isend_irecv then wait, as _commit_and_wait_comm);
-# compute tokens: ("F", d), ("B", d) full backward, ("Bi", d) input backward with the weight
-# gradient deferred (zero bubble), ("W",) one deferred weight gradient (FIFO),
-# ("FB", df, db) an overlapped forward-backward pair (full backward).
-Token = tuple
-
-
-def rank_program(rank: int, pp: int, m: int) -> list[Token]:
-    """DualPipe.step() on ``rank`` of ``pp`` with ``m`` micro-batches, as tokens.
-
-    Follows the eight steps of deepseek-ai/DualPipe dualpipe/dualpipe.py, with its
-    _forward_chunk / _backward_chunk / _forward_backward_chunk / _weight_chunk expanded into
-    their queue, commit and compute parts, and the first/last-stage skips of its send/recv.
-    """
-    if pp % 2 or m % 2 or m < 2 * pp:
-        raise ValueError(f"DualPipe needs an even PP and an even m >= 2 PP (PP={pp}, m={m})")
-    half_ranks, half = pp // 2, min(rank, pp - 1 - rank)
-    second = int(rank >= half_ranks)
-    middle = rank in (half_ranks - 1, half_ranks)
-    first, last = rank == 0, rank == pp - 1
-    out: list[Token] = []
-
-    def d(phase: int) -> int:
-        return phase ^ second
-
-    def recv_f(phase: int) -> None:  # skipped on the first stage of that direction
-        if not ((first and d(phase) == 0) or (last and d(phase) == 1)):
-            out.append(("recvF", d(phase)))
-
-    def send_f(phase: int) -> None:  # skipped on the last stage of that direction
-        if not ((first and d(phase) == 1) or (last and d(phase) == 0)):
-            out.append(("sendF", d(phase)))
-
-    def recv_b(phase: int) -> None:
-        if not ((first and d(phase) == 1) or (last and d(phase) == 0)):
-            out.append(("recvB", d(phase)))
-
-    def send_b(phase: int) -> None:
-        if not ((first and d(phase) == 0) or (last and d(phase) == 1)):
-            out.append(("sendB", d(phase)))
-
-    def fwd(phase: int, recv: bool = True, send: bool = True) -> None:
-        if recv:
-            recv_f(phase)
-        out.append(("commit",))
-        out.append(("F", d(phase)))
-        if send:
-            send_f(phase)
-
-    def bwd(phase: int, zb: bool = False, recv: bool = True, send: bool = True) -> None:
-        if recv:
-            recv_b(phase)
-        out.append(("commit",))
-        out.append(("Bi" if zb else "B", d(phase)))
-        if send:
-            send_b(phase)
-
-    def fwd_bwd(p0: int, p1: int, recv0: bool = True) -> None:
-        if recv0:
-            recv_f(p0)
-        recv_b(p1)
-        out.append(("commit",))
-        out.append(("FB", d(p0), d(p1)))
-        send_f(p0)
-        send_b(p1)
-
-    def weight() -> None:
-        out.append(("commit",))
-        out.append(("W",))
-
-    for _ in range((half_ranks - half - 1) * 2):                      # 1: nF0
-        fwd(0)
-    steps2 = half + 1                                                 # 2: nF0F1
-    recv_f(0)
-    for i in range(steps2):
-        fwd(0, recv=False, send=middle)
-        recv_f(0)
-        fwd(1, send=(not middle) or (i < steps2 - 1))
-        if not middle:
-            send_f(0)
-    for _ in range(half_ranks - half - 1):                            # 3: nB1W1F1
-        bwd(1, zb=True)
-        recv_f(1)
-        weight()
-        fwd(1, recv=False)
-    for i in range(m // 2 - pp + half + 1):                           # 4: nF0B1F1B0
-        if i == 0:
-            if middle:
-                fwd(0, recv=False, send=False)
-                send_f(1)
-                bwd(1, send=False)
-                send_f(0)
-                send_b(1)
-            else:
-                fwd_bwd(0, 1, recv0=False)
-        else:
-            fwd_bwd(0, 1)
-        fwd_bwd(1, 0)
-    for _ in range(half_ranks - half - 1):                            # 5: nB1F1B0
-        bwd(1)
-        fwd_bwd(1, 0)
-    steps6, zb = half + 1, False                                      # 6: nB1B0
-    for i in range(steps6):
-        if i == steps6 // 2 and half % 2 == 1:
-            zb = True
-        bwd(1, zb=zb)
-        if i == steps6 // 2 and half % 2 == 0:
-            zb = True
-        bwd(0, zb=zb)
-    for _ in range(half_ranks - half - 1):                            # 7: nWB0
-        weight()
-        bwd(0, zb=True)
-    for _ in range(half + 1):                                         # 8: nW
-        weight()
-    out.append(("commit",))
-    return out
 
 
 @dataclass

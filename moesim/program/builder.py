@@ -57,7 +57,7 @@ class StageProgram:
     stage: int
     multiplicity: int
     chunks: tuple[int, ...]
-    actions: tuple[Action, ...]
+    actions: tuple[Action, ...]  # empty for DualPipe: schedule.rank_program orders it
     optimizer: tuple[Op, ...]
     local_params: float  # parameters whose optimizer state this rank updates
 

@@ -4,6 +4,8 @@ An action is (phase, micro-batch, virtual chunk) with phase "F" (forward) or "B"
 input gradient then weight gradient). Dependencies are not listed here: the forward of model
 chunk c needs chunk c-1's forward of the same micro-batch, the backward needs chunk c+1's
 backward, where chunk c = virtual * PP + stage (Megatron's interleaved placement).
+DualPipe's per-rank order (overlapped pairs, deferred weight gradients, point-to-point
+batches) does not fit that shape; :func:`rank_program` gives it as tokens.
 """
 
 from __future__ import annotations
@@ -76,15 +78,124 @@ def interleaved(stage: int, pp: int, m: int, v: int) -> list[Action]:
     return out
 
 
-def dualpipe_pairs(m: int) -> list[Action]:
-    """DualPipe's micro-batches on one rank, one F and one B each (the memory model's view).
+# A rank's program: DualPipe.step() as a token list. Communication tokens carry a direction
+# (0: micro-batches fed from the first rank, 1: from the last): ("recvF", d), ("sendF", d),
+# ("recvB", d), ("sendB", d) queue a point-to-point op; ("commit",) issues the queued ops as
+# one batch and waits for all of them (batch_isend_irecv then wait, as _commit_and_wait_comm);
+# compute tokens: ("F", d), ("B", d) full backward, ("Bi", d) input backward with the weight
+# gradient deferred (zero bubble), ("W",) one deferred weight gradient (FIFO),
+# ("FB", df, db) an overlapped forward-backward pair (full backward).
+Token = tuple
 
-    The engine does not walk these: it runs DualPipe's own per-rank program
-    (moesim.engine.dualpipe.rank_program), pairs and unpaired chunks as DualPipe orders them.
+
+def rank_program(rank: int, pp: int, m: int) -> list[Token]:
+    """DualPipe.step() on ``rank`` of ``pp`` with ``m`` micro-batches, as tokens.
+
+    Follows the eight steps of deepseek-ai/DualPipe dualpipe/dualpipe.py, with its
+    _forward_chunk / _backward_chunk / _forward_backward_chunk / _weight_chunk expanded into
+    their queue, commit and compute parts, and the first/last-stage skips of its send/recv.
     """
-    out: list[Action] = []
-    for i in range(m):
-        out += [Action("F", i, 0), Action("B", i, 0)]
+    if pp % 2 or m % 2 or m < 2 * pp:
+        raise ValueError(f"DualPipe needs an even PP and an even m >= 2 PP (PP={pp}, m={m})")
+    half_ranks, half = pp // 2, min(rank, pp - 1 - rank)
+    second = int(rank >= half_ranks)
+    middle = rank in (half_ranks - 1, half_ranks)
+    first, last = rank == 0, rank == pp - 1
+    out: list[Token] = []
+
+    def d(phase: int) -> int:
+        return phase ^ second
+
+    def recv_f(phase: int) -> None:  # skipped on the first stage of that direction
+        if not ((first and d(phase) == 0) or (last and d(phase) == 1)):
+            out.append(("recvF", d(phase)))
+
+    def send_f(phase: int) -> None:  # skipped on the last stage of that direction
+        if not ((first and d(phase) == 1) or (last and d(phase) == 0)):
+            out.append(("sendF", d(phase)))
+
+    def recv_b(phase: int) -> None:
+        if not ((first and d(phase) == 1) or (last and d(phase) == 0)):
+            out.append(("recvB", d(phase)))
+
+    def send_b(phase: int) -> None:
+        if not ((first and d(phase) == 0) or (last and d(phase) == 1)):
+            out.append(("sendB", d(phase)))
+
+    def fwd(phase: int, recv: bool = True, send: bool = True) -> None:
+        if recv:
+            recv_f(phase)
+        out.append(("commit",))
+        out.append(("F", d(phase)))
+        if send:
+            send_f(phase)
+
+    def bwd(phase: int, zb: bool = False, recv: bool = True, send: bool = True) -> None:
+        if recv:
+            recv_b(phase)
+        out.append(("commit",))
+        out.append(("Bi" if zb else "B", d(phase)))
+        if send:
+            send_b(phase)
+
+    def fwd_bwd(p0: int, p1: int, recv0: bool = True) -> None:
+        if recv0:
+            recv_f(p0)
+        recv_b(p1)
+        out.append(("commit",))
+        out.append(("FB", d(p0), d(p1)))
+        send_f(p0)
+        send_b(p1)
+
+    def weight() -> None:
+        out.append(("commit",))
+        out.append(("W",))
+
+    for _ in range((half_ranks - half - 1) * 2):                      # 1: nF0
+        fwd(0)
+    steps2 = half + 1                                                 # 2: nF0F1
+    recv_f(0)
+    for i in range(steps2):
+        fwd(0, recv=False, send=middle)
+        recv_f(0)
+        fwd(1, send=(not middle) or (i < steps2 - 1))
+        if not middle:
+            send_f(0)
+    for _ in range(half_ranks - half - 1):                            # 3: nB1W1F1
+        bwd(1, zb=True)
+        recv_f(1)
+        weight()
+        fwd(1, recv=False)
+    for i in range(m // 2 - pp + half + 1):                           # 4: nF0B1F1B0
+        if i == 0:
+            if middle:
+                fwd(0, recv=False, send=False)
+                send_f(1)
+                bwd(1, send=False)
+                send_f(0)
+                send_b(1)
+            else:
+                fwd_bwd(0, 1, recv0=False)
+        else:
+            fwd_bwd(0, 1)
+        fwd_bwd(1, 0)
+    for _ in range(half_ranks - half - 1):                            # 5: nB1F1B0
+        bwd(1)
+        fwd_bwd(1, 0)
+    steps6, zb = half + 1, False                                      # 6: nB1B0
+    for i in range(steps6):
+        if i == steps6 // 2 and half % 2 == 1:
+            zb = True
+        bwd(1, zb=zb)
+        if i == steps6 // 2 and half % 2 == 0:
+            zb = True
+        bwd(0, zb=zb)
+    for _ in range(half_ranks - half - 1):                            # 7: nWB0
+        weight()
+        bwd(0, zb=True)
+    for _ in range(half + 1):                                         # 8: nW
+        weight()
+    out.append(("commit",))
     return out
 
 
@@ -106,7 +217,7 @@ def schedule_for(kind: str, stage: int, pp: int, m: int, v: int) -> list[Action]
                 f"dualpipe needs at least 2 x pipeline_parallel_degree = {2 * pp} micro-batches "
                 f"per step (got {m}): raise workload.global_batch_size or lower "
                 "parallelism.micro_batch_size (DualPipe.step asserts num_chunks >= 2 x ranks)")
-        return dualpipe_pairs(m)
+        return []  # DualPipe's order has pairs and deferred W chunks: see rank_program
     raise SpecError(f"parallelism.pipeline_schedule.kind={kind!r} is not supported; valid: "
                     "gpipe, 1f1b, interleaved_1f1b, dualpipe")
 

@@ -12,9 +12,15 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pytest
 
-from moesim.engine.dualpipe import dualpipe_bubble, rank_program, simulate_dualpipe
+from moesim.engine.dualpipe import simulate_dualpipe
+from moesim.program.schedule import rank_program
 
 F, BI, W, CF, CB = 1.0, 1.5, 0.5, 0.4, 0.5
+
+
+def deepseek_bubble(pp: int, f_and_b: float, b: float, w: float) -> float:
+    """DualPipe's bubble in DeepSeek-V3 Table 2: (PP/2 - 1)(F&B + B - 3W)."""
+    return (pp / 2 - 1) * (f_and_b + b - 3 * w)
 P = (F - CF) + (BI - CB) + W  # 2.1 > cf + cb = 0.9
 
 
@@ -75,7 +81,7 @@ def test_two_more_micro_batches_add_one_main_loop_iteration(pp: int) -> None:
 @pytest.mark.parametrize("pp", [4, 8, 16])
 def test_idle_time_within_deepseek_closed_form(pp: int) -> None:
     m = 4 * pp
-    bound = dualpipe_bubble(pp, P, BI + W, W)
+    bound = deepseek_bubble(pp, P, BI + W, W)
     sched = simulate_dualpipe(_plans(pp, m), pp, m, 0.0, 0.0)
     assert max(r.bubble for r in sched) <= bound + 1e-9
     assert min(r.bubble for r in sched) > 0.0  # more than two ranks: warm-up idles someone

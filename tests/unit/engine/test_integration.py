@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from moesim.engine import Simulation
-from moesim.engine.dualpipe import dualpipe_bubble, overlapped_pair
+from moesim.engine.dualpipe import overlapped_pair
 from moesim.memory import estimate_memory
 from moesim.program import build_program
 
@@ -52,12 +52,6 @@ def test_overlapped_pair_closed_form() -> None:
     assert overlapped_pair(np.array([2.0]), np.array([4.0]), f)[0] == pytest.approx(4.0)
     # No SM budget: plain max.
     assert overlapped_pair(np.array([3.0]), np.array([4.0]), 0.0)[0] == 4.0
-
-
-def test_dualpipe_bubble_formula() -> None:
-    # DeepSeek-V3 Table 2: (PP/2 - 1)(F&B + B - 3W); PP = 16, F&B = 0.1, B = 0.06, W = 0.02.
-    assert dualpipe_bubble(16, 0.1, 0.06, 0.02) == pytest.approx(7 * (0.1 + 0.06 - 0.06))
-    assert dualpipe_bubble(2, 1.0, 1.0, 0.0) == 0.0
 
 
 def test_sm_contention_lengthens_dualpipe(make_scenario) -> None:
