@@ -137,6 +137,14 @@ class ScenarioCostProvider:
             return max(float(kt.time_s) * self.scale, self.floor), kt.source
         return self._memo((self._kernel_id, shape), price)
 
+    def memory_many(self, bytes_moved: np.ndarray, kind: str) -> np.ndarray:
+        """Each distinct size priced once through ``memory`` (routed sizes repeat a lot)."""
+        sizes = np.asarray(bytes_moved, dtype=np.float64)
+        uniq, inverse = np.unique(sizes, return_inverse=True)
+        times = np.array([self.memory(MemoryShape(float(b), kind)) if b > 0 else 0.0
+                          for b in uniq])
+        return times[inverse].reshape(sizes.shape)
+
     # --- communication -----------------------------------------------------------------------
     def collective(self, shape: CollectiveShape, stage: int) -> float:
         key = (self._net_id, shape, stage)

@@ -69,6 +69,18 @@ class MemoryShape:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupedMemoryShape:
+    """A bandwidth-bound kernel over the routed copies an EP rank computes in MoE layer
+    ``moe_layer`` (the experts' activation, their FP8 casts): ``bytes_per_row`` bytes per
+    copy, so its size follows the routing draw (after capacity, with padding) like the
+    grouped GEMMs it sits between."""
+
+    moe_layer: int
+    bytes_per_row: float
+    kind: str = "elementwise"
+
+
+@dataclass(frozen=True, slots=True)
 class CollectiveShape:
     """A collective over every group of ``axis`` at once (they run concurrently and contend).
 
@@ -97,11 +109,11 @@ class SendShape:
     direction: Literal["next", "prev"]
 
 
-Shape = (GemmShape | GroupedGemmShape | AttentionShape | MemoryShape | CollectiveShape
-         | AllToAllShape | SendShape)
+Shape = (GemmShape | GroupedGemmShape | AttentionShape | MemoryShape | GroupedMemoryShape
+         | CollectiveShape | AllToAllShape | SendShape)
 
 # Shapes whose duration depends on the micro-batch (through the routing draws).
-ROUTED_SHAPES = (GroupedGemmShape, AllToAllShape)
+ROUTED_SHAPES = (GroupedGemmShape, GroupedMemoryShape, AllToAllShape)
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,7 @@ def _trace(outcomes: list[Any]) -> list[TraceEventResult]:
 def _routing(program: Any, routing: Any) -> RoutingResult:
     if not program.moe_layers:
         return RoutingResult()
-    tok = routing.tokens  # [L, M, EP, E_local]
+    tok = routing.tokens  # [L, M, EP, slots], what each rank computes (after capacity)
     per_rank = tok.sum(axis=-1)
     b = routing.bytes_per_token_dispatch
     tr = routing.traffic_tokens
@@ -123,7 +123,8 @@ def _routing(program: Any, routing: Any) -> RoutingResult:
     diag = np.diagonal(rows, 0, -2, -1).mean(axis=(1, 2))
     intra = np.where(same, rows, 0.0).sum(-1).mean(axis=(1, 2)) - diag
     inter = np.where(same, 0.0, rows).sum(-1).mean(axis=(1, 2))
-    per_expert = tok.mean(axis=1).reshape(tok.shape[0], -1)
+    logical = routing.expert_tokens if routing.expert_tokens is not None else tok
+    per_expert = logical.mean(axis=1).reshape(tok.shape[0], -1)
     max_rank = per_rank.max(axis=-1).mean(axis=-1)
     mean_rank = per_rank.mean(axis=(1, 2))
     drop = routing.dropped_fraction.mean(axis=1)

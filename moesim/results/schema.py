@@ -52,8 +52,12 @@ class RankClassMemoryResult(FrozenSpec):
 
 class RoutingLayerResult(FrozenSpec):
     layer: int
-    tokens_per_expert: list[float] = Field(description="mean over micro-batches, after top-k")
-    max_tokens_per_rank: float
+    tokens_per_expert: list[float] = Field(
+        description="copies routed to each logical expert, mean over micro-batches, after top-k "
+        "and before capacity")
+    max_tokens_per_rank: float = Field(
+        description="copies the busiest EP rank computes (kept + padding, replicas split), mean "
+        "over micro-batches")
     mean_tokens_per_rank: float
     drop_fraction: float
     intra_node_bytes_per_rank: float
