@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from moesim.engine.costs import CostProvider
+from moesim.engine.host import HostModel
 from moesim.engine.routing_view import RoutingView
 from moesim.program.builder import StepProgram
 from moesim.program.ops import (
@@ -39,10 +40,12 @@ class OpCost:
 class Pricer:
     """Durations of a program's ops for one stage (seconds)."""
 
-    def __init__(self, program: StepProgram, costs: CostProvider, routing: RoutingView) -> None:
+    def __init__(self, program: StepProgram, costs: CostProvider, routing: RoutingView,
+                 host: HostModel | None = None) -> None:
         self.program = program
         self.costs = costs
         self.routing = routing
+        self.host = host if host is not None else HostModel(op_s=0.0)  # issue time per op
         self.m = program.num_micro_batches
         # SMs of the accelerator (for communication-kernel SM contention); None for fakes.
         self.num_sms: int | None = getattr(costs, "num_sms", None)

@@ -147,3 +147,25 @@ def compute(name: str, kind: str, shape: Shape) -> Op:
 def comm(name: str, kind: str, stream: Stream, shape: Shape, *, blocking: bool = True) -> Op:
     """A communication op on ``stream``."""
     return Op(name=name, kind=kind, stream=stream, shape=shape, blocking=blocking)
+
+
+def op_module(op: Op) -> str:
+    """The framework module an op belongs to, read from its name (the builder's convention
+    ``L<layer>.<block>.<op>[.dgrad|.wgrad|.bwd|.recompute]``): "attn", "mlp", "moe_router"
+    (norm, router and shared experts), "moe_preprocess" (permute), "moe" (dispatch,
+    experts, combine), "embedding", "head" (final norm, LM head, loss), "optimizer"."""
+    parts = op.name.split(".")
+    first = parts[0]
+    if first.startswith("L") and first[1:].isdigit() and len(parts) > 1:
+        block = parts[1]
+        if block != "moe":
+            return block
+        part = parts[2] if len(parts) > 2 else ""
+        if part in ("norm", "router") or part.startswith("shared"):
+            return "moe_router"
+        return "moe_preprocess" if part == "permute" else "moe"
+    if first.startswith("embedding"):
+        return "embedding"
+    if first in ("final_norm", "lm_head", "loss"):
+        return "head"
+    return "optimizer" if first.startswith("optimizer") else first

@@ -97,7 +97,7 @@ def breakdown_segments(result: SimulationResult) -> list[tuple[str, float]]:
     parts = [(f"compute: {k}", v) for k, v in sorted(b.compute_s.items())]
     parts += [(f"exposed comm: {k}", v) for k, v in sorted(b.exposed_communication_s.items())]
     parts += [("pipeline bubble", b.pipeline_bubble_s), ("imbalance wait", b.imbalance_wait_s),
-              ("optimizer", b.optimizer_s), ("other", b.other_s)]
+              ("host wait", b.host_wait_s), ("optimizer", b.optimizer_s), ("other", b.other_s)]
     return [(label, s) for label, s in parts if s > 0.0]
 
 

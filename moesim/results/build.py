@@ -86,7 +86,8 @@ def _links(loads: list[Any], step: float) -> list[LinkUsageResult]:
 
 def _busy(led: Any) -> float:
     """Seconds a rank class spends on work (compute, exposed communication, waits, optimizer)."""
-    return sum(led.compute.values()) + sum(led.exposed.values()) + led.imbalance + led.optimizer
+    return (sum(led.compute.values()) + sum(led.exposed.values()) + led.imbalance
+            + led.host_wait + led.optimizer)
 
 
 def _breakdown(crit: Any, step: float) -> BreakdownResult:
@@ -97,7 +98,8 @@ def _breakdown(crit: Any, step: float) -> BreakdownResult:
     return BreakdownResult(compute_s=compute, exposed_communication_s=exposed,
                            pipeline_bubble_s=_r(max(0.0, step - busy)),
                            pipeline_phases_s={k: _r(v) for k, v in sorted(led.phases.items())},
-                           imbalance_wait_s=_r(led.imbalance), optimizer_s=_r(led.optimizer),
+                           imbalance_wait_s=_r(led.imbalance), host_wait_s=_r(led.host_wait),
+                           optimizer_s=_r(led.optimizer),
                            other_s=_r(min(0.0, step - busy)))
 
 

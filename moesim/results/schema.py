@@ -30,6 +30,9 @@ class BreakdownResult(FrozenSpec):
         "chunks (forward), unpaired backward chunks (backward), deferred weight-gradient "
         "chunks (weight) and overlapped forward-backward pairs (overlapped)")
     imbalance_wait_s: float = 0.0
+    host_wait_s: float = Field(
+        default=0.0, description="device idle waiting for the host to issue ops (docs/engine.md, "
+        "Host)")
     optimizer_s: float = 0.0
     other_s: float = 0.0
 
