@@ -1,5 +1,6 @@
 """The second set of published cases (2026-12): every file loads and is checked, and the new
-case kind (grouped GEMM) agrees with numbers derived by hand from the formulas in its module.
+case and point kinds (grouped GEMM, DeepEP low-latency, DeepEP token dtype) agree with numbers
+derived by hand from the formulas in their modules.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from moesim.check import load_case, run_check
+from moesim.cluster import build_cluster
 from moesim.errors import SpecError
+from moesim.network import deepep
+from moesim.network.efficiency import DEEPEP_RDMA_EFF, NVLINK_P2P_EFF
 from moesim.specs.describe import as_gbyte_per_s, tier_summaries
 from moesim.specs.loader import load_topology
 
@@ -33,6 +37,8 @@ SECOND_SET = [
     "deepgemm-fp8-h800.yaml",
     "deepgemm-fp8-h800-grouped.yaml",
     "mleng-b200-1node-vs-4node-allreduce.yaml",
+    "deepep-v1-lowlatency-h800.yaml",
+    "mcore-deepep-ep32-gb200-mnnvl.yaml",
 ]
 
 
@@ -103,6 +109,109 @@ def test_mamf_b200_point_by_hand(rows) -> None:
     row = _row(rows, "mamf-b200-bf16", "MAMF 1792x16128x3072")
     assert row.predicted == pytest.approx(expected, rel=1e-9)
     assert row.in_sample
+
+
+# --- DeepEP low-latency --------------------------------------------------------------------
+
+def _h800(n: int = 256):
+    return build_cluster(load_topology(ROOT / "topologies" / "h800-deepseek-2048.yaml"), n)
+
+
+def test_low_latency_dispatch_ep16_by_hand(rows) -> None:
+    # 128 tokens x top-8 = 1024 messages of 7168 + 7168/128 x 4 + 16 = 7408 B per rank.
+    # EP16 = 2 nodes of 8: 1/16 to itself, 7/16 over NVLink (160 GB/s x NVLINK_P2P_EFF),
+    # 8/16 over RDMA (400 Gb/s = 50 GB/s x DEEPEP_RDMA_EFF); RDMA is the slower leg.
+    total = 1024 * 7408
+    rdma = total * 8 / 16 / (50e9 * DEEPEP_RDMA_EFF)
+    nvl = total * 7 / 16 / (160e9 * NVLINK_P2P_EFF)
+    assert rdma > nvl
+    expected_us = (deepep.LL_DISPATCH_FIXED_S + rdma) * 1e6
+    ll = deepep.deepep_low_latency(_h800(), 16, phase="dispatch", ranks_per_node=8)
+    assert ll.time_s * 1e6 == pytest.approx(expected_us, rel=1e-12)
+    assert ll.reported_bytes == total
+    row = _row(rows, "deepep-v1-lowlatency-h800", "EP16 dispatch")
+    assert row.predicted == pytest.approx(expected_us, rel=1e-9)
+    assert not row.in_sample
+
+
+def test_low_latency_without_nvlink_sends_every_peer_by_rdma() -> None:
+    # EP128 combine, pre-June-2025 kernels: 127/128 of 1024 x 14336 B over RDMA.
+    ll = deepep.deepep_low_latency(_h800(), 128, phase="combine", ranks_per_node=8, nvlink=False)
+    rdma = 1024 * 14336 * 127 / 128
+    assert ll.nvlink_bytes == 0 and ll.rdma_bytes == pytest.approx(rdma)
+    assert ll.time_s == pytest.approx(deepep.LL_COMBINE_FIXED_S + rdma / (50e9 * DEEPEP_RDMA_EFF))
+
+
+def _fit_points(phase: str):
+    """(leg seconds, published seconds, in_sample) of every low-latency point of one phase."""
+    case = load_case(PUBLISHED / "deepep-v1-lowlatency-h800.yaml")
+    cluster = _h800()
+    out = []
+    for p in case.points:
+        if p.phase != phase:
+            continue
+        _, nvl, rdma = deepep.low_latency_legs(p.num_ranks, phase=p.phase, ranks_per_node=8,
+                                                num_tokens=p.num_tokens, hidden=p.hidden,
+                                                num_topk=p.num_topk, nvlink=p.nvlink)
+        (m,) = p.measured
+        out.append((deepep.low_latency_leg_times(cluster, nvl, rdma), m.value * 1e-6,
+                    m.in_sample))
+    return out
+
+
+@pytest.mark.parametrize(("phase", "constant"), [("dispatch", "LL_DISPATCH_FIXED_S"),
+                                                 ("combine", "LL_COMBINE_FIXED_S")])
+def test_low_latency_fixed_parts_refit_from_the_case(phase: str, constant: str) -> None:
+    # The constants are the relative least-squares fit over the in-sample points (EP8, 32, 64,
+    # 256: four per constant), to the 0.05 us they are written with.
+    pts = [p for p in _fit_points(phase) if p[2]]
+    assert len(pts) == 4
+    fitted = deepep.fit_low_latency_fixed([v for v, _, _ in pts], [t for _, t, _ in pts])
+    assert fitted == pytest.approx(getattr(deepep, constant), abs=0.05e-6)
+
+
+@pytest.mark.parametrize("phase", ["dispatch", "combine"])
+def test_low_latency_leave_one_out_within_six_percent(phase: str) -> None:
+    # docs/validation.md reports these errors: refit without one in-sample point, predict it.
+    pts = [p for p in _fit_points(phase) if p[2]]
+    for i, (v, t, _) in enumerate(pts):
+        rest = pts[:i] + pts[i + 1:]
+        a = deepep.fit_low_latency_fixed([x for x, _, _ in rest], [y for _, y, _ in rest])
+        assert abs((a + v) / t - 1) < 0.06, (phase, i)
+
+
+# --- DeepEP token dtype and the latency metric of the normal kernels ------------------------
+
+def test_normal_mode_latency_is_reported_bytes_over_bandwidth(tmp_path: Path) -> None:
+    case = tmp_path / "ep.yaml"
+    case.write_text(f"""case: deepep
+name: ep
+topology: {ROOT / 'topologies' / 'h800-deepseek-2048.yaml'}
+num_devices: 32
+points:
+  - label: EP32 dispatch
+    num_ranks: 32
+    phase: dispatch
+    measured:
+      - {{metric: bandwidth_gbyte_per_s, value: 1, units: GB/s, category: c, source: s}}
+      - {{metric: latency_us, value: 1, units: us, category: c, source: s}}
+""")
+    bw, lat = (r.predicted for r in run_check([case], fidelity="analytic").rows)
+    tr = deepep.deepep_traffic(32)   # DeepEP's defaults: 4096 tokens, FP8, top-4 of 8 nodes
+    assert lat == pytest.approx(tr.reported_bytes / (bw * 1e9) * 1e6, rel=1e-9)
+
+
+def test_token_dtype_changes_bytes_not_nvlink_bandwidth() -> None:
+    topo = load_topology(ROOT / "topologies" / "gb200-nvl72-superpod.yaml",
+                         {"tiers.1.num_domains": 1})
+    cluster = build_cluster(topo, 72)
+    bf16 = deepep.deepep_reported_bandwidth(cluster, 32, phase="dispatch", ranks_per_node=72,
+                                            dtype="bf16")
+    fp8 = deepep.deepep_reported_bandwidth(cluster, 32, phase="dispatch", ranks_per_node=72)
+    # NVLink-bound: the same bandwidth whatever the token size, up to the fixed latency.
+    assert bf16 == pytest.approx(fp8, rel=0.02)
+    assert deepep.token_bytes(7168, "dispatch", "bf16") == 7168 * 2
+    assert deepep.token_bytes(7168, "dispatch") == pytest.approx(7168 * (1 + 4 / 128))
 
 
 # --- the GB300 topology ---------------------------------------------------------------------
