@@ -25,8 +25,10 @@ from math import comb
 import numpy as np
 
 from moesim.cluster.plan import ClusterPlan
+from moesim.errors import SpecError
 from moesim.network import efficiency as eff
 from moesim.network.alltoall import all_to_all_v_time
+from moesim.specs.hardware import NVSwitchDomainSpec
 from moesim.units import US
 
 
@@ -151,13 +153,16 @@ def low_latency_leg_times(cluster: ClusterPlan, nvl_bytes: float, rdma_bytes: fl
     topo = cluster.topology
     nvl_eff, nic_eff = eff.tier_efficiency("deepep")[:2]
     scale_up = topo.tiers[0]
-    nvl_rate = scale_up.device_bytes_per_s * nvl_eff   # type: ignore[union-attr]
-    t_nvl = nvl_bytes / nvl_rate if nvl_bytes > 0 else 0.0
+    if not isinstance(scale_up, NVSwitchDomainSpec):
+        raise SpecError(f"DeepEP low-latency kernels run on NVSwitch domains; tiers.0.kind="
+                        f"{scale_up.kind!r}", field="topology")
+    t_nvl = nvl_bytes / (scale_up.device_bytes_per_s * nvl_eff) if nvl_bytes > 0 else 0.0
     t_rdma = 0.0
     if rdma_bytes > 0:
         ft = cluster.fat_tree
         if ft is None:
-            raise ValueError("low-latency RDMA legs need a fat_tree tier (NICs) in the topology")
+            raise SpecError("DeepEP low-latency RDMA legs need a fat_tree tier (NICs) in the "
+                            "topology", field="topology")
         per_device_nic = ft.nic_bytes_per_s * ft.nics_per_domain / topo.devices_per_domain
         t_rdma = rdma_bytes / (per_device_nic * nic_eff)
     return max(t_nvl, t_rdma)

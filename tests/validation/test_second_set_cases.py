@@ -224,3 +224,9 @@ def test_gb300_topology_per_device_bandwidths() -> None:
     assert per == pytest.approx([900, 100])
     acc = topo.accelerator
     assert (acc.bf16_dense_tflops, acc.fp8_dense_tflops) == (2500, 5000)   # = GB200 (MLE-acc)
+
+
+def test_low_latency_on_a_torus_is_one_spec_error() -> None:
+    cluster = build_cluster(load_topology(ROOT / "topologies" / "tpu-v5e-256.yaml"), 16)
+    with pytest.raises(SpecError, match="NVSwitch"):
+        deepep.deepep_low_latency(cluster, 16, phase="dispatch")
