@@ -13,6 +13,7 @@ import numpy as np
 
 from moesim.engine.des import StageOutcome, _Streams
 from moesim.engine.dualpipe import dualpipe_ledger, dualpipe_schedules
+from moesim.engine.overlap import nccl_fraction
 from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import ChunkPlan, Ledger, add_summary, phase_time, run_phase
 from moesim.program.builder import StepProgram
@@ -75,7 +76,30 @@ def _finish_stage(program: StepProgram, pricer: Pricer, plans: dict[tuple[int, i
     opt = sum(pricer.fixed(op, st.stage) for op in st.optimizer)
     ledger.optimizer += opt
     gather = _param_exposure(program, pricer, plans, st.stage, ledger)
-    return StageOutcome(st.stage, pipe + tail + opt + gather, ledger)
+    tax = _sm_tax(program, pricer, st.stage, tail, gather, ledger)
+    return StageOutcome(st.stage, pipe + tail + opt + gather + tax, ledger)
+
+
+def _sm_tax(program: StepProgram, pricer: Pricer, s: int, dp_tail: float, gather: float,
+            ledger: Ledger) -> float:
+    """Compute time lost to the SMs of the NCCL kernels that run hidden behind it: the
+    gradient buckets and parameter gathers that are not exposed, and the pipeline sends
+    (moesim.engine.overlap; the DES charges the same per phase)."""
+    f = nccl_fraction(pricer.num_sms)
+    if f <= 0:
+        return 0.0
+    par, m = program.context.parallelism, program.context.num_micro_batches
+    chunks = [program.chunks[c] for c in program.stages[s].chunks]
+    dp = sum(pricer.fixed(op, s) for ch in chunks for op in ch.grad_sync)
+    gathers = sum(pricer.fixed(op, s) for ch in chunks for op in ch.param_gather)
+    sends = sum(pricer.fixed(op, s) for ch in chunks
+                for op in (ch.send_forward, ch.send_backward) if op is not None)
+    hidden = (max(0.0, dp - dp_tail) if par.overlap_grad_reduce else 0.0) + m * sends
+    if par.overlap_param_gather:
+        hidden += max(0.0, gathers - gather)
+    tax = f * hidden
+    ledger.exposed["sm_contention"] += tax
+    return tax
 
 
 def _dp_tail(program: StepProgram, pricer: Pricer, plans: dict[tuple[int, int], ChunkPlan],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import simpy
 
 from moesim.engine.dualpipe import RankSchedule, dualpipe_ledger, dualpipe_schedules
+from moesim.engine.overlap import busy_overlap, nccl_fraction
 from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import ChunkPlan, Ledger, plan_chunk, run_phase, stage_ledger
 from moesim.program.builder import StepProgram
@@ -44,15 +45,34 @@ def chunk_plans(program: StepProgram, pricer: Pricer) -> dict[tuple[int, int], C
 
 
 class _Streams:
-    """FIFO communication streams of one stage, timed arithmetically."""
+    """FIFO communication streams of one stage, timed arithmetically, with their busy
+    intervals (the SM share their NCCL kernels take from overlapping compute)."""
 
     def __init__(self) -> None:
         self.free = {"comm_dp": 0.0, "comm_pp": 0.0}
+        self.busy: list[tuple[float, float]] = []
 
     def issue(self, stream: str, at: float, dur: float) -> tuple[float, float]:
         start = max(at, self.free[stream])
         self.free[stream] = start + dur
+        if dur > 0:
+            self.busy.append((start, start + dur))
         return start, start + dur
+
+    def overlap(self, t0: float, t1: float) -> float:
+        """Seconds of communication kernels running during [t0, t1] (both streams summed);
+        intervals that ended before t0 are dropped (phases run forward in time)."""
+        self.busy = [iv for iv in self.busy if iv[1] > t0]
+        return busy_overlap(self.busy, t0, t1)
+
+
+def _sm_tax(streams: _Streams, ledger: Ledger, f: float, t0: float, t1: float) -> float:
+    """Extra compute time of a phase on [t0, t1] whose SMs NCCL kernels shared (seconds)."""
+    if f <= 0:
+        return 0.0
+    tax = f * streams.overlap(t0, t1)
+    ledger.exposed["sm_contention"] += tax
+    return tax
 
 
 def run_des(program: StepProgram, pricer: Pricer,
@@ -101,6 +121,7 @@ def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: A
     last_chunk, m = ctx.num_chunks - 1, ctx.num_micro_batches
     par = ctx.parallelism
     ready = _param_gathers(program, pricer, s, streams, ledger)
+    f_nccl = nccl_fraction(pricer.num_sms)
     first_chunk = st.chunks[0] if st.chunks else -1
     remaining = {c: m for c in st.chunks}
     started: set[int] = set()
@@ -121,14 +142,17 @@ def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: A
                 if wait > 0:
                     ledger.exposed["dp_param"] += wait
                     yield env.timeout(wait)
-            end = run_phase(plan.forward, mb, env.now, ledger)
+            t0 = env.now
+            end = run_phase(plan.forward, mb, t0, ledger)
+            end += _sm_tax(streams, ledger, f_nccl, t0, end)
             yield env.timeout(end - env.now)
             fire_at(("F", mb, c), _send(streams, ledger, pricer, s, chunk.send_forward, env.now))
         else:
             if c < last_chunk:
                 yield event(("B", mb, c + 1))
             ends: list[float] = []
-            end = run_phase(plan.backward, mb, env.now, ledger, ends)
+            t0 = env.now
+            end = run_phase(plan.backward, mb, t0, ledger, ends)
             remaining[c] -= 1
             if remaining[c] == 0:
                 items = [(ends[i], op) for i, op in plan.backward.buckets]
@@ -136,6 +160,7 @@ def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: A
                     _issue_ops(streams, ledger, pricer, s, items)
                 else:
                     pending += items
+            end += _sm_tax(streams, ledger, f_nccl, t0, end)
             yield env.timeout(end - env.now)
             fire_at(("B", mb, c), _send(streams, ledger, pricer, s, chunk.send_backward, env.now))
     yield from _finish(env, program, pricer, s, streams, ledger, pending)

@@ -9,9 +9,10 @@ zero-bubble backwards with their weight gradients deferred (nB1W1F1), the main l
 overlapped forward-backward pairs (nF0B1F1B0), and the cool-down (nB1F1B0, nB1B0, nWB0, nW).
 In a pair the two chunks' all-to-alls hide under the other chunk's compute, so a pair takes
 the larger of its compute and its communication. Communication kernels occupy SMs while they
-run (DeepEP on ``num_sms`` of the accelerator's SMs; DeepSeek-V3 section 3.2.2: 20 of 132 H800
-SMs), so compute overlapped with them advances at (1 - f), f = comm SMs / SMs: a pair of
-compute W and communication C takes W + f C when W >= (1 - f) C, else max(C, W / (1 - f)).
+run (DeepEP on ``num_sms`` of the accelerator's SMs, NCCL on its channels;
+:mod:`moesim.engine.overlap`), so compute overlapped with them advances at (1 - f), f = comm
+SMs / SMs: a pair of compute W and communication C takes W + f C when W >= (1 - f) C, else
+max(C, W / (1 - f)).
 Unpaired chunks run their communication exposed.
 
 :func:`simulate_dualpipe` runs every rank's program with its data dependencies (a forward
@@ -31,19 +32,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from moesim.engine.overlap import ep_fraction, overlapped_pair
 from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import ChunkPlan, Ledger, PhasePlan, add_summary
 from moesim.program.builder import StepProgram
 from moesim.program.schedule import rank_program
-
-
-def comm_sm_fraction(program: StepProgram, sms: int | None) -> float:
-    """Fraction of the SMs overlapped all-to-all kernels take (0 without a DeepEP SM budget)."""
-    a2a = program.context.parallelism.all_to_all
-    n = getattr(a2a, "num_sms", None)
-    if not sms or not n or not program.moe_layers:
-        return 0.0
-    return min(0.9, n / sms)
 
 
 def _split(plan: PhasePlan) -> tuple[np.ndarray, np.ndarray]:
@@ -53,14 +46,6 @@ def _split(plan: PhasePlan) -> tuple[np.ndarray, np.ndarray]:
     for v in sm.exposed.values():
         comm = comm + v
     return sm.total - comm, comm
-
-
-def overlapped_pair(work: np.ndarray, comm: np.ndarray, f: float) -> np.ndarray:
-    """Duration of compute ``work`` overlapped with ``comm`` that holds a fraction f of SMs."""
-    if f <= 0:
-        return np.maximum(work, comm)
-    slow = np.maximum(comm, work / (1.0 - f))
-    return np.where(work >= (1.0 - f) * comm, work + f * comm, slow)
 
 
 @dataclass
@@ -245,4 +230,4 @@ def dualpipe_schedules(program: StepProgram, pricer: Pricer,
             if op is not None:
                 send = max(send, pricer.fixed(op, st.stage))
     return simulate_dualpipe(plans, ctx.pp, ctx.num_micro_batches,
-                             comm_sm_fraction(program, pricer.num_sms), send)
+                             ep_fraction(ctx.parallelism, pricer.num_sms) if program.moe_layers else 0.0, send)

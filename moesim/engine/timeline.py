@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moesim.engine.host import HostModel
+from moesim.engine.overlap import ep_fraction
 from moesim.engine.pricing import Pricer
 from moesim.program.builder import ChunkProgram
 from moesim.program.ops import AllToAllShape, Op
@@ -192,7 +193,11 @@ def _overlapped(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> Step:
     costs = [pricer.cost(o, stage) for o in ops]
     work_slow = sum(c.slow for c in costs[1:-1])
     work_mean = sum(c.mean for c in costs[1:-1])
+    comm = costs[0].slow + costs[-1].slow
     total = overlap_pipeline(costs[0].slow, work_slow, costs[-1].slow, chunks)
+    # The all-to-all chunks that run under compute take their kernels' SMs from it.
+    hidden = np.maximum(comm - (total - work_slow), 0.0)
+    total = total + ep_fraction(pricer.program.context.parallelism, pricer.num_sms) * hidden
     return Step(f"{ops[0].name}+overlap", "experts", "compute", True, total, work_mean,
                 exposed=total - work_slow, comm_kind=ops[0].kind)
 

@@ -213,10 +213,30 @@ def deepep_flows(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray,
     return flows_from_pairs(cluster, np.array(src), np.array(dst), np.array(size))
 
 
-def _latency(cluster: ClusterPlan, group: list[int], stages: int) -> float:
-    multi = len(by_domain(cluster, group)) > 1
-    step = eff.RING_NET_STEP_S if multi else eff.RING_NVLINK_STEP_S
-    return stages * (eff.NCCL_BASE_LAT_S + step)
+# NCCL runs an all-to-all as one p2p round per peer (the send/receive pairs of
+# ncclP2pSchedule, src/init.cc) and its kernels take the rounds in device work batches of at
+# most NCCL_MAX_DEV_WORK_P2P_PER_BATCH = 8 p2p operations (src/include/device.h): the latency
+# grows with the number of peers in steps of eight.
+P2P_PER_BATCH = 8
+
+
+def p2p_batches(num_peers: int) -> int:
+    """Device work batches NCCL needs for ``num_peers`` p2p peers (at least one)."""
+    return max(1, -(-num_peers // P2P_PER_BATCH))
+
+
+def _latency(cluster: ClusterPlan, group: list[int], algorithm: str) -> float:
+    """Launch plus per-batch step latency of each phase (NCCL hwLatencies, efficiency.py)."""
+    doms = by_domain(cluster, group)
+    n, k = len(group), len(doms)
+    net, nvl = eff.RING_NET_STEP_S, eff.RING_NVLINK_STEP_S
+    if algorithm == "hierarchical":  # intra-domain phase, then among same-position peers
+        phases = [(len(doms[0]) - 1, nvl), (k - 1, net if k > 1 else nvl)]
+    elif algorithm == "deepep":  # one kernel that writes to every peer from its own warps
+        phases = [(1, net if k > 1 else nvl)]
+    else:
+        phases = [(n - 1, net if k > 1 else nvl)]
+    return sum(eff.NCCL_BASE_LAT_S + p2p_batches(peers) * step for peers, step in phases)
 
 
 def _bottleneck(cluster: ClusterPlan, flows: FlowSet, kind: str) -> tuple[float, np.ndarray]:
@@ -244,11 +264,11 @@ def all_to_all_v_time(cluster: ClusterPlan, groups: list[list[int]], traffic_byt
     if n == 1 or per_rank <= 0:
         return make_result("all_to_all", n, per_rank, 0.0, algorithm)
     if algorithm == "direct":
-        phases, kind, stages = [direct_flows(cluster, dev, t)], "p2p", 1
+        phases, kind = [direct_flows(cluster, dev, t)], "p2p"
     elif algorithm == "hierarchical":
-        phases, kind, stages = hierarchical_phases(cluster, dev, t), "p2p", 2
+        phases, kind = hierarchical_phases(cluster, dev, t), "p2p"
     else:
-        phases, kind, stages = [deepep_flows(cluster, dev, t, node_traffic_bytes)], "deepep", 1
+        phases, kind = [deepep_flows(cluster, dev, t, node_traffic_bytes)], "deepep"
     total, load = 0.0, np.zeros(cluster.num_links)
     for fl in phases:
         if fidelity == "analytic":
@@ -258,6 +278,6 @@ def all_to_all_v_time(cluster: ClusterPlan, groups: list[list[int]], traffic_byt
             dt, lb = res.time_s, res.link_bytes
         total += dt
         load += lb
-    total += _latency(cluster, groups[0], stages)
+    total += _latency(cluster, groups[0], algorithm)
     return make_result("all_to_all", n, per_rank, total, algorithm,
                        link_bytes_by_name(cluster, load) if fidelity == "flow" else None)

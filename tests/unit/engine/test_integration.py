@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from moesim.engine import Simulation
-from moesim.engine.dualpipe import overlapped_pair
+from moesim.engine.overlap import overlapped_pair
 from moesim.memory import estimate_memory
 from moesim.program import build_program
 
