@@ -87,7 +87,7 @@ class AttentionLookup:
         self.attention = [s for s in attention if s.attn_dtype == dtype
                           and s.kv_cache_dtype == kv_dtype]
         self.mla = [s for s in mla if s.dtype == dtype and s.kv_cache_dtype == kv_dtype]
-        self._surfaces: dict[tuple[object, ...], _Surface | None] = {}
+        self._surfaces: dict[tuple[object, ...], _Surface | LogGrid | None] = {}
 
     def _surface(self, phase: str, head_dim: int, group: float, window: int
                  ) -> tuple[_Surface | None, int, float]:
@@ -102,14 +102,18 @@ class AttentionLookup:
         if key not in self._surfaces:
             chosen = [s for s in rows if s.num_heads / s.num_kv_heads == g]
             self._surfaces[key] = _Surface(chosen)
-        return self._surfaces[key], d, g
+        surf = self._surfaces[key]
+        assert surf is None or isinstance(surf, _Surface)
+        return surf, d, g
 
     def _mla_surface(self, phase: str) -> _Surface | None:
         key = ("mla", phase)
         if key not in self._surfaces:
             rows = [s for s in self.mla if s.phase == phase]
             self._surfaces[key] = _Surface(rows) if rows else None
-        return self._surfaces[key]
+        surf = self._surfaces[key]
+        assert surf is None or isinstance(surf, _Surface)
+        return surf
 
     def forward(self, batch: int, seq_q: int, seq_kv: int, num_heads: int, num_kv_heads: int,
                 head_dim: int, *, causal: bool, window: int | None = None,
@@ -151,12 +155,32 @@ class AttentionLookup:
         t, _ = surf(bh, seq)
         return t * (192 + 128) / (192 + 192), False
 
+    def _exact(self, phase: str, batch: int, seq: int, h: int, kv: int, d: int, w: int
+               ) -> float | None:
+        """The series of exactly this geometry, inside its measured (batch, seq) range."""
+        for s in self.attention:
+            if (s.phase, s.num_heads, s.num_kv_heads, s.head_dim, s.window) != (
+                    phase, h, kv, d, w):
+                continue
+            key = ("exact", id(s))
+            if key not in self._surfaces:
+                t = times_s(s.time_us).reshape(len(s.batch), len(s.seq))
+                self._surfaces[key] = LogGrid.from_grid([s.batch, s.seq], t)  # type: ignore[assignment]
+            grid = self._surfaces[key]
+            assert isinstance(grid, LogGrid)
+            return float(grid(batch, seq)) if grid.contains(batch, seq) else None
+        return None
+
     def _standard(self, phase: str, bh: float, seq: int, h: int, kv: int, d: int, dv: int,
                   window: int | None) -> tuple[float, bool] | None:
         group = h / max(kv, 1)
         w = int(window or 0)
         if w >= seq:
             w = 0
+        if dv == d:
+            hit = self._exact(phase, int(round(bh / h)), seq, h, kv, d, w)
+            if hit is not None:
+                return hit, True
         surf, dd, g = self._surface(phase, d, group, w)
         scale = 1.0
         if surf is None and w:

@@ -13,8 +13,8 @@ memory op: bytes) and interpolates multilinearly. Properties the tests check:
 Grid cells that were not measured (a partial grid) are filled from the nearest measured
 point in log space, scaled by the ratio of sizes, before interpolation
 (:meth:`LogGrid.from_points`). :meth:`LogGrid.from_grid` fills a full grid with holes axis by
-axis with the same extrapolation rules as queries outside the grid: from the nearest
-measured cell along the axis, in proportion to the size when above it and held when below.
+axis: between measured cells of a line log-linearly, beyond them by the rules for queries
+outside the grid (in proportion to the size above, held below).
 """
 
 from __future__ import annotations
@@ -108,27 +108,25 @@ def _fill_missing(grid: np.ndarray, axes: list[np.ndarray], log_sizes: np.ndarra
 
 
 def _fill_along(values: np.ndarray, log_axis: np.ndarray, d: int) -> np.ndarray:
-    """Fill NaNs along axis ``d`` from the nearest finite cell of the same line.
+    """Fill NaNs along axis ``d`` from the finite cells of the same line.
 
-    From a smaller size the log-time grows by the log-size difference (time proportional to
-    size); from a larger size it is held (the latency-bound rule)."""
+    Between two measured cells: log-linear interpolation (so monotone data stay monotone);
+    above the last one: time in proportion to size; below the first: held (the rules for
+    queries outside the grid)."""
     v = np.moveaxis(values, d, -1).copy()
     n = v.shape[-1]
     idx = np.arange(n)
     ok = np.isfinite(v)
-    # Index of the nearest finite cell at or below / at or above each position.
-    below = np.where(ok, idx, -1)
-    below = np.maximum.accumulate(below, axis=-1)
-    above = np.where(ok, idx, n)
-    above = np.flip(np.minimum.accumulate(np.flip(above, -1), axis=-1), -1)
+    below = np.maximum.accumulate(np.where(ok, idx, -1), axis=-1)
+    above = np.flip(np.minimum.accumulate(np.flip(np.where(ok, idx, n), -1), axis=-1), -1)
     has_b, has_a = below >= 0, above < n
-    lb = np.take_along_axis(v, np.clip(below, 0, n - 1), -1) + (log_axis - log_axis[
-        np.clip(below, 0, n - 1)])
-    la = np.take_along_axis(v, np.clip(above, 0, n - 1), -1)
-    dist_b = np.where(has_b, log_axis - log_axis[np.clip(below, 0, n - 1)], np.inf)
-    dist_a = np.where(has_a, log_axis[np.clip(above, 0, n - 1)] - log_axis, np.inf)
-    fill = np.where(dist_b <= dist_a, lb, la)
-    fill = np.where(has_b | has_a, fill, np.nan)
+    ib, ia = np.clip(below, 0, n - 1), np.clip(above, 0, n - 1)
+    vb, va = np.take_along_axis(v, ib, -1), np.take_along_axis(v, ia, -1)
+    xb, xa = log_axis[ib], log_axis[ia]
+    span = np.where(xa > xb, xa - xb, 1.0)
+    between = vb + (va - vb) * (log_axis - xb) / span
+    fill = np.where(has_b & has_a, between,
+                    np.where(has_b, vb + (log_axis - xb), np.where(has_a, va, np.nan)))
     v = np.where(ok, v, fill)
     return np.moveaxis(v, -1, d)
 

@@ -41,9 +41,24 @@ class GemmLookup:
         self.grid = LogGrid.from_grid([grid.m, grid.n, grid.k], grid.times_s())
         self.derived = derived
         self.dtype = grid.dtype
+        self._log_m = np.log(np.asarray(grid.m, dtype=np.float64))
+        self._columns: dict[tuple[float, float], np.ndarray] = {}
 
     def __call__(self, m: np.ndarray | float, n: float, k: float) -> np.ndarray:
         return self.grid(m, n, k)
+
+    def rows(self, m: np.ndarray, n: float, k: float) -> np.ndarray:
+        """Seconds at many m for one (n, k): the same interpolant, evaluated through the
+        grid's m column at (n, k) (multilinear in log m for fixed n, k), so vectorized
+        calls over [ranks, experts] cost one np.interp."""
+        key = (float(n), float(k))
+        col = self._columns.get(key)
+        if col is None:
+            m_axis = np.exp(self._log_m)
+            col = self._columns[key] = np.log(self.grid(m_axis, n, k))
+        x = np.log(np.asarray(m, dtype=np.float64))
+        above = np.maximum(x - self._log_m[-1], 0.0)  # proportional above the grid
+        return np.exp(np.interp(x, self._log_m, col) + above)
 
     def source(self, m: float, n: float, k: float) -> str:
         inside = self.grid.contains(m, n, k)

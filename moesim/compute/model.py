@@ -21,7 +21,7 @@ import numpy as np
 
 from moesim.compute import roofline as rf
 from moesim.compute import v1
-from moesim.compute.attention import AttentionLookup, backward_ratio
+from moesim.compute.attention import AttentionLookup, attended_fraction, backward_ratio
 from moesim.compute.calibration import CalibrationTable
 from moesim.compute.measured import (
     DERIVED,
@@ -135,7 +135,7 @@ class KernelCostModel:
             t = t.reshape(1, -1)
         if self._gemm_lookup is not None:
             active = t > 0
-            per = self._gemm_lookup(np.maximum(t, 1.0), float(n), float(k))
+            per = self._gemm_lookup.rows(np.maximum(t, 1.0), float(n), float(k))
             dense = np.where(active, per, 0.0).sum(axis=-1)
             curve = self.grouped_ratio()
             if curve is None:
@@ -176,6 +176,8 @@ class KernelCostModel:
         dv = head_dim if head_dim_v is None else head_dim_v
         flops = rf.attention_flops(batch, seq_q, seq_kv, num_heads, (head_dim + dv) / 2.0,
                                    causal=causal, backward=backward)
+        if window and window < seq_kv and causal:
+            flops *= attended_fraction(seq_kv, window)
         moved = rf.attention_bytes(batch, seq_q, seq_kv, num_heads, num_kv_heads, head_dim,
                                    self.rdtype, backward=backward)
         fwd = self._measured_attention(batch, seq_q, seq_kv, num_heads, num_kv_heads,
