@@ -232,7 +232,8 @@ def import_aiconfigurator(
                table.accelerator, "device": prov.device_name, "gemm_dtypes":
                list(table.gemm_dtypes()),
                "families": [f"{f.family}: {f.framework} {f.framework_version} "
-                            f"({f.num_rows_kept} of {f.num_rows} rows)" for f in prov.files]}
+                            f"{Path(f.path).stem} ({f.num_rows_kept} of {f.num_rows} rows)"
+                            for f in prov.files]}
     if as_json:
         print_json(summary)
         return
