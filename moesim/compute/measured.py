@@ -41,24 +41,32 @@ class GemmLookup:
         self.grid = LogGrid.from_grid([grid.m, grid.n, grid.k], grid.times_s())
         self.derived = derived
         self.dtype = grid.dtype
-        self._log_m = np.log(np.asarray(grid.m, dtype=np.float64))
-        self._columns: dict[tuple[float, float], np.ndarray] = {}
+        self._log_axes = [np.log(np.asarray(a, dtype=np.float64)) for a in (grid.m, grid.n,
+                                                                             grid.k)]
+        self._columns: dict[tuple[int, float, float], np.ndarray] = {}
 
     def __call__(self, m: np.ndarray | float, n: float, k: float) -> np.ndarray:
         return self.grid(m, n, k)
 
     def rows(self, m: np.ndarray, n: float, k: float) -> np.ndarray:
-        """Seconds at many m for one (n, k): the same interpolant, evaluated through the
-        grid's m column at (n, k) (multilinear in log m for fixed n, k), so vectorized
-        calls over [ranks, experts] cost one np.interp."""
-        key = (float(n), float(k))
+        """Seconds at many m for one (n, k) (see :meth:`along`)."""
+        return self.along(0, m, n, k)
+
+    def along(self, axis: int, values: np.ndarray, a: float, b: float) -> np.ndarray:
+        """Seconds at many sizes along ``axis`` (0 = m, 1 = n, 2 = k), the other two fixed
+        at (a, b) in m, n, k order. The same interpolant as a full call, evaluated through
+        the grid's column at (a, b) (multilinear is piecewise linear in one log axis when
+        the others are fixed), so a call over [ranks, experts] costs one np.interp."""
+        key = (axis, float(a), float(b))
         col = self._columns.get(key)
+        lx = self._log_axes[axis]
         if col is None:
-            m_axis = np.exp(self._log_m)
-            col = self._columns[key] = np.log(self.grid(m_axis, n, k))
-        x = np.log(np.asarray(m, dtype=np.float64))
-        above = np.maximum(x - self._log_m[-1], 0.0)  # proportional above the grid
-        return np.exp(np.interp(x, self._log_m, col) + above)
+            args: list[np.ndarray | float] = [float(a), float(b)]
+            args.insert(axis, np.exp(lx))
+            col = self._columns[key] = np.log(self.grid(*args))
+        x = np.log(np.asarray(values, dtype=np.float64))
+        above = np.maximum(x - lx[-1], 0.0)  # proportional above the grid
+        return np.exp(np.interp(x, lx, col) + above)
 
     def source(self, m: float, n: float, k: float) -> str:
         inside = self.grid.contains(m, n, k)

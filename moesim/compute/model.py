@@ -124,18 +124,25 @@ class KernelCostModel:
         source = DERIVED if self._gemm_lookup is not None or self._v1 is not None else ROOFLINE
         return KernelTime(time, flops, moved, source)
 
-    def grouped_gemm_many(self, tokens: np.ndarray, n: int, k: int) -> np.ndarray:
+    def grouped_gemm_many(self, tokens: np.ndarray, n: int, k: int, *,
+                          wgrad: bool = False) -> np.ndarray:
         """Seconds of one grouped GEMM per row of ``tokens`` [R, E] (numpy only; hot path).
 
         Measured tables: the sum over experts with tokens of the dense GEMM (t_e, n, k),
         times the grouped ratio r(rows per active expert) measured from the MoE series.
+        ``wgrad=True`` prices each expert's weight gradient, (k x t_e) @ (t_e x n): the dense
+        GEMM (k, n, t_e), same FLOPs, the tokens as the reduction dimension (the roofline
+        path prices it as the forward shape).
         """
         t = np.asarray(tokens, dtype=np.float64)
         if t.ndim == 1:
             t = t.reshape(1, -1)
         if self._gemm_lookup is not None:
             active = t > 0
-            per = self._gemm_lookup.rows(np.maximum(t, 1.0), float(n), float(k))
+            if wgrad:
+                per = self._gemm_lookup.along(2, np.maximum(t, 1.0), float(k), float(n))
+            else:
+                per = self._gemm_lookup.rows(np.maximum(t, 1.0), float(n), float(k))
             dense = np.where(active, per, 0.0).sum(axis=-1)
             curve = self.grouped_ratio()
             if curve is None:

@@ -115,6 +115,9 @@ def test_grouped_ratio_matches_hand_computation(h100):
     many = model.grouped_gemm_many(np.array([[32, 0, 32, 0], [0, 0, 0, 0]]), 1024, 1024)
     assert many[0] == pytest.approx(2 * gemm_s(32, 1024, 1024) * 0.8, rel=1e-9)
     assert many[1] == 0.0
+    # Weight gradient: each expert's (k x t) @ (t x n) is the dense GEMM (k, n, t).
+    wg = model.grouped_gemm_many(np.array([[512, 512, 512, 512]]), 2048, 1024, wgrad=True)
+    assert wg[0] == pytest.approx(4 * gemm_s(1024, 2048, 512) * 0.6, rel=1e-9)
 
 
 def test_attention_forward_measured_and_backward_cited_ratio(h100):
