@@ -196,6 +196,13 @@ class CalibrationTable(FrozenSpec):
             raise ValueError(f"gemm_grids has two grids of one dtype: {sorted(dtypes)}")
         return self
 
+    def __eq__(self, other: object) -> bool:
+        # Equal fields make equal tables, wherever each was read from (``_path`` aside).
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.schema_version, self.accelerator))
+
     @property
     def source_path(self) -> str:
         """The file this table was read from ('' if built in memory)."""
