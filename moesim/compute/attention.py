@@ -5,7 +5,8 @@ Forward (see docs/compute.md, "Attention"):
 - context series (causal prefill forward): the series of the nearest head dim, then the
   nearest query-heads-per-KV-head group, interpolated in log space over batch x heads and
   sequence; above the longest measured sequence time grows with the square of the sequence
-  (the FLOPs of attention), above the largest batch x heads in proportion;
+  (the FLOPs of prefill attention; a decode step's reads grow with the cached tokens), above
+  the largest batch x heads in proportion;
 - MLA shapes (qk head dim 192 = 128 + 64 rope, v head dim 128) from the MLA series, else
   from the head-dim-192 series scaled by FLOPs (qk + v = 320 instead of 384);
 - a sliding window from series measured with that window, else the full-attention time x
@@ -50,10 +51,15 @@ def attended_fraction(seq: float, window: float) -> float:
     return (w * s - w * (w - 1.0) / 2.0) / (s * (s + 1.0) / 2.0)
 
 
+def _power(phase: str) -> float:
+    return 2.0 if phase == "context" else 1.0
+
+
 class _Surface:
     """log time over (log batch*heads, log seq) from a set of series, with extrapolation."""
 
-    def __init__(self, series: list[AttentionSeries] | list[MLASeries]) -> None:
+    def __init__(self, series: list[AttentionSeries] | list[MLASeries], power: float) -> None:
+        self.power = power  # time ~ seq^power beyond the longest measured sequence
         pts: dict[tuple[float, float], list[float]] = {}
         for s in series:
             t = times_s(s.time_us).reshape(len(s.batch), len(s.seq))
@@ -73,8 +79,8 @@ class _Surface:
     def __call__(self, bh: float, seq: float) -> tuple[float, bool]:
         """(seconds, inside the measured range)."""
         inside = self.grid.contains(bh, seq)
-        if seq > self.seq_max:  # attention FLOPs grow with seq^2, not seq
-            t = float(self.grid(bh, self.seq_max)) * (seq / self.seq_max) ** 2
+        if seq > self.seq_max:  # prefill FLOPs grow with seq^2; a decode step's reads with seq
+            t = float(self.grid(bh, self.seq_max)) * (seq / self.seq_max) ** self.power
             return t, False
         return float(self.grid(bh, seq)), inside
 
@@ -101,7 +107,7 @@ class AttentionLookup:
         key = (phase, d, g, window)
         if key not in self._surfaces:
             chosen = [s for s in rows if s.num_heads / s.num_kv_heads == g]
-            self._surfaces[key] = _Surface(chosen)
+            self._surfaces[key] = _Surface(chosen, _power(phase))
         surf = self._surfaces[key]
         assert surf is None or isinstance(surf, _Surface)
         return surf, d, g
@@ -110,7 +116,7 @@ class AttentionLookup:
         key = ("mla", phase)
         if key not in self._surfaces:
             rows = [s for s in self.mla if s.phase == phase]
-            self._surfaces[key] = _Surface(rows) if rows else None
+            self._surfaces[key] = _Surface(rows, _power(phase)) if rows else None
         surf = self._surfaces[key]
         assert surf is None or isinstance(surf, _Surface)
         return surf

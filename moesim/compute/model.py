@@ -27,6 +27,7 @@ from moesim.compute.measured import (
     DERIVED,
     DTYPE_FAMILY,
     MEASURED,
+    QUANTIZED,
     ROOFLINE,
     GemmLookup,
     MemoryLookup,
@@ -210,7 +211,7 @@ class KernelCostModel:
         table = self.calibration
         if table is None or not (table.attention_series or table.mla_series):
             return None
-        adtype = "fp8" if self.dtype in ROOFLINE_DTYPE else "bf16"
+        adtype = "fp8" if self.dtype in QUANTIZED else "bf16"
         key = f"{adtype}/{kv_dtype or adtype}"
         if key not in self._attention:
             self._attention[key] = AttentionLookup(table.attention_series, table.mla_series,
