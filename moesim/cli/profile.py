@@ -237,7 +237,8 @@ def import_aiconfigurator(
     if as_json:
         print_json(summary)
         return
-    console.print(f"wrote {path} ({summary['bytes'] / 1e6:.2f} MB) for {table.accelerator}: "
+    target = table.accelerator or "no accelerator (attach with --accelerator NAME)"
+    console.print(f"wrote {path} ({summary['bytes'] / 1e6:.2f} MB) for {target}: "
                   f"{prov.device_name}, GEMMs in {', '.join(summary['gemm_dtypes'])}")
     for line in summary["families"]:
         console.print(f"  {line}")
