@@ -1,4 +1,5 @@
-"""``moesim profile`` (time real kernels with torch) and ``moesim calibrate`` (attach, report)."""
+"""``moesim profile`` (time real kernels with torch) and ``moesim calibrate`` (tables: import
+measured data, attach a table to an accelerator, report its coverage)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from rich.table import Table
 
 from moesim.cli.common import console, err_console, print_json, user_errors
 from moesim.compute.calibration import CalibrationTable, load_calibration, save_calibration
-from moesim.compute.fit import accelerator_from_table, coverage, gemm_efficiency
-from moesim.compute.shapes import scenario_shapes
+from moesim.compute.coverage import coverage_dtype, scenario_coverage
+from moesim.compute.fit import accelerator_from_table, fit_efficiency
 from moesim.errors import SpecError
 from moesim.specs.hardware import AcceleratorSpec
 from moesim.specs.loader import load_scenario, load_topology
@@ -50,9 +51,13 @@ def find_accelerator(name: str, table: CalibrationTable, topologies: Path) -> Ac
     ``name`` may be an accelerator name from ``topologies/*.yaml`` (e.g. H100-SXM), or
     ``self`` / the table's device name for a topology-free accelerator built from the table.
     """
-    own = accelerator_from_table(table)
-    if name.lower() in ("self", "table", own.name.lower()):
-        return own
+    if table.environment is not None:
+        own = accelerator_from_table(table)
+        if name.lower() in ("self", "table", own.name.lower()):
+            return own
+    elif name.lower() in ("self", "table"):
+        raise SpecError(f"--accelerator {name}: {table.name} was converted, not measured here, "
+                        "so it has no device of its own; name an accelerator of topologies/")
     seen = []
     for f in sorted(topologies.glob("*.yaml")):
         try:
@@ -62,99 +67,139 @@ def find_accelerator(name: str, table: CalibrationTable, topologies: Path) -> Ac
         if acc.name.lower() == name.lower():
             return acc
         seen.append(acc.name)
-    valid = ", ".join(sorted(set(seen)) + ["self"])
+    valid = ", ".join(sorted(set(seen)) + (["self"] if table.environment else []))
     raise SpecError(f"--accelerator {name!r} is not an accelerator of {topologies}/*.yaml; "
                     f"valid: {valid}")
 
 
-def _coverage_rows(table: CalibrationTable, scenarios: Path) -> tuple[list[dict[str, Any]],
-                                                                        list[str]]:
+def _scenario_files(scenarios: Path, picked: list[Path]) -> list[Path]:
+    return list(picked) if picked else sorted(scenarios.glob("*.yaml"))
+
+
+def _coverage_rows(table: CalibrationTable, acc: AcceleratorSpec, files: list[Path]
+                   ) -> tuple[list[dict[str, Any]], list[str]]:
     rows, skipped = [], []
-    for f in sorted(scenarios.glob("*.yaml")):
+    for f in files:
         try:
             spec = load_scenario(f)
+            families = scenario_coverage(table, spec, acc)
         except SpecError as exc:
             skipped.append(f"{f}: {exc}")
             continue
-        for fam in coverage(table, scenario_shapes(spec)):
-            rows.append({"scenario": spec.name, "family": fam.family, "needed": fam.needed,
-                         "inside": fam.inside, "fraction": round(fam.fraction, 4),
-                         "worst": fam.worst_label, "worst_factor": round(fam.worst_factor, 2)})
+        for fam in families:
+            rows.append({"scenario": spec.name, "dtype": coverage_dtype(table, spec),
+                         "workload_dtype": spec.workload.dtype, **fam.as_dict()})
     return rows, skipped
 
 
-def _efficiency(table: CalibrationTable, acc: AcceleratorSpec) -> dict[str, Any]:
-    peak = acc.peak_flops(table.dtype)
-    fit = gemm_efficiency(table, peak)
-    flops = np.array([f for f, _ in fit.points])
-    frac = np.array([y for _, y in fit.points])
-    bins = []
-    for lo in range(int(np.floor(np.log10(flops.min()))), int(np.ceil(np.log10(flops.max())))):
-        sel = (flops >= 10.0**lo) & (flops < 10.0 ** (lo + 1))
-        if sel.any():
-            mid = float(np.sqrt(10.0**lo * 10.0 ** (lo + 1)))
-            bins.append({"flops_decade": f"1e{lo}", "num": int(sel.sum()),
-                         "measured_median": round(float(np.median(frac[sel])), 4),
-                         "fitted": round(float(fit(mid)), 4)})
-    memory = {}
+def _gemm_points(table: CalibrationTable, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(FLOPs, seconds) of every measured GEMM of ``dtype``: v1 points or a v2 grid."""
+    if table.gemm and table.dtype == dtype:
+        return (np.array([p.flops for p in table.gemm]),
+                np.array([p.timing.value(table.statistic) for p in table.gemm]))
+    grid = table.gemm_grid(dtype)
+    if grid is None:
+        return np.array([]), np.array([])
+    m, n, k = np.meshgrid(grid.m, grid.n, grid.k, indexing="ij")
+    t = grid.times_s()
+    ok = np.isfinite(t)
+    return (2.0 * m * n * k)[ok].astype(np.float64), t[ok]
+
+
+def _efficiency(table: CalibrationTable, acc: AcceleratorSpec, dtype: str) -> dict[str, Any]:
+    peak = acc.peak_flops("fp8" if dtype in ("fp8_block", "nvfp4") else dtype)
+    flops, times = _gemm_points(table, dtype)
+    out: dict[str, Any] = {"dtype": dtype, "peak_tflops": peak / 1e12, "gemm_bins": []}
+    if flops.size:
+        frac = flops / times / peak
+        fit = fit_efficiency(flops, frac)
+        out.update(gemm_e_max=round(fit.e_max, 4), gemm_half_flops=fit.half_flops,
+                   gemm_best=round(float(frac.max()), 4))
+        for lo in range(int(np.floor(np.log10(flops.min()))),
+                        int(np.ceil(np.log10(flops.max())))):
+            sel = (flops >= 10.0**lo) & (flops < 10.0 ** (lo + 1))
+            if sel.any():
+                mid = float(np.sqrt(10.0**lo * 10.0 ** (lo + 1)))
+                out["gemm_bins"].append({"flops_decade": f"1e{lo}", "num": int(sel.sum()),
+                                         "measured_median": round(float(np.median(frac[sel])), 4),
+                                         "fitted": round(float(fit(mid)), 4)})
+    memory: dict[str, float] = {}
     for p in table.memory:
         bw = p.bytes_moved / p.timing.value(table.statistic)
         memory[p.kind] = max(memory.get(p.kind, 0.0), bw / acc.hbm_bytes_per_s)
-    return {"peak_tflops": peak / 1e12, "gemm_e_max": round(fit.e_max, 4),
-            "gemm_half_flops": fit.half_flops, "gemm_bins": bins,
-            "memory_best_fraction_of_hbm": {k: round(v, 4) for k, v in memory.items()}}
+    for c in table.memory_curves:  # at the largest size: smaller ones run from the L2 cache
+        bw = c.size_bytes[-1] / (float(c.time_us[-1] or 0.0) * 1e-6)
+        memory[c.kind] = bw / acc.hbm_bytes_per_s
+    out["memory_best_fraction_of_hbm"] = {k: round(v, 4) for k, v in sorted(memory.items())}
+    return out
 
 
 def _print_report(table: CalibrationTable, acc: AcceleratorSpec, rows: list[dict[str, Any]],
                   eff: dict[str, Any], skipped: list[str]) -> None:
-    console.print(f"[bold]{table.name}[/bold] ({table.dtype}, {table.environment.device_name}) "
-                  f"attached to {acc.name}: peak {eff['peak_tflops']:.4g} TFLOP/s")
-    cov = Table(title="coverage of the shipped scenarios' shapes (inside = interpolated)")
-    for col in ("scenario", "family", "inside / needed", "farthest outside"):
+    console.print(f"[bold]{table.name}[/bold] ({', '.join(table.gemm_dtypes())}; "
+                  f"{table.device_name}) attached to {acc.name}")
+    cov = Table(title="coverage of the scenarios' kernel shapes, by where the time comes from")
+    for col in ("scenario", "family", "measured", "derived", "roofline", "outside the table"):
         cov.add_column(col)
     for r in rows:
-        far = f"{r['worst']} x{r['worst_factor']:g}" if r["worst"] else "-"
-        cov.add_row(r["scenario"], r["family"], f"{r['inside']} / {r['needed']}", far)
+        outside = ", ".join(r["outside"][:6]) + (" ..." if len(r["outside"]) > 6 else "")
+        cov.add_row(r["scenario"], r["family"], str(r["measured"]), str(r["derived"]),
+                    str(r["roofline"]), outside or "-")
     console.print(cov)
-    fit = Table(title=f"GEMM efficiency: e(F) = {eff['gemm_e_max']:.3f} F / (F + "
-                      f"{eff['gemm_half_flops']:.3g})")
-    for col in ("FLOPs per kernel", "kernels", "measured (median)", "fitted"):
-        fit.add_column(col)
-    for b in eff["gemm_bins"]:
-        fit.add_row(b["flops_decade"], str(b["num"]), f"{b['measured_median']:.3f}",
-                    f"{b['fitted']:.3f}")
-    console.print(fit)
+    if eff["gemm_bins"]:
+        fit = Table(title=f"{eff['dtype']} GEMM efficiency vs {eff['peak_tflops']:.4g} TFLOP/s: "
+                          f"e(F) = {eff['gemm_e_max']:.3f} F / (F + {eff['gemm_half_flops']:.3g})")
+        for col in ("FLOPs per kernel", "kernels", "measured (median)", "fitted"):
+            fit.add_column(col)
+        for b in eff["gemm_bins"]:
+            fit.add_row(b["flops_decade"], str(b["num"]), f"{b['measured_median']:.3f}",
+                        f"{b['fitted']:.3f}")
+        console.print(fit)
     mem = ", ".join(f"{k} {v:.2f}" for k, v in eff["memory_best_fraction_of_hbm"].items())
-    console.print(f"memory ops, best fraction of {acc.hbm_gbyte_per_s:g} GB/s: {mem}")
+    if mem:
+        console.print(f"memory ops, fraction of {acc.hbm_gbyte_per_s:g} GB/s (profiled: the "
+                      f"best op; measured curves: the largest size): {mem}")
     for s in skipped:
         console.print(f"[yellow]skipped[/yellow] {s}")
 
 
+calibrate_app = typer.Typer(help="Calibration tables: import measured data, report coverage.",
+                            no_args_is_help=True)
+
+
+@calibrate_app.command("coverage")
 @user_errors
-def calibrate(
-    table_path: Path = typer.Argument(..., help="A calibration table from `moesim profile`."),
+def coverage(
+    table_path: Path = typer.Argument(..., help="A calibration table (profile or import)."),
     accelerator: str = typer.Option(..., "--accelerator", help="Accelerator name from "
-                                    "topologies/*.yaml, or 'self' for the table's own device."),
+                                    "topologies/*.yaml, or 'self' for a profiled table's device."),
     topologies: Path = typer.Option(Path("topologies"), "--topologies"),
-    scenarios: Path = typer.Option(Path("scenarios"), "--scenarios"),
+    scenarios: Path = typer.Option(Path("scenarios"), "--scenarios",
+                                   help="Folder of scenarios (its *.yaml) to report on."),
+    scenario: list[Path] = typer.Option([], "--scenario", help="Report on this scenario "
+                                        "only (repeatable; default: the --scenarios folder)."),
+    dtype: str = typer.Option(None, "--dtype", help="GEMM dtype of the efficiency report "
+                              "(default: the table's v1 dtype, else bf16)."),
     out: Path = typer.Option(None, "--out", help="Write the table attached to the accelerator."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Attach a profile to an accelerator; report coverage of scenarios and efficiency curves."""
+    """Attach a table to an accelerator; report per op family how many of the scenarios'
+    shapes are measured, derived or roofline, which fell outside, and GEMM efficiency."""
     table = load_calibration(table_path)
     acc = find_accelerator(accelerator, table, topologies)
     attached = table.attached_to(acc.name)
-    own = accelerator_from_table(table)
-    if acc.name != own.name and table.environment.device_kind == "cpu":
+    env = table.environment
+    if env is not None and env.device_kind == "cpu" and acc.name != env.device_name:
         err_console.print(f"[yellow]warning[/yellow]: {table.name} was measured on a CPU; "
                           f"attached to {acc.name}, scenarios would use CPU kernel times")
-    rows, skipped = _coverage_rows(attached, scenarios)
-    eff = _efficiency(attached, acc)
+    rows, skipped = _coverage_rows(attached, acc, _scenario_files(scenarios, scenario))
+    eff = _efficiency(attached, acc, dtype or table.dtype or "bf16")
     if out is not None:
         save_calibration(attached, out)
     if as_json:
         print_json({"table": table.name, "accelerator": acc.name, "dtype": table.dtype,
-                    "coverage": rows, "efficiency": eff, "skipped": skipped,
+                    "gemm_dtypes": list(table.gemm_dtypes()), "coverage": rows,
+                    "efficiency": eff, "skipped": skipped,
                     "written": str(out) if out else None})
         return
     _print_report(attached, acc, rows, eff, skipped)
@@ -163,6 +208,42 @@ def calibrate(
                       "(relative to the scenario file)")
 
 
+@calibrate_app.command("import-aiconfigurator")
+@user_errors
+def import_aiconfigurator(
+    system: str = typer.Option(..., "--system", help="aiconfigurator-core system, e.g. "
+                               "h100_sxm, b200_sxm, gb200."),
+    out: Path = typer.Option(None, "--out", help="Table to write (default: "
+                             "calibration/aic-<system>.json)."),
+    accelerator: str = typer.Option(None, "--accelerator", help="Accelerator name to attach "
+                                    "to (default: the system's, e.g. H100-SXM)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Convert aiconfigurator-core's measured tables of one system into a moesim table
+    (needs the `aiconfigurator` extra)."""
+    from moesim.compute.aiconfigurator import default_out, import_system
+
+    table = import_system(system, accelerator=accelerator)
+    path = out or default_out(system)
+    save_calibration(table, path)
+    prov = table.provenance
+    assert prov is not None
+    summary = {"written": str(path), "bytes": path.stat().st_size, "accelerator":
+               table.accelerator, "device": prov.device_name, "gemm_dtypes":
+               list(table.gemm_dtypes()),
+               "families": [f"{f.family}: {f.framework} {f.framework_version} "
+                            f"{Path(f.path).stem} ({f.num_rows_kept} of {f.num_rows} rows)"
+                            for f in prov.files]}
+    if as_json:
+        print_json(summary)
+        return
+    target = table.accelerator or "no accelerator (attach with --accelerator NAME)"
+    console.print(f"wrote {path} ({summary['bytes'] / 1e6:.2f} MB) for {target}: "
+                  f"{prov.device_name}, GEMMs in {', '.join(summary['gemm_dtypes'])}")
+    for line in summary["families"]:
+        console.print(f"  {line}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("profile")(profile)
-    app.command("calibrate")(calibrate)
+    app.add_typer(calibrate_app, name="calibrate")

@@ -2,8 +2,8 @@
 
 - :func:`fit_efficiency`: achieved fraction of peak vs FLOPs per kernel, fitted to
   e(F) = e_max · F / (F + F_half) by least squares (grid over F_half, e_max closed form).
-- :func:`coverage`: for each op family, how many of the shapes a scenario needs lie inside
-  the measured range (interpolated) and how far the others lie outside (extrapolated).
+- coverage of scenarios lives in :mod:`moesim.compute.coverage` (by the kernel model's
+  own sources).
 - :func:`accelerator_from_table`: a topology-free AcceleratorSpec for the device the table
   was measured on, described by its own measured maxima (see docs/compute.md).
 """
@@ -16,7 +16,7 @@ import numpy as np
 
 from moesim.compute.calibration import CalibrationTable
 from moesim.compute.interp import LogGrid
-from moesim.compute.shapes import ScenarioShapes
+from moesim.errors import SpecError
 from moesim.specs.hardware import AcceleratorSpec
 from moesim.units import GBYTE_PER_S, TFLOPS, US
 
@@ -49,72 +49,6 @@ def fit_efficiency(flops: np.ndarray, fraction: np.ndarray) -> EfficiencyFit:
     return EfficiencyFit(e_max=best[1], half_flops=best[2], points=pts)
 
 
-def gemm_efficiency(table: CalibrationTable, peak_flops: float) -> EfficiencyFit:
-    """Achieved fraction of ``peak_flops`` (FLOP/s) of every measured GEMM, fitted."""
-    f = np.array([p.flops for p in table.gemm])
-    rate = np.array([p.flops / p.timing.value(table.statistic) for p in table.gemm])
-    return fit_efficiency(f, rate / peak_flops)
-
-
-@dataclass(frozen=True)
-class FamilyCoverage:
-    """How a table covers one op family's needed shapes."""
-
-    family: str
-    needed: int
-    inside: int
-    worst_label: str = ""
-    worst_factor: float = 1.0  # how far outside the measured range, as a size ratio
-
-    @property
-    def fraction(self) -> float:
-        return self.inside / self.needed if self.needed else 1.0
-
-
-def _outside(value: float, lo: float, hi: float) -> float:
-    """Size ratio by which ``value`` lies outside [lo, hi] (1.0 inside)."""
-    return max(lo / value, value / hi, 1.0)
-
-
-def _family(name: str, items: list[tuple[str, list[tuple[float, float, float]]]]) -> FamilyCoverage:
-    """items: (label, [(value, lo, hi) per dimension])."""
-    inside, worst, label = 0, 1.0, ""
-    for lab, dims in items:
-        factor = max((_outside(v, lo, hi) for v, lo, hi in dims), default=1.0)
-        if factor <= 1.0 + 1e-9:
-            inside += 1
-        elif factor > worst:
-            worst, label = factor, lab
-    return FamilyCoverage(name, len(items), inside, label, worst)
-
-
-def _bounds(values: list[float]) -> tuple[float, float]:
-    return (min(values), max(values)) if values else (np.inf, -np.inf)
-
-
-def coverage(table: CalibrationTable, shapes: ScenarioShapes) -> list[FamilyCoverage]:
-    """Per op family (gemm, grouped_gemm, attention, memory), the shapes inside the table."""
-    gm = [_bounds([float(getattr(p, a)) for p in table.gemm]) for a in ("m", "n", "k")]
-    gemm = [(g.label, [(g.m, *gm[0]), (g.n, *gm[1]), (g.k, *gm[2])]) for g in shapes.gemm]
-    experts = [g for g in shapes.gemm if g.label.startswith("expert_")]
-    grouped = []
-    if experts:
-        gt = _bounds([float(t) for p in table.grouped_gemm for t in p.tokens_per_expert if t])
-        gn = _bounds([float(p.n) for p in table.grouped_gemm])
-        gk = _bounds([float(p.k) for p in table.grouped_gemm])
-        grouped = [(g.label, [(g.m, *gt), (g.n, *gn), (g.k, *gk)]) for g in experts]
-    at = [_bounds([float(getattr(p, a)) for p in table.attention])
-          for a in ("seq_kv", "head_dim")]
-    attention = [(f"seq {a.seq}", [(a.seq, *at[0]), (a.head_dim, *at[1])])
-                 for a in shapes.attention]
-    memory = []
-    for kind, nbytes in shapes.memory_bytes:
-        mb = _bounds([p.bytes_moved for p in table.memory if p.kind == kind])
-        memory.append((kind, [(nbytes, *mb)]))
-    return [_family("gemm", gemm), _family("grouped_gemm", grouped),
-            _family("attention", attention), _family("memory", memory)]
-
-
 def accelerator_from_table(table: CalibrationTable) -> AcceleratorSpec:
     """A topology-free AcceleratorSpec for the table's device, from its own measurements.
 
@@ -123,6 +57,9 @@ def accelerator_from_table(table: CalibrationTable) -> AcceleratorSpec:
     launch overhead = the shortest measured memory op. Memory capacity from the environment.
     """
     env = table.environment
+    if env is None:
+        raise SpecError(f"{table.source_path or table.name}: a converted table has no device of "
+                        "its own; attach it to an accelerator of topologies/")
     peak = max((p.flops / p.timing.value(table.statistic) for p in table.gemm), default=1e9)
     elem = [p for p in table.memory if p.kind == "elementwise"] or list(table.memory)
     # The largest streaming op: smaller ones run from cache and overstate memory bandwidth.

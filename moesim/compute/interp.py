@@ -11,7 +11,10 @@ memory op: bytes) and interpolates multilinearly. Properties the tests check:
   kernel's time (small kernels are latency bound, so this is the conservative choice).
 
 Grid cells that were not measured (a partial grid) are filled from the nearest measured
-point in log space, scaled by the ratio of sizes, before interpolation.
+point in log space, scaled by the ratio of sizes, before interpolation
+(:meth:`LogGrid.from_points`). :meth:`LogGrid.from_grid` fills a full grid with holes axis by
+axis: between measured cells of a line log-linearly, beyond them by the rules for queries
+outside the grid (in proportion to the size above, held below).
 """
 
 from __future__ import annotations
@@ -51,6 +54,19 @@ class LogGrid:
             _fill_missing(grid, axes, np.log(sizes), np.log(times))
         return cls(axes, grid)
 
+    @classmethod
+    def from_grid(cls, axes: Sequence[Sequence[float]], times: np.ndarray) -> LogGrid:
+        """Build from a full grid of seconds with NaN holes (vectorized; see module)."""
+        log_axes = [np.log(np.asarray(a, dtype=np.float64)) for a in axes]
+        values = np.log(np.asarray(times, dtype=np.float64))
+        assert np.isfinite(values).any(), "grid has no measured cell"
+        for _ in range(len(log_axes)):
+            if np.isfinite(values).all():
+                break
+            for d, ax in enumerate(log_axes):
+                values = _fill_along(values, ax, d)
+        return cls(axes, values)
+
     def __call__(self, *queries: np.ndarray | float) -> np.ndarray:
         """Seconds at the query sizes (one array per axis, broadcast together)."""
         q = np.broadcast_arrays(*[np.log(np.asarray(x, dtype=np.float64)) for x in queries])
@@ -89,6 +105,30 @@ def _fill_missing(grid: np.ndarray, axes: list[np.ndarray], log_sizes: np.ndarra
         target = np.array([np.log(axes[d][c]) for d, c in enumerate(cell)])
         nearest = int(np.argmin(((log_sizes - target) ** 2).sum(axis=1)))
         grid[cell] = log_times[nearest] + float((target - log_sizes[nearest]).sum())
+
+
+def _fill_along(values: np.ndarray, log_axis: np.ndarray, d: int) -> np.ndarray:
+    """Fill NaNs along axis ``d`` from the finite cells of the same line.
+
+    Between two measured cells: log-linear interpolation (so monotone data stay monotone);
+    above the last one: time in proportion to size; below the first: held (the rules for
+    queries outside the grid)."""
+    v = np.moveaxis(values, d, -1).copy()
+    n = v.shape[-1]
+    idx = np.arange(n)
+    ok = np.isfinite(v)
+    below = np.maximum.accumulate(np.where(ok, idx, -1), axis=-1)
+    above = np.flip(np.minimum.accumulate(np.flip(np.where(ok, idx, n), -1), axis=-1), -1)
+    has_b, has_a = below >= 0, above < n
+    ib, ia = np.clip(below, 0, n - 1), np.clip(above, 0, n - 1)
+    vb, va = np.take_along_axis(v, ib, -1), np.take_along_axis(v, ia, -1)
+    xb, xa = log_axis[ib], log_axis[ia]
+    span = np.where(xa > xb, xa - xb, 1.0)
+    between = vb + (va - vb) * (log_axis - xb) / span
+    fill = np.where(has_b & has_a, between,
+                    np.where(has_b, vb + (log_axis - xb), np.where(has_a, va, np.nan)))
+    v = np.where(ok, v, fill)
+    return np.moveaxis(v, -1, d)
 
 
 def interp_1d_log(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:

@@ -1,11 +1,15 @@
 """The kernel cost model: how long one GEMM, grouped GEMM, attention or memory op takes.
 
-With a calibration table attached (same dtype, and the same accelerator if the table names
-one), times come from log-space interpolation of the measurements; otherwise from the
-roofline of :mod:`moesim.compute.roofline`. Every result names its path in ``source``.
+With a calibration table attached (one that has the model's dtype, and the same accelerator
+if the table names one), times come from the table's measurements; otherwise from the
+roofline of :mod:`moesim.compute.roofline`. Every result says where it came from in
+``source``: "measured" (interpolated inside measured shapes), "derived" (computed from
+measurements by a stated rule: the grouped-GEMM ratio, the attention backward ratio, a
+scaling, an extrapolation) or "roofline". docs/compute.md lists which op takes which path.
 
 Backward passes: a linear layer's backward is two GEMMs, dgrad (m x n @ n x k -> m x k) and
-wgrad (k x m @ m x n -> k x n); the engine calls :meth:`KernelCostModel.gemm` for each.
+wgrad (k x m @ m x n -> k x n); the engine calls :meth:`KernelCostModel.gemm` for each, and
+:meth:`KernelCostModel.grouped_gemm_many` with the backward shapes of the experts' GEMMs.
 """
 
 from __future__ import annotations
@@ -16,14 +20,29 @@ from functools import lru_cache
 import numpy as np
 
 from moesim.compute import roofline as rf
+from moesim.compute import v1
+from moesim.compute.attention import AttentionLookup, attended_fraction, backward_ratio
 from moesim.compute.calibration import CalibrationTable
-from moesim.compute.interp import LogGrid, interp_1d_log
+from moesim.compute.measured import (
+    DERIVED,
+    DTYPE_FAMILY,
+    MEASURED,
+    QUANTIZED,
+    ROOFLINE,
+    GemmLookup,
+    MemoryLookup,
+    RatioCurve,
+    pick_memory_curve,
+    ratio_curve,
+)
 from moesim.errors import SpecError
 from moesim.specs.hardware import AcceleratorSpec
 from moesim.units import dtype_bytes
 
-CALIBRATION = "calibration"
-ROOFLINE = "roofline"
+DTYPES = tuple(DTYPE_FAMILY)
+# Roofline dtype of each model dtype: block-scaled and MX FP8 run on the FP8 tensor cores;
+# NVFP4 is priced at the FP8 rate where the spec gives no FP4 peak (conservative).
+ROOFLINE_DTYPE = {"fp8_block": "fp8", "mxfp8": "fp8", "nvfp4": "fp8"}
 
 
 @dataclass(frozen=True)
@@ -41,19 +60,39 @@ class KernelCostModel:
 
     def __init__(self, accelerator: AcceleratorSpec, dtype: str,
                  calibration: CalibrationTable | None = None) -> None:
-        if dtype not in ("bf16", "fp16", "fp8", "fp32", "tf32"):
-            raise SpecError(f"dtype={dtype!r} is not a compute dtype; valid: bf16, fp16, fp8, fp32")
-        if calibration is not None:
-            _check_match(accelerator, dtype, calibration)
+        if dtype not in DTYPES:
+            raise SpecError(f"dtype={dtype!r} is not a compute dtype; valid: "
+                            f"{', '.join(DTYPES)}")
         self.accelerator = accelerator
         self.dtype = dtype
         self.calibration = calibration
-        self._gemm_grid = _gemm_grid(calibration) if calibration else None
-        self._grouped_ratio = _grouped_ratio(calibration, self._gemm_grid)
-        self._memory_grids = _memory_grids(calibration) if calibration else {}
-        self._attention_curves: dict[tuple[bool, bool, int], tuple[np.ndarray, np.ndarray]] = (
-            _attention_curves(calibration) if calibration else {})
+        self.rdtype = ROOFLINE_DTYPE.get(dtype, dtype)
+        self._v1: v1.V1Lookups | None = None
+        self._gemm_lookup: GemmLookup | None = None
+        self._memory: MemoryLookup | None = None
+        self._attention: dict[str, AttentionLookup] = {}
+        self._ratio: RatioCurve | None | bool = False  # False: not built yet
+        if calibration is not None:
+            _check_accelerator(accelerator, calibration)
+            self._attach(calibration)
         self._gemm = lru_cache(maxsize=65536)(self._gemm_uncached)
+
+    def _attach(self, table: CalibrationTable) -> None:
+        family, derived = DTYPE_FAMILY[self.dtype]
+        grid = table.gemm_grid(family)
+        if table.gemm and table.dtype == self.dtype:
+            self._v1 = v1.V1Lookups(table)
+        elif grid is not None:
+            self._gemm_lookup = GemmLookup(grid, derived=derived)
+        elif table.gemm or table.gemm_grids:
+            have = ", ".join(table.gemm_dtypes())
+            where = table.source_path or f"calibration {table.name!r}"
+            raise SpecError(f"{where}: has no {self.dtype} GEMMs (it has {have}); the workload "
+                            f"computes in {self.dtype}: import or profile a table with "
+                            f"{self.dtype}, or drop the calibration")
+        curve = pick_memory_curve(table.memory_curves)
+        if curve is not None:
+            self._memory = MemoryLookup(curve)
 
     # --- GEMMs ---------------------------------------------------------------------------
     def gemm(self, m: int, n: int, k: int, *, batch: int = 1) -> KernelTime:
@@ -62,14 +101,17 @@ class KernelCostModel:
 
     def _gemm_uncached(self, m: int, n: int, k: int, batch: int) -> KernelTime:
         flops = 2.0 * batch * m * n * k
-        moved = rf.gemm_bytes(m, n, k, batch, self.dtype)
+        moved = rf.gemm_bytes(m, n, k, batch, self.rdtype)
         if min(m, n, k, batch) <= 0:
             return KernelTime(0.0, 0.0, 0.0, self.source)
-        if self._gemm_grid is not None:
-            # A batched GEMM is ``batch`` GEMMs' work in one launch; the grid is per GEMM.
-            t = float(self._gemm_grid(m, n, k)) * batch
-            return KernelTime(t, flops, moved, CALIBRATION)
-        t = rf.gemm_roofline(self.accelerator, self.dtype, m, n, k, batch)
+        # A batched GEMM is ``batch`` GEMMs' work in one launch; the tables are per GEMM.
+        if self._gemm_lookup is not None:
+            t = float(self._gemm_lookup(m, n, k)) * batch
+            return KernelTime(t, flops, moved, self._gemm_lookup.source(m, n, k))
+        if self._v1 is not None:
+            t, src = self._v1.gemm(m, n, k)
+            return KernelTime(t * batch, flops, moved, src)
+        t = rf.gemm_roofline(self.accelerator, self.rdtype, m, n, k, batch)
         return KernelTime(t, flops, moved, ROOFLINE)
 
     def grouped_gemm(self, tokens_per_expert: np.ndarray | list[int], n: int,
@@ -78,123 +120,147 @@ class KernelCostModel:
         t = np.asarray(tokens_per_expert, dtype=np.float64).reshape(1, -1)
         rows = float(t.sum())
         flops = 2.0 * rows * n * k
-        moved = dtype_bytes(self.dtype) * (rows * k + float((t > 0).sum()) * k * n + rows * n)
+        moved = dtype_bytes(self.rdtype) * (rows * k + float((t > 0).sum()) * k * n + rows * n)
         time = float(self.grouped_gemm_many(t, n, k)[0])
-        return KernelTime(time, flops, moved, self.source)
+        source = DERIVED if self._gemm_lookup is not None or self._v1 is not None else ROOFLINE
+        return KernelTime(time, flops, moved, source)
 
-    def grouped_gemm_many(self, tokens: np.ndarray, n: int, k: int) -> np.ndarray:
-        """Seconds of one grouped GEMM per row of ``tokens`` [R, E] (numpy only; hot path)."""
+    def grouped_gemm_many(self, tokens: np.ndarray, n: int, k: int, *,
+                          wgrad: bool = False) -> np.ndarray:
+        """Seconds of one grouped GEMM per row of ``tokens`` [R, E] (numpy only; hot path).
+
+        Measured tables: the sum over experts with tokens of the dense GEMM (t_e, n, k),
+        times the grouped ratio r(rows per active expert) measured from the MoE series.
+        ``wgrad=True`` prices each expert's weight gradient, (k x t_e) @ (t_e x n): the dense
+        GEMM (k, n, t_e), same FLOPs, the tokens as the reduction dimension (the roofline
+        path prices it as the forward shape).
+        """
         t = np.asarray(tokens, dtype=np.float64)
         if t.ndim == 1:
             t = t.reshape(1, -1)
-        if self._gemm_grid is None:
-            return rf.grouped_gemm_roofline_many(self.accelerator, self.dtype, t, n, k)
-        # Calibrated: sum of the experts' dense-GEMM times, times the measured ratio of a
-        # grouped call to that sum (see _grouped_ratio); experts without tokens cost nothing.
-        safe = np.maximum(t, 1.0)
-        per = self._gemm_grid(safe, float(n), float(k))
-        return np.where(t > 0, per, 0.0).sum(axis=-1) * self._grouped_ratio
+        if self._gemm_lookup is not None:
+            active = t > 0
+            if wgrad:
+                per = self._gemm_lookup.along(2, np.maximum(t, 1.0), float(k), float(n))
+            else:
+                per = self._gemm_lookup.rows(np.maximum(t, 1.0), float(n), float(k))
+            dense = np.where(active, per, 0.0).sum(axis=-1)
+            curve = self.grouped_ratio()
+            if curve is None:
+                return dense
+            rows = t.sum(axis=-1) / np.maximum(active.sum(axis=-1), 1)
+            return dense * curve(np.maximum(rows, 1.0))
+        if self._v1 is not None:
+            return self._v1.grouped(t, float(n), float(k))
+        return rf.grouped_gemm_roofline_many(self.accelerator, self.rdtype, t, n, k)
 
-    # --- attention and memory ops -----------------------------------------------------------
+    def grouped_ratio(self) -> RatioCurve | None:
+        """The measured grouped-GEMM ratio curve of this dtype (None: the table has no EP1/TP1
+        MoE series of this dtype or of bf16). Memoized on the model."""
+        if self._ratio is False:
+            self._ratio = None
+            table = self.calibration
+            if table is not None and self._gemm_lookup is not None:
+                family = self._gemm_lookup.dtype
+                series = [s for s in table.moe_series if s.dtype == family]
+                self._ratio = ratio_curve(series, self._gemm_lookup, self._memory_s, family)
+                if self._ratio is None and family != "bf16" and table.gemm_grid("bf16"):
+                    bf16 = GemmLookup(table.gemm_grid("bf16"))  # type: ignore[arg-type]
+                    series = [s for s in table.moe_series if s.dtype == "bf16"]
+                    self._ratio = ratio_curve(series, bf16, self._memory_s, "bf16")
+        return self._ratio  # type: ignore[return-value]
+
+    # --- attention ---------------------------------------------------------------------------
     def attention(self, batch: int, seq_q: int, seq_kv: int, num_heads: int,
                   num_kv_heads: int, head_dim: int, *, causal: bool = True,
-                  backward: bool = False) -> KernelTime:
-        """Fused (FlashAttention-style) attention, forward or backward; seconds."""
-        flops = rf.attention_flops(batch, seq_q, seq_kv, num_heads, head_dim,
+                  backward: bool = False, window: int | None = None,
+                  head_dim_v: int | None = None, kv_cache_dtype: str | None = None
+                  ) -> KernelTime:
+        """Fused (FlashAttention-style) attention, forward or backward; seconds.
+
+        ``window``: sliding-window size (None: full); ``head_dim_v``: value head dim when it
+        differs from the query/key one (MLA: 192 / 128); ``kv_cache_dtype``: for decode.
+        """
+        dv = head_dim if head_dim_v is None else head_dim_v
+        flops = rf.attention_flops(batch, seq_q, seq_kv, num_heads, (head_dim + dv) / 2.0,
                                    causal=causal, backward=backward)
+        if window and window < seq_kv and causal:
+            flops *= attended_fraction(seq_kv, window)
         moved = rf.attention_bytes(batch, seq_q, seq_kv, num_heads, num_kv_heads, head_dim,
-                                   self.dtype, backward=backward)
-        rate = self._attention_rate(seq_kv, head_dim, causal, backward)
-        if rate is not None:
-            return KernelTime(flops / rate, flops, moved, CALIBRATION)
+                                   self.rdtype, backward=backward)
+        fwd = self._measured_attention(batch, seq_q, seq_kv, num_heads, num_kv_heads,
+                                       head_dim, causal, window, head_dim_v, kv_cache_dtype)
+        if fwd is not None:
+            t, src = fwd
+            if backward:
+                t, src = t * backward_ratio(seq_kv), DERIVED
+            return KernelTime(t, flops, moved, src)
+        if self._v1 is not None:
+            hit = self._v1.attention(flops, seq_kv, head_dim, causal, backward)
+            if hit is not None:
+                return KernelTime(hit[0], flops, moved, hit[1])
         acc = self.accelerator
         eff = rf.attention_efficiency(seq_kv, causal=causal, backward=backward)
-        compute = flops / (acc.peak_flops(self.dtype) * eff)
+        compute = flops / (acc.peak_flops(self.rdtype) * eff)
         memory = moved / (acc.hbm_bytes_per_s * acc.hbm_efficiency)
         return KernelTime(max(compute, memory) + rf.launch_s(acc), flops, moved, ROOFLINE)
 
-    def _attention_rate(self, seq_kv: int, head_dim: int, causal: bool,
-                        backward: bool) -> float | None:
-        """Measured FLOP/s interpolated over seq_kv (nearest head_dim); None if unmeasured."""
-        dims = [d for (c, bw, d) in self._attention_curves if c == causal and bw == backward]
-        if not dims:
+    def _measured_attention(self, batch: int, seq_q: int, seq_kv: int, h: int, kv: int,
+                            d: int, causal: bool, window: int | None, dv: int | None,
+                            kv_dtype: str | None) -> tuple[float, str] | None:
+        table = self.calibration
+        if table is None or not (table.attention_series or table.mla_series):
             return None
-        best = min(dims, key=lambda d: abs(np.log(d / head_dim)))
-        xs, ys = self._attention_curves[(causal, backward, best)]
-        return float(interp_1d_log(np.array(seq_kv), xs, ys))
+        adtype = "fp8" if self.dtype in QUANTIZED else "bf16"
+        key = f"{adtype}/{kv_dtype or adtype}"
+        if key not in self._attention:
+            self._attention[key] = AttentionLookup(table.attention_series, table.mla_series,
+                                                   adtype, kv_dtype or adtype)
+        hit = self._attention[key].forward(batch, seq_q, seq_kv, h, kv, d, causal=causal,
+                                           window=window, head_dim_v=dv)
+        if hit is None and adtype != "bf16":  # no FP8 attention measured: the BF16 kernel
+            return self._bf16_attention(batch, seq_q, seq_kv, h, kv, d, causal, window, dv)
+        return hit
 
+    def _bf16_attention(self, *args: object) -> tuple[float, str] | None:
+        table = self.calibration
+        assert table is not None
+        lookup = self._attention.setdefault(
+            "bf16/bf16", AttentionLookup(table.attention_series, table.mla_series, "bf16",
+                                         "bf16"))
+        b, sq, skv, h, kv, d, causal, window, dv = args
+        hit = lookup.forward(b, sq, skv, h, kv, d, causal=causal, window=window,  # type: ignore[arg-type]
+                             head_dim_v=dv)
+        return None if hit is None else (hit[0], DERIVED)
+
+    # --- memory-bound ops ------------------------------------------------------------------
     def memory_op(self, bytes_moved: float, kind: str = "elementwise") -> KernelTime:
         """A memory-bound op that reads plus writes ``bytes_moved`` bytes; seconds."""
         if bytes_moved <= 0:
             return KernelTime(0.0, 0.0, 0.0, self.source)
-        grid = self._memory_grids.get(kind) or self._memory_grids.get("elementwise")
-        if grid is not None:
-            return KernelTime(float(grid(bytes_moved)), 0.0, bytes_moved, CALIBRATION)
+        if self._v1 is not None:
+            hit = self._v1.memory(bytes_moved, kind)
+            if hit is not None:
+                return KernelTime(hit, 0.0, bytes_moved, MEASURED)
+        if self._memory is not None:
+            return KernelTime(self._memory(bytes_moved), 0.0, bytes_moved, DERIVED)
         return KernelTime(rf.memory_roofline(self.accelerator, bytes_moved), 0.0, bytes_moved,
                           ROOFLINE)
 
+    def _memory_s(self, bytes_moved: float, kind: str) -> float:
+        return self.memory_op(bytes_moved, kind).time_s
+
     @property
     def source(self) -> str:
-        """The path GEMMs take: "calibration" when a table is attached, else "roofline"."""
-        return CALIBRATION if self._gemm_grid is not None else ROOFLINE
+        """The path GEMMs take: "measured" when a table has this dtype, else "roofline"."""
+        if self._gemm_lookup is not None:
+            return DERIVED if self._gemm_lookup.derived else MEASURED
+        return MEASURED if self._v1 is not None else ROOFLINE
 
 
-def _check_match(acc: AcceleratorSpec, dtype: str, table: CalibrationTable) -> None:
-    if table.dtype != dtype:
-        raise SpecError(f"calibration {table.name!r} was measured in {table.dtype} but the "
-                        f"workload computes in {dtype}; profile with --dtype {dtype} or drop "
-                        "the calibration")
+def _check_accelerator(acc: AcceleratorSpec, table: CalibrationTable) -> None:
     if table.accelerator is not None and table.accelerator != acc.name:
-        raise SpecError(f"calibration {table.name!r} is attached to {table.accelerator!r}, not "
-                        f"{acc.name!r}; attach it with `moesim calibrate TABLE --accelerator "
-                        f"{acc.name}`")
-
-
-def _gemm_grid(table: CalibrationTable) -> LogGrid | None:
-    pts = [p for p in table.gemm if p.batch == 1]
-    if not pts:
-        return None
-    sizes = np.array([[p.m, p.n, p.k] for p in pts], dtype=np.float64)
-    return LogGrid.from_points(sizes, np.array([p.timing.value(table.statistic) for p in pts]))
-
-
-def _grouped_ratio(table: CalibrationTable | None, grid: LogGrid | None) -> float:
-    """Median over grouped measurements of measured time / sum of per-expert GEMM times.
-
-    Below 1 where a grouped kernel beats separate launches, above where it pads; 1.0 when
-    nothing was measured.
-    """
-    if table is None or grid is None or not table.grouped_gemm:
-        return 1.0
-    ratios = []
-    for p in table.grouped_gemm:
-        t = np.array([x for x in p.tokens_per_expert if x > 0], dtype=np.float64)
-        dense = float(grid(t, float(p.n), float(p.k)).sum())
-        ratios.append(p.timing.value(table.statistic) / dense)
-    return float(np.median(ratios))
-
-
-def _memory_grids(table: CalibrationTable) -> dict[str, LogGrid]:
-    """One time-vs-bytes curve per memory-op kind."""
-    out = {}
-    for kind in sorted({p.kind for p in table.memory}):
-        pts = [p for p in table.memory if p.kind == kind]
-        out[kind] = LogGrid.from_points(np.array([[p.bytes_moved] for p in pts]),
-                                        np.array([p.timing.value(table.statistic) for p in pts]))
-    return out
-
-
-def _attention_curves(table: CalibrationTable
-                      ) -> dict[tuple[bool, bool, int], tuple[np.ndarray, np.ndarray]]:
-    """Achieved FLOP/s vs seq_kv per (causal, backward, head_dim); medians per seq_kv."""
-    rates: dict[tuple[bool, bool, int], dict[int, list[float]]] = {}
-    for p in table.attention:
-        f = rf.attention_flops(p.batch, p.seq_q, p.seq_kv, p.num_heads, p.head_dim,
-                               causal=p.causal, backward=p.backward)
-        key = (p.causal, p.backward, p.head_dim)
-        rates.setdefault(key, {}).setdefault(p.seq_kv, []).append(f / p.timing.value(table.statistic))
-    out = {}
-    for key, by_seq in rates.items():
-        xs = np.array(sorted(by_seq), dtype=np.float64)
-        out[key] = (xs, np.array([float(np.median(by_seq[int(x)])) for x in xs]))
-    return out
+        where = table.source_path or f"calibration {table.name!r}"
+        raise SpecError(f"{where}: the table is attached to {table.accelerator!r}, not "
+                        f"{acc.name!r}; use a table of {acc.name} or attach one with "
+                        f"`moesim calibrate coverage TABLE --accelerator {acc.name} --out PATH`")

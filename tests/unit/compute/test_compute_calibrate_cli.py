@@ -1,4 +1,4 @@
-"""`moesim calibrate` on the shipped CPU table: coverage and efficiency report."""
+"""`moesim calibrate coverage` on the shipped CPU table: coverage and efficiency report."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ DIRS = ["--topologies", str(ROOT / "topologies"), "--scenarios", str(ROOT / "sce
 
 
 def _run(*args: str):
-    return runner.invoke(app, ["calibrate", str(SHIPPED), *args, *DIRS])
+    return runner.invoke(app, ["calibrate", "coverage", str(SHIPPED), *args, *DIRS])
 
 
 def test_calibrate_self_reports_coverage_and_efficiency():
@@ -31,11 +31,14 @@ def test_calibrate_self_reports_coverage_and_efficiency():
     gemm = next(r for r in mixtral if r["family"] == "gemm")
     # Six forward GEMMs (qkv, attn_out, expert_up, expert_down, router, lm_head), each with
     # dgrad and wgrad: 18. Every one has a dimension of 4096 tokens or more, past the CPU
-    # grid's m, n, k maxima (2048, 8192, 2048), so none is inside. The farthest is the
-    # router, n = 8 experts vs the grid's smallest n = 256: a factor 32 (ahead of the LM
-    # head's dgrad, k = vocab 32000 vs 2048: 15.6).
-    assert gemm["needed"] == 18 and gemm["inside"] == 0
-    assert gemm["worst"] == "router" and gemm["worst_factor"] == 32.0
+    # grid's m, n, k maxima (2048, 8192, 2048), so none is measured: all 18 are derived
+    # (extrapolated from the grid) and all are named outside.
+    assert (gemm["needed"], gemm["measured"], gemm["derived"], gemm["roofline"]) == (18, 0, 18, 0)
+    assert "router" in gemm["outside"] and "lm_head.dgrad" in gemm["outside"]
+    # The CPU table measured attention forward (seq 256..2048) but Mixtral's seq is 4096:
+    # the forward is extrapolated at the last measured FLOP rate.
+    att = next(r for r in mixtral if r["family"] == "attention")
+    assert att["needed"] == 2 and att["roofline"] == 0
     eff = data["efficiency"]
     # Against its own measured maximum the best GEMM is exactly 1.0 of peak and no bin
     # exceeds it.
@@ -51,6 +54,14 @@ def test_calibrate_attaches_to_a_topology_accelerator(tmp_path):
     table = load_calibration(out)
     assert table.accelerator == "H100-SXM"
     assert table.gemm == load_calibration(SHIPPED).gemm
+
+
+def test_one_scenario_only():
+    one = ROOT / "scenarios" / "mixtral-8x7b-64xh100.yaml"
+    res = _run("--accelerator", "self", "--json", "--scenario", str(one))
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert {r["scenario"] for r in data["coverage"]} == {"mixtral-8x7b-64xh100"}
 
 
 def test_unknown_accelerator_is_one_line_exit_2():
