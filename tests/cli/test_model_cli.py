@@ -38,3 +38,11 @@ def test_bad_config_is_one_line(tmp_path):
     assert r.exit_code == 2
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"moesim: error: {p}: architectures=")
+
+
+def test_validate_a_raw_config_says_what_to_do():
+    r = runner.invoke(app, ["validate", str(HF / "mixtral-8x7b-v0.1.json")])
+    assert r.exit_code == 2
+    line = r.output.strip()
+    assert len(line.splitlines()) == 1 and "Hugging Face config.json" in line
+    assert "moesim model import" in line and "unknown field 'architectures'" not in line
