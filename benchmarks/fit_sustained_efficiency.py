@@ -1,11 +1,12 @@
-"""Re-derive moesim.engine.binding's two fitted compute constants and their leave-one-out errors.
+"""Re-derive moesim's two fitted whole-step constants and their leave-one-out errors.
 
-SUSTAINED_COMPUTE_EFFICIENCY (e: every compute kernel time is divided by it) and
-HOST_OP_FLOOR_S (f: the least time one modeled compute op holds its stream) are fitted
-together: for each published case in CASES the analytic step time T_i(e, f) is evaluated by the
-engine itself, and (e, f) minimizes sum_i log(T_i(e, f) / P_i)^2 (P_i: the published step
-time). T is not linear in f (only ops shorter than the floor are raised to it), so the fit is
-a pattern search on a grid of 0.001 in e and 1 us in f, every point a real engine run. Then
+SUSTAINED_COMPUTE_EFFICIENCY (e: every compute kernel time is divided by it;
+moesim/engine/binding.py) and HOST_OP_S (f: the host's issue time per modeled op;
+moesim/engine/host.py) are fitted together: for each published case in CASES the analytic
+step time T_i(e, f) is evaluated by the engine itself, and (e, f) minimizes
+sum_i log(T_i(e, f) / P_i)^2 (P_i: the published step time). T is not linear in f (the host
+only shows where it outruns the device), so the fit is a pattern search on a grid of 0.001
+in e and 1 us in f, every point a real engine run. Then
 the same fit runs once per case with that case left out, to show the error on a case the fit
 did not see, and the held-out cases (HELD_OUT, never in any fit) are predicted.
 Usage: python benchmarks/fit_sustained_efficiency.py   (about 3 minutes on 2 cores)
@@ -19,11 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from moesim.engine import Simulation
-from moesim.engine.binding import (
-    HOST_OP_FLOOR_S,
-    SUSTAINED_COMPUTE_EFFICIENCY,
-    ScenarioCostProvider,
-)
+from moesim.engine.binding import SUSTAINED_COMPUTE_EFFICIENCY, ScenarioCostProvider
+from moesim.engine.host import HOST_OP_S
 from moesim.results.flops import model_flops_per_step
 from moesim.specs.loader import load_scenario
 
@@ -54,18 +52,19 @@ def published_step_s(path: str, metric: str, value: float) -> float:
 
 @cache
 def step_at(path: str, ei: int, fi: int) -> float:
-    """Analytic step time of ``path`` at e = ei * E_STEP, floor = fi * F_STEP."""
+    """Analytic step time of ``path`` at e = ei * E_STEP, host issue time = fi * F_STEP."""
     sc = load_scenario(ROOT / path)
-    costs = ScenarioCostProvider(sc, fidelity="analytic", sustained_efficiency=ei * E_STEP,
-                                 host_floor_s=fi * F_STEP)
-    return Simulation(sc, fidelity="analytic", costs=costs, include_memory=False).run().step_time_s
+    costs = ScenarioCostProvider(sc, fidelity="analytic", sustained_efficiency=ei * E_STEP)
+    sim = Simulation(sc, fidelity="analytic", costs=costs, include_memory=False,
+                     host_op_s=fi * F_STEP)
+    return sim.run().step_time_s
 
 
 def loss(cases: list[tuple[str, float]], ei: int, fi: int) -> float:
     return sum(float(np.log(step_at(p, ei, fi) / pub)) ** 2 for p, pub in cases)
 
 
-def fit(cases: list[tuple[str, float]], start: tuple[int, int] = (800, 175)) -> tuple[int, int]:
+def fit(cases: list[tuple[str, float]], start: tuple[int, int] = (800, 40)) -> tuple[int, int]:
     """Pattern search for the grid point (ei, fi) of least loss; steps halve to one grid unit."""
     best, here = start, loss(cases, *start)
     de, df = 32, 32
@@ -86,8 +85,8 @@ def main() -> None:
     cases = [(p, published_step_s(p, m, v)) for p, m, v in CASES]
     e, f = fit(cases)
     print(f"fitted over all {len(cases)} cases: sustained efficiency {e * E_STEP:.3f}, "
-          f"host floor {f * F_STEP * 1e6:.0f} us per op "
-          f"(in moesim: {SUSTAINED_COMPUTE_EFFICIENCY}, {HOST_OP_FLOOR_S * 1e6:.0f} us)")
+          f"host issue time {f * F_STEP * 1e6:.0f} us per op "
+          f"(in moesim: {SUSTAINED_COMPUTE_EFFICIENCY}, {HOST_OP_S * 1e6:.0f} us)")
     for i, (path, pub) in enumerate(cases):
         t = step_at(path, e, f)
         le, lf = fit(cases[:i] + cases[i + 1:], (e, f))

@@ -11,6 +11,7 @@ from moesim.check.cases import (
     CollectiveCaseSpec,
     DeepEPCaseSpec,
     GemmCaseSpec,
+    GroupedGemmCaseSpec,
     RatioCaseSpec,
     load_case,
 )
@@ -18,5 +19,5 @@ from moesim.check.evaluate import CheckRow, result_field
 from moesim.check.suite import CategorySummary, CheckReport, discover, mape, run_check, summarize
 
 __all__ = ["CASE_METRICS", "CategorySummary", "CheckReport", "CheckRow", "CollectiveCaseSpec",
-           "DeepEPCaseSpec", "GemmCaseSpec", "RatioCaseSpec", "discover", "load_case", "mape",
+           "DeepEPCaseSpec", "GemmCaseSpec", "GroupedGemmCaseSpec", "RatioCaseSpec", "discover", "load_case", "mape",
            "result_field", "run_check", "summarize"]

@@ -6,8 +6,11 @@ A file under ``scenarios/published/`` is either a scenario (it has ``workload``;
 - ``collective``: an NCCL collective on a topology (op, ranks, size, algorithm), metrics
   ``busbw_gbyte_per_s``, ``algbw_gbyte_per_s``, ``time_s`` (nccl-tests definitions);
 - ``gemm``: one GEMM m x k @ k x n on the topology's accelerator, metrics ``tflops``, ``time_s``;
-- ``deepep``: DeepEP's normal-kernel benchmark (dispatch or combine) at an EP size, metric
-  ``bandwidth_gbyte_per_s`` in DeepEP's own accounting (moesim.network.deepep);
+- ``grouped_gemm``: one grouped (MoE) GEMM, ``groups`` experts of ``tokens_per_group`` rows each
+  against their own k x n weights, metrics ``tflops``, ``time_s``;
+- ``deepep``: DeepEP's benchmark (dispatch or combine) at an EP size, normal kernels or
+  low-latency kernels (``mode``), metrics ``bandwidth_gbyte_per_s`` in DeepEP's own accounting
+  and ``latency_us`` (moesim.network.deepep);
 - ``ratio``: a result field of one scenario over the same field of another (published
   relative speeds), metric ``ratio``.
 
@@ -31,7 +34,8 @@ from moesim.units import parse_size
 CASE_METRICS: dict[str, tuple[str, ...]] = {
     "collective": ("busbw_gbyte_per_s", "algbw_gbyte_per_s", "time_s"),
     "gemm": ("tflops", "time_s"),
-    "deepep": ("bandwidth_gbyte_per_s",),
+    "grouped_gemm": ("tflops", "time_s"),
+    "deepep": ("bandwidth_gbyte_per_s", "latency_us"),
     "ratio": ("ratio",),
 }
 
@@ -76,16 +80,43 @@ class GemmPointSpec(_PointSpec):
     dtype: Literal["bf16", "fp16", "fp8", "fp32", "tf32"] = "bf16"
 
 
+class GroupedGemmPointSpec(_PointSpec):
+    """A grouped GEMM: ``groups`` experts, each ``tokens_per_group`` x k @ its own k x n.
+
+    DeepGEMM's contiguous layout (groups concatenated along M) and masked layout (a fixed
+    [groups, M] buffer with a count per group, every count = M in its benchmark) run the same
+    arithmetic; ``layout`` records which one the source measured.
+    """
+
+    groups: int = Field(ge=1, description="experts in the call")
+    tokens_per_group: int = Field(ge=1, description="rows (tokens) of each group: M per group")
+    n: int = Field(ge=1)
+    k: int = Field(ge=1)
+    dtype: Literal["bf16", "fp16", "fp8", "fp32", "tf32"] = "bf16"
+    layout: Literal["contiguous", "masked"] = "contiguous"
+
+
 class DeepEPPointSpec(_PointSpec):
-    """DeepEP's normal-kernel test: ``num_tokens`` per rank, top-k of ``num_experts``."""
+    """DeepEP's test: ``num_tokens`` per rank, top-k of ``num_experts``, one kernel mode.
+
+    ``mode: normal`` (training / prefill kernels, NVLink + RDMA forwarding, node-limited to
+    ``num_topk_groups``) or ``low_latency`` (decode kernels: one message per token and expert,
+    RDMA to other nodes and, with ``nvlink``, NVLink inside the domain; no group limit).
+    ``token_dtype`` None is DeepEP's benchmark setting: FP8 dispatch, BF16 combine.
+    """
 
     num_ranks: int = Field(ge=2, description="EP size")
     phase: Literal["dispatch", "combine"]
+    mode: Literal["normal", "low_latency"] = "normal"
     num_tokens: int = Field(default=4096, ge=1)
     hidden: int = Field(default=7168, ge=1)
     num_topk: int = Field(default=8, ge=1)
     num_experts: int = Field(default=256, ge=1)
-    num_topk_groups: int = Field(default=4, ge=1, description="nodes a token may reach")
+    num_topk_groups: int = Field(default=4, ge=1, description="nodes a token may reach (normal)")
+    token_dtype: Literal["fp8", "bf16"] | None = Field(
+        default=None, description="None: FP8 dispatch, BF16 combine (DeepEP's benchmarks)")
+    nvlink: bool = Field(default=True, description="low_latency: same-domain peers over NVLink "
+                         "(DeepEP since June 2025); false: every peer over RDMA")
 
 
 class ScenarioRefSpec(FrozenSpec):
@@ -127,6 +158,11 @@ class GemmCaseSpec(_TopologyCaseSpec):
     points: tuple[GemmPointSpec, ...] = Field(min_length=1)
 
 
+class GroupedGemmCaseSpec(_TopologyCaseSpec):
+    case: Literal["grouped_gemm"]
+    points: tuple[GroupedGemmPointSpec, ...] = Field(min_length=1)
+
+
 class DeepEPCaseSpec(_TopologyCaseSpec):
     case: Literal["deepep"]
     points: tuple[DeepEPPointSpec, ...] = Field(min_length=1)
@@ -138,10 +174,11 @@ class RatioCaseSpec(_CaseSpec):
 
 
 CASE_KINDS: dict[str, type[FrozenSpec]] = {
-    "collective": CollectiveCaseSpec, "gemm": GemmCaseSpec, "deepep": DeepEPCaseSpec,
-    "ratio": RatioCaseSpec,
+    "collective": CollectiveCaseSpec, "gemm": GemmCaseSpec, "grouped_gemm": GroupedGemmCaseSpec,
+    "deepep": DeepEPCaseSpec, "ratio": RatioCaseSpec,
 }
-AnyCaseSpec = CollectiveCaseSpec | GemmCaseSpec | DeepEPCaseSpec | RatioCaseSpec
+AnyCaseSpec = (CollectiveCaseSpec | GemmCaseSpec | GroupedGemmCaseSpec | DeepEPCaseSpec
+               | RatioCaseSpec)
 
 
 def is_case_file(data: Any) -> bool:

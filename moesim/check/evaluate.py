@@ -1,8 +1,8 @@
 """Predict every measured point of one case file with moesim's own cost models.
 
 No cost logic lives here: training scenarios go through ``moesim.engine``, collectives
-through ``moesim.network.collective_time``, GEMMs through ``moesim.compute.KernelCostModel``
-and DeepEP points through ``moesim.network.deepep``. This module only maps a measured metric
+through ``moesim.network.collective_time``, GEMMs and grouped GEMMs through
+``moesim.compute.KernelCostModel`` and DeepEP points through ``moesim.network.deepep``. This module only maps a measured metric
 to the number those functions return, in the metric's units.
 """
 
@@ -16,14 +16,16 @@ from moesim.check.cases import (
     AnyCaseSpec,
     CollectiveCaseSpec,
     DeepEPCaseSpec,
+    DeepEPPointSpec,
     GemmCaseSpec,
+    GroupedGemmCaseSpec,
     RatioCaseSpec,
     ScenarioRefSpec,
 )
 from moesim.errors import SpecError
 from moesim.results.schema import SimulationResult
 from moesim.specs.scenario import MeasuredSpec, ScenarioSpec
-from moesim.units import GBYTE_PER_S, TFLOPS
+from moesim.units import GBYTE_PER_S, TFLOPS, US
 
 Fidelity = Literal["des", "analytic"]
 
@@ -35,7 +37,7 @@ class CheckRow:
     file: str
     case: str
     label: str
-    kind: str               # training, collective, gemm, deepep, ratio
+    kind: str               # training, collective, gemm, grouped_gemm, deepep, ratio
     metric: str
     category: str
     units: str
@@ -98,7 +100,8 @@ def evaluate_scenario(path: str, spec: ScenarioSpec, fidelity: Fidelity) -> list
             for m in spec.measured]
 
 
-def _cluster(path: str, case: CollectiveCaseSpec | GemmCaseSpec | DeepEPCaseSpec):  # noqa: ANN202
+def _cluster(path: str,  # noqa: ANN202
+             case: CollectiveCaseSpec | GemmCaseSpec | GroupedGemmCaseSpec | DeepEPCaseSpec):
     from moesim.cluster import build_cluster
     from moesim.specs.loader import load_topology
 
@@ -135,20 +138,56 @@ def evaluate_gemm(path: str, case: GemmCaseSpec) -> list[CheckRow]:
     return rows
 
 
+def evaluate_grouped_gemm(path: str, case: GroupedGemmCaseSpec) -> list[CheckRow]:
+    """Achieved TFLOP/s (2 x groups x M x n x k / time) or time (s) of each grouped GEMM."""
+    from moesim.compute import KernelCostModel
+
+    topo, _ = _cluster(path, case)
+    rows = []
+    for p in case.points:
+        t = KernelCostModel(topo.accelerator, p.dtype).grouped_gemm(
+            [p.tokens_per_group] * p.groups, p.n, p.k)
+        values = {"tflops": t.flops / t.time_s / TFLOPS, "time_s": t.time_s}
+        rows += [_row(path, case.name, p.label, "grouped_gemm", m, values[m.metric])
+                 for m in p.measured]
+    return rows
+
+
 def evaluate_deepep(path: str, case: DeepEPCaseSpec) -> list[CheckRow]:
-    """DeepEP's reported dispatch / combine bandwidth (GB/s) in its own accounting."""
-    from moesim.network.deepep import deepep_reported_bandwidth
+    """DeepEP's reported dispatch / combine bandwidth (GB/s, its own accounting) or latency (us)."""
+    from moesim.network.deepep import deepep_low_latency, deepep_reported_bandwidth
 
     _, cluster = _cluster(path, case)
     per_node = getattr(cluster.topology.tiers[0], "num_devices", 8)
     rows = []
     for p in case.points:
-        bw = deepep_reported_bandwidth(
-            cluster, p.num_ranks, phase=p.phase, ranks_per_node=per_node,
-            num_tokens=p.num_tokens, hidden=p.hidden, num_topk=p.num_topk,
-            num_experts=p.num_experts, num_topk_groups=p.num_topk_groups)
-        rows += [_row(path, case.name, p.label, "deepep", m, bw / GBYTE_PER_S) for m in p.measured]
+        if p.mode == "low_latency":
+            ll = deepep_low_latency(
+                cluster, p.num_ranks, phase=p.phase, ranks_per_node=per_node,
+                num_tokens=p.num_tokens, hidden=p.hidden, num_topk=p.num_topk,
+                dtype=p.token_dtype, nvlink=p.nvlink)
+            bw, time_s = ll.reported_bandwidth, ll.time_s
+        else:
+            bw = deepep_reported_bandwidth(
+                cluster, p.num_ranks, phase=p.phase, ranks_per_node=per_node,
+                num_tokens=p.num_tokens, hidden=p.hidden, num_topk=p.num_topk,
+                num_experts=p.num_experts, num_topk_groups=p.num_topk_groups,
+                dtype=p.token_dtype)
+            time_s = _normal_reported_bytes(p, per_node) / bw
+        values = {"bandwidth_gbyte_per_s": bw / GBYTE_PER_S, "latency_us": time_s / US}
+        rows += [_row(path, case.name, p.label, "deepep", m, values[m.metric]) for m in p.measured]
     return rows
+
+
+def _normal_reported_bytes(p: DeepEPPointSpec, per_node: int) -> float:
+    """Bytes per rank that DeepEP's normal-kernel benchmark divides by the kernel time."""
+    from moesim.network.deepep import deepep_traffic, token_bytes
+
+    tr = deepep_traffic(p.num_ranks, ranks_per_node=per_node, num_tokens=p.num_tokens,
+                        hidden=p.hidden, num_topk=p.num_topk, num_experts=p.num_experts,
+                        num_topk_groups=p.num_topk_groups,
+                        token_bytes=token_bytes(p.hidden, p.phase, p.token_dtype))
+    return tr.reported_bytes
 
 
 def _ref_value(path: str, ref: ScenarioRefSpec, field: str, fidelity: Fidelity,
@@ -181,6 +220,8 @@ def evaluate_case(path: str, case: AnyCaseSpec, fidelity: Fidelity) -> list[Chec
         return evaluate_collective(path, case)
     if isinstance(case, GemmCaseSpec):
         return evaluate_gemm(path, case)
+    if isinstance(case, GroupedGemmCaseSpec):
+        return evaluate_grouped_gemm(path, case)
     if isinstance(case, DeepEPCaseSpec):
         return evaluate_deepep(path, case)
     return evaluate_ratio(path, case, fidelity)

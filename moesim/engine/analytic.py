@@ -74,7 +74,7 @@ def _finish_stage(program: StepProgram, pricer: Pricer, plans: dict[tuple[int, i
     tail = _dp_tail(program, pricer, plans, st.stage, ledger)
     opt = sum(pricer.fixed(op, st.stage) for op in st.optimizer)
     ledger.optimizer += opt
-    gather = _param_exposure(program, pricer, st.stage, ledger)
+    gather = _param_exposure(program, pricer, plans, st.stage, ledger)
     return StageOutcome(st.stage, pipe + tail + opt + gather, ledger)
 
 
@@ -103,16 +103,18 @@ def _dp_tail(program: StepProgram, pricer: Pricer, plans: dict[tuple[int, int], 
     return tail
 
 
-def _param_exposure(program: StepProgram, pricer: Pricer, s: int, ledger: Ledger) -> float:
-    """Parameter all-gathers the first forward waits for (all of them when not overlapped)."""
+def _param_exposure(program: StepProgram, pricer: Pricer,
+                    plans: dict[tuple[int, int], ChunkPlan], s: int, ledger: Ledger) -> float:
+    """Parameter all-gathers the first forward waits for: overlapped bucket by bucket with
+    it (the first chunk's plan), or all of them after the optimizer when not overlapped."""
     par = program.context.parallelism
     chunks = program.stages[s].chunks
     if not chunks:
         return 0.0
     if par.overlap_param_gather:
-        ops = program.chunks[chunks[0]].param_gather
+        t = plans[(s, chunks[0])].first_forward_wait
     else:
         ops = tuple(op for c in chunks for op in program.chunks[c].param_gather)
-    t = sum(pricer.fixed(op, s) for op in ops)
+        t = sum(pricer.fixed(op, s) for op in ops)
     ledger.exposed["dp_param"] += t
     return t

@@ -27,42 +27,15 @@ from moesim.compute import KernelCostModel, load_calibration
 from moesim.network import all_to_all_v_time, collective_time, send_time
 from moesim.program.ops import AttentionShape, CollectiveShape, GemmShape, MemoryShape
 from moesim.specs.scenario import ScenarioSpec
-from moesim.units import US
 
 # Sustained fraction of the isolated-kernel speed that whole training steps reach: every
 # compute-stream kernel time (GEMM, grouped GEMM, attention, memory-bound op) is divided by
 # it. It stands for what the kernel models leave out and no datasheet gives: clocks under
-# sustained power draw, kernels running beside NCCL/DeepEP kernels (host-side time is
-# HOST_OP_FLOOR_S below). FITTED, not measured: one least-squares fit in log space of the
-# step time over four published cases, jointly with HOST_OP_FLOOR_S (docs/engine.md,
-# "Calibration": Mixtral 8x7B on 64 H100, Qwen3-30B-A3B on 16 H100 (FP8, EP16) and on 8 H100,
-# DeepSeek-V3 on 2048 H800); benchmarks/fit_sustained_efficiency.py re-derives both and
-# prints leave-one-out errors. Without a calibration table attached; a scenario with a
-# measured table sets it to 1.
-SUSTAINED_COMPUTE_EFFICIENCY = 0.828
-
-# Least time one modeled compute op holds its stream: the host-side work of issuing it (the
-# Python module call, autograd bookkeeping, and the launches of the several framework kernels
-# one modeled op stands for, e.g. a Transformer Engine linear's amax, cast and GEMM). The host
-# runs ahead of the device while kernels are long; when the device finishes an op sooner than
-# the host can issue the next (small hidden sizes at micro-batch 1), the stream waits on the
-# host, so an op costs max(kernel time, floor). FITTED jointly with
-# SUSTAINED_COMPUTE_EFFICIENCY over the same four published cases (docs/engine.md,
-# "Calibration"; benchmarks/fit_sustained_efficiency.py); applies with or without a
-# calibration table, since isolated-kernel timings do not contain the host's time. GPUs only
-# (default_host_floor_s): XLA on TPUs compiles the step and issues no op from the host.
-HOST_OP_FLOOR_S = 187e-6
-
-
-def default_host_floor_s(scenario: ScenarioSpec) -> float:
-    """The scenario's host floor: its own ``workload.host_op_floor_us``, else the fitted
-    HOST_OP_FLOOR_S on GPUs (frameworks issue ops one by one from the host) and 0 on TPUs,
-    whose XLA programs are compiled for the whole step and launched once."""
-    given = scenario.workload.host_op_floor_us
-    if given is not None:
-        return given * US
-    vendor = scenario.topology_spec.accelerator.vendor
-    return HOST_OP_FLOOR_S if vendor in ("nvidia", "amd") else 0.0
+# sustained power draw, kernels running beside communication kernels. FITTED, not measured:
+# a least-squares fit in log space of the step time over the published training cases,
+# jointly with moesim.engine.host.HOST_OP_S (docs/engine.md, "Calibration";
+# benchmarks/fit_sustained_efficiency.py re-derives both and prints leave-one-out errors).
+SUSTAINED_COMPUTE_EFFICIENCY = 0.768
 
 
 def kernel_models(scenario: ScenarioSpec) -> tuple[KernelCostModel, KernelCostModel]:
@@ -80,23 +53,18 @@ class ScenarioCostProvider:
     """Prices ops of one scenario on its topology (see module docstring)."""
 
     def __init__(self, scenario: ScenarioSpec, *, fidelity: str = "flow",
-                 sustained_efficiency: float | None = None,
-                 host_floor_s: float | None = None) -> None:
+                 sustained_efficiency: float | None = None) -> None:
         self.scenario = scenario
         self.sources: Counter[str] = Counter()
         self.kernels, self.kernels_bf16 = kernel_models(scenario)
         if sustained_efficiency is None:
             sustained_efficiency = 1.0 if scenario.calibration else SUSTAINED_COMPUTE_EFFICIENCY
         self.scale = 1.0 / sustained_efficiency  # compute-kernel time multiplier
-        if host_floor_s is None:
-            host_floor_s = default_host_floor_s(scenario)
-        self.floor = float(host_floor_s)
         self.fidelity = fidelity
         self.net = NetworkBinding(scenario, fidelity)
         self.num_sms = scenario.topology_spec.accelerator.num_sms
         acc = scenario.topology_spec.accelerator
-        self._kernel_id = _intern((acc, scenario.workload.dtype, scenario.calibration, self.scale,
-                                   self.floor))
+        self._kernel_id = _intern((acc, scenario.workload.dtype, scenario.calibration, self.scale))
         self._net_id = _intern((scenario.topology_spec, scenario.devices, scenario.parallelism,
                                 fidelity))
 
@@ -115,27 +83,35 @@ class ScenarioCostProvider:
     def gemm(self, shape: GemmShape) -> float:
         def price() -> tuple[float, str]:
             kt = self.kernels.gemm(shape.m, shape.n, shape.k, batch=shape.batch)
-            return max(float(kt.time_s) * self.scale, self.floor), kt.source
+            return float(kt.time_s) * self.scale, kt.source
         return self._memo((self._kernel_id, shape), price)
 
     def grouped_gemm(self, tokens: np.ndarray, n: int, k: int) -> np.ndarray:
         self.sources[self.kernels.source] += tokens.shape[0]
         t = np.asarray(self.kernels.grouped_gemm_many(tokens, n, k), dtype=np.float64)
-        return np.maximum(t * self.scale, self.floor)
+        return t * self.scale
 
     def attention(self, shape: AttentionShape) -> float:
         def price() -> tuple[float, str]:
             kt = self.kernels_bf16.attention(
                 shape.batch, shape.seq_q, shape.seq_kv, shape.num_heads, shape.num_kv_heads,
                 shape.head_dim, causal=shape.causal, backward=shape.backward)
-            return max(float(kt.time_s) * self.scale, self.floor), kt.source
+            return float(kt.time_s) * self.scale, kt.source
         return self._memo((self._kernel_id, shape), price)
 
     def memory(self, shape: MemoryShape) -> float:
         def price() -> tuple[float, str]:
             kt = self.kernels_bf16.memory_op(shape.bytes_moved, kind=shape.kind)
-            return max(float(kt.time_s) * self.scale, self.floor), kt.source
+            return float(kt.time_s) * self.scale, kt.source
         return self._memo((self._kernel_id, shape), price)
+
+    def memory_many(self, bytes_moved: np.ndarray, kind: str) -> np.ndarray:
+        """Each distinct size priced once through ``memory`` (routed sizes repeat a lot)."""
+        sizes = np.asarray(bytes_moved, dtype=np.float64)
+        uniq, inverse = np.unique(sizes, return_inverse=True)
+        times = np.array([self.memory(MemoryShape(float(b), kind)) if b > 0 else 0.0
+                          for b in uniq])
+        return times[inverse].reshape(sizes.shape)
 
     # --- communication -----------------------------------------------------------------------
     def collective(self, shape: CollectiveShape, stage: int) -> float:

@@ -31,6 +31,10 @@ class CostProvider(Protocol):
 
     def memory(self, shape: MemoryShape) -> float: ...
 
+    def memory_many(self, bytes_moved: np.ndarray, kind: str) -> np.ndarray:
+        """Seconds of one bandwidth-bound kernel of each size in ``bytes_moved`` [R]."""
+        ...
+
     def collective(self, shape: CollectiveShape, stage: int) -> float: ...
 
     def all_to_all(self, traffic_bytes: np.ndarray, stage: int,
@@ -88,6 +92,9 @@ class LinearCostProvider:
 
     def memory(self, shape: MemoryShape) -> float:
         return shape.bytes_moved / self.mem_bytes_per_s
+
+    def memory_many(self, bytes_moved: np.ndarray, kind: str) -> np.ndarray:
+        return np.asarray(bytes_moved, dtype=np.float64) / self.mem_bytes_per_s
 
     def collective(self, shape: CollectiveShape, stage: int) -> float:
         n = self.group_sizes.get(shape.axis, 1)

@@ -101,7 +101,9 @@ def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: A
     last_chunk, m = ctx.num_chunks - 1, ctx.num_micro_batches
     par = ctx.parallelism
     ready = _param_gathers(program, pricer, s, streams, ledger)
+    first_chunk = st.chunks[0] if st.chunks else -1
     remaining = {c: m for c in st.chunks}
+    started: set[int] = set()
     pending: list[tuple[float, Op]] = []
     for action in st.actions:
         c = action.virtual * ctx.pp + s
@@ -109,9 +111,16 @@ def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: A
         if action.phase == "F":
             if c > 0:
                 yield event(("F", mb, c - 1))
-            if ready.get(c, 0.0) > env.now:
-                ledger.exposed["dp_param"] += ready[c] - env.now
-                yield env.timeout(ready[c] - env.now)
+            if c not in started:
+                # The first forward of the first chunk gathers its parameters bucket by
+                # bucket (the plan's first_forward_wait); later chunks' gathers were issued at
+                # the step start and are waited for if still running.
+                started.add(c)
+                wait = (plan.first_forward_wait if c == first_chunk
+                        else max(0.0, ready.get(c, 0.0) - env.now))
+                if wait > 0:
+                    ledger.exposed["dp_param"] += wait
+                    yield env.timeout(wait)
             end = run_phase(plan.forward, mb, env.now, ledger)
             yield env.timeout(end - env.now)
             fire_at(("F", mb, c), _send(streams, ledger, pricer, s, chunk.send_forward, env.now))

@@ -221,8 +221,9 @@ def dualpipe_ledger(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
     for k, v in scratch.compute.items():
         ledger.compute[k] += v
     ledger.imbalance += scratch.imbalance
+    ledger.host_wait += scratch.host_wait
     comm = sum(scratch.exposed.values())
-    compute = sum(scratch.compute.values()) + scratch.imbalance
+    compute = sum(scratch.compute.values()) + scratch.imbalance + scratch.host_wait
     exposed = max(0.0, sched.busy - compute)
     for k, v in scratch.exposed.items():
         ledger.exposed[k] += exposed * v / comm if comm > 0 else 0.0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from moesim.engine.costs import CostProvider
+from moesim.engine.host import HostModel
 from moesim.engine.routing_view import RoutingView
 from moesim.program.builder import StepProgram
 from moesim.program.ops import (
@@ -21,6 +22,7 @@ from moesim.program.ops import (
     CollectiveShape,
     GemmShape,
     GroupedGemmShape,
+    GroupedMemoryShape,
     MemoryShape,
     Op,
     SendShape,
@@ -38,10 +40,12 @@ class OpCost:
 class Pricer:
     """Durations of a program's ops for one stage (seconds)."""
 
-    def __init__(self, program: StepProgram, costs: CostProvider, routing: RoutingView) -> None:
+    def __init__(self, program: StepProgram, costs: CostProvider, routing: RoutingView,
+                 host: HostModel | None = None) -> None:
         self.program = program
         self.costs = costs
         self.routing = routing
+        self.host = host if host is not None else HostModel(op_s=0.0)  # issue time per op
         self.m = program.num_micro_batches
         # SMs of the accelerator (for communication-kernel SM contention); None for fakes.
         self.num_sms: int | None = getattr(costs, "num_sms", None)
@@ -49,6 +53,7 @@ class Pricer:
         self._fixed: dict[tuple[object, int], float] = {}
         self._costs: dict[tuple[object, int], OpCost] = {}
         self._grouped: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._rows: np.ndarray | None = None
         self._a2a: dict[tuple[int, str, int], np.ndarray] = {}
         self._a2a_parts: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]] = {}
 
@@ -65,6 +70,12 @@ class Pricer:
         if isinstance(shape, GroupedGemmShape):
             slow, mean = self._grouped_times(shape)
             return OpCost(slow[shape.moe_layer], mean[shape.moe_layer])
+        if isinstance(shape, GroupedMemoryShape):
+            rows = self.rank_rows()[shape.moe_layer]  # [M, EP]
+            t = np.asarray(self.costs.memory_many(rows.ravel() * shape.bytes_per_row,
+                                                  shape.kind), dtype=np.float64)
+            t = t.reshape(rows.shape)
+            return OpCost(t.max(axis=-1), t.mean(axis=-1))
         if isinstance(shape, AllToAllShape):
             t = self._a2a_times(shape.direction, stage)[shape.moe_layer]
             return OpCost(t, t)
@@ -93,11 +104,29 @@ class Pricer:
         self._fixed[key] = float(t)
         return float(t)
 
+    def slot_rows(self) -> np.ndarray:
+        """[L, M, EP, slots] rows each expert slot's GEMMs multiply on one device.
+
+        Routing gives the copies each EP rank's slots compute (after capacity, with padding,
+        replicas split). With expert tensor parallelism the ETP peers all-gather their
+        received copies before the GEMM (and reduce-scatter after), so each device
+        multiplies ETP x as many rows by a 1/ETP slice of the weights: the FLOPs per device
+        do not change with ETP (Megatron-Core MoE parallel folding, arXiv:2504.14960). The
+        peers' receipts are draws of one distribution; ETP x one draw stands for their sum.
+        """
+        if self._rows is None:
+            self._rows = self.routing.tokens * self.program.context.etp
+        return self._rows
+
+    def rank_rows(self) -> np.ndarray:
+        """[L, M, EP] rows one device's experts compute in each MoE layer and micro-batch."""
+        return self.slot_rows().sum(axis=-1)
+
     def _grouped_times(self, shape: GroupedGemmShape) -> tuple[np.ndarray, np.ndarray]:
         key = (shape.n, shape.k, int(shape.transpose))
         hit = self._grouped.get(key)
         if hit is None:
-            tok = self.routing.tokens  # [L, M, EP, E_local]
+            tok = self.slot_rows()
             layers, m, ep, el = tok.shape
             flat = tok.reshape(layers * m * ep, el)
             if flat.shape[0] > 1 and bool((flat == flat[0]).all()):

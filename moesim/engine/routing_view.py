@@ -18,7 +18,12 @@ from moesim.specs.scenario import ScenarioSpec
 
 @dataclass(frozen=True)
 class RoutingView:
-    """tokens [L, M, EP, E_local] per local expert; traffic [L, M, EP, EP] token copies i -> j."""
+    """What routing decided, as the engine prices it.
+
+    ``tokens`` [L, M, EP, slots]: token copies each physical expert slot of each EP rank
+    computes, after capacity (dropped copies do no expert work; padding copies do) and split
+    over replicas; ``traffic_tokens`` [L, D, EP, EP]: copies sent i -> j; ``expert_tokens``
+    [L, M, E]: copies routed to each logical expert before capacity (for reports)."""
 
     tokens: np.ndarray
     traffic_tokens: np.ndarray
@@ -30,6 +35,7 @@ class RoutingView:
     draw_of_micro_batch: np.ndarray | None = None  # traffic row used by each micro-batch
     node_tokens: np.ndarray | None = None  # [L, D, EP, domains] distinct tokens i -> domain
     distinct_tokens: np.ndarray | None = None  # [L, D, EP, EP] distinct tokens i -> j (DeepEP)
+    expert_tokens: np.ndarray | None = None  # [L, M, E] per logical expert, before capacity
 
     def traffic_index(self, m: int) -> np.ndarray:
         """Index into traffic_tokens' second axis for each of ``m`` micro-batches."""
@@ -82,14 +88,13 @@ def draw_routing(scenario: ScenarioSpec, program: StepProgram, *,
 def _view(r: object, program: StepProgram, tile: np.ndarray | None, source: str) -> RoutingView:
     """A RoutingView over a StepRouting; ``tile`` maps each micro-batch to a drawn one."""
     tpe = np.asarray(r.tokens_per_expert, dtype=np.float64)  # type: ignore[attr-defined]
+    slots = np.asarray(r.slot_tokens, dtype=np.float64)  # type: ignore[attr-defined]
     dropped = np.asarray(r.dropped_tokens, dtype=np.float64)  # type: ignore[attr-defined]
     draw_of = np.asarray(r.micro_batch_draw, dtype=np.int64)  # type: ignore[attr-defined]
     if tile is not None:
-        tpe, dropped, draw_of = tpe[:, tile], dropped[:, tile], draw_of[tile]
-    ep = program.context.ep
-    layers, m, e = tpe.shape
+        tpe, slots, dropped, draw_of = tpe[:, tile], slots[:, tile], dropped[:, tile], draw_of[tile]
     return RoutingView(
-        tokens=tpe.reshape(layers, m, ep, e // ep),
+        tokens=slots, expert_tokens=tpe,
         traffic_tokens=np.asarray(r.traffic_tokens, dtype=np.float64),  # type: ignore[attr-defined]
         bytes_per_token_dispatch=float(r.bytes_per_token_dispatch),  # type: ignore[attr-defined]
         bytes_per_token_combine=float(r.bytes_per_token_combine),  # type: ignore[attr-defined]
@@ -110,4 +115,5 @@ def expected_balanced(scenario: ScenarioSpec, program: StepProgram) -> RoutingVi
         tokens, r.traffic_tokens[:, None], r.bytes_per_token_dispatch, r.bytes_per_token_combine,
         np.zeros((layers, m)), "expected balanced (closed form)",
         draw_of_micro_batch=np.zeros(m, dtype=np.int64),
-        node_tokens=r.distinct_node_tokens[:, None], distinct_tokens=r.distinct_tokens[:, None])
+        node_tokens=r.distinct_node_tokens[:, None], distinct_tokens=r.distinct_tokens[:, None],
+        expert_tokens=tokens.reshape(layers, m, -1))  # contiguous placement, no replicas

@@ -8,6 +8,7 @@ from moesim.engine.analytic import run_analytic
 from moesim.engine.binding import ScenarioCostProvider
 from moesim.engine.costs import CostProvider
 from moesim.engine.des import chunk_plans, run_des
+from moesim.engine.host import HostModel, host_model
 from moesim.engine.links import step_link_loads
 from moesim.engine.pricing import Pricer
 from moesim.engine.routing_view import RoutingView, draw_routing
@@ -24,12 +25,16 @@ class Simulation:
     """Simulate one training step of ``scenario``.
 
     ``costs`` and ``routing`` may be injected (tests use a closed-form fake); by default the
-    real cost models and the scenario's routing draws are used.
+    real cost models and the scenario's routing draws are used. ``host`` is the host model
+    (:mod:`moesim.engine.host`); by default the scenario's with the real costs, and no host
+    time with injected costs (so closed-form fakes stay hand-checkable); ``host_op_s``
+    overrides only its issue time per op (the calibration fit varies it).
     """
 
     def __init__(self, scenario: ScenarioSpec, *, fidelity: Fidelity = "des",
                  costs: CostProvider | None = None, routing: RoutingView | None = None,
-                 include_memory: bool = True) -> None:
+                 include_memory: bool = True, host: HostModel | None = None,
+                 host_op_s: float | None = None) -> None:
         self.scenario = scenario
         self.fidelity = fidelity
         self.program: StepProgram = program_for(scenario, with_actions=fidelity == "des")
@@ -38,7 +43,11 @@ class Simulation:
         self.routing = routing if routing is not None else draw_routing(
             scenario, self.program, expected=fidelity == "analytic")
         self.include_memory = include_memory
-        self.pricer = Pricer(self.program, self.costs, self.routing)
+        if host is None:
+            host = (host_model(scenario, host_op_s) if costs is None or host_op_s is not None
+                    else HostModel(op_s=0.0))
+        self.host = host
+        self.pricer = Pricer(self.program, self.costs, self.routing, host)
         self.ops_simulated = 0
 
     def run(self) -> SimulationResult:

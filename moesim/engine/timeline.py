@@ -5,6 +5,11 @@ sequence of steps on the critical path: compute ops and blocking communication. 
 all-to-all / expert / all-to-all triple of an MoE layer may instead be pipelined over
 ``moe_overlap_chunks`` chunks (Tutel adaptive pipelining, Megatron's a2a overlap).
 Gradient buckets are issued to the data-parallel stream when their layer's backward ends.
+
+Each step also carries the host's issue time and whether the host synchronizes before it
+(:mod:`moesim.engine.host`): a phase runs host h and device d from t0, h += issue, the step
+starts at max(d, h) and ends after its duration; at a sync point h = max(h, d) first. The
+device's idle time waiting for the host is the phase's ``host_wait``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from moesim.engine.host import HostModel
 from moesim.engine.pricing import Pricer
 from moesim.program.builder import ChunkProgram
 from moesim.program.ops import AllToAllShape, Op
@@ -38,6 +44,8 @@ class Step:
     mean: np.ndarray
     exposed: np.ndarray | None = None  # overlapped MoE block: exposed all-to-all part
     comm_kind: str = ""
+    host: float = 0.0  # host issue time before the step can start (seconds)
+    sync: bool = False  # the host waits for the device before issuing this step
 
 
 @dataclass
@@ -49,6 +57,7 @@ class PhaseSummary:
     exposed: dict[str, np.ndarray]
     imbalance: np.ndarray
     ops: int
+    host_wait: np.ndarray  # [M] device idle waiting for the host
 
 
 @dataclass
@@ -69,13 +78,12 @@ def _summarize(steps: list[Step]) -> PhaseSummary:
     compute: dict[str, np.ndarray] = {}
     exposed: dict[str, np.ndarray] = {}
     m = steps[0].slow.shape[0] if steps else 0
-    total, imbalance = np.zeros(m), np.zeros(m)
+    imbalance = np.zeros(m)
 
     def add(d: dict[str, np.ndarray], k: str, v: np.ndarray) -> None:
         d[k] = d[k] + v if k in d else v.astype(np.float64, copy=True)
 
     for s in steps:
-        total = total + s.slow
         if s.exposed is not None:
             add(compute, s.kind, s.mean)
             add(exposed, s.comm_kind, s.exposed)
@@ -85,7 +93,24 @@ def _summarize(steps: list[Step]) -> PhaseSummary:
             imbalance = imbalance + s.slow - s.mean
         else:
             add(exposed, s.kind, s.slow)
-    return PhaseSummary(total, compute, exposed, imbalance, len(steps))
+    total, host_wait = host_recursion(steps, m)
+    return PhaseSummary(total, compute, exposed, imbalance, len(steps), host_wait)
+
+
+def host_recursion(steps: list[Step], m: int) -> tuple[np.ndarray, np.ndarray]:
+    """([M] phase duration, [M] device idle waiting for the host) from t0 = 0.
+
+    h: host clock, d: device clock; h += issue time; start = max(d, h); d = start + duration;
+    at a sync point h = max(h, d) before the step's issue (module docstring)."""
+    h, d, wait = np.zeros(m), np.zeros(m), np.zeros(m)
+    for s in steps:
+        if s.sync:
+            h = np.maximum(h, d)
+        h = h + s.host
+        start = np.maximum(d, h)
+        wait = wait + (start - d)
+        d = start + s.slow
+    return d, wait
 
 
 @dataclass
@@ -94,24 +119,42 @@ class ChunkPlan:
     backward: PhasePlan  # recompute + B and W fused per layer (1F1B, interleaved, GPipe)
     backward_input: PhasePlan  # B only (DualPipe)
     backward_weight: PhasePlan  # W only (DualPipe)
+    first_forward_wait: float = 0.0  # the first forward's wait for ZeRO-1/2 param gathers
 
 
 def _layer_key(name: str) -> str:
     return name.split(".", 1)[0]
 
 
+def issue_times(host: HostModel, ops: list[Op]) -> list[float]:
+    """Host issue time of each op: ``op_s``, except inside a CUDA-graph-captured run, which
+    costs one launch (on its first op) for the whole run."""
+    out, prev = [], False
+    for op in ops:
+        cap = host.captured(op)
+        out.append(0.0 if cap and prev else host.op_s)
+        prev = cap
+    return out
+
+
 def _steps(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> list[Step]:
     out: list[Step] = []
+    host = pricer.host
+    issue = issue_times(host, ops)
     i = 0
     while i < len(ops):
         op = ops[i]
         block = _overlap_block(ops, i) if chunks > 1 else None
         if block is not None:
-            out.append(_overlapped(pricer, ops[i:block + 1], stage, chunks))
+            step = _overlapped(pricer, ops[i:block + 1], stage, chunks)
+            step.host = float(sum(issue[i:block + 1]))
+            step.sync = any(host.syncs_before(o) for o in ops[i:block + 1])
+            out.append(step)
             i = block + 1
             continue
         c = pricer.cost(op, stage)
-        out.append(Step(op.name, op.kind, op.stream, op.is_compute, c.slow, c.mean))
+        out.append(Step(op.name, op.kind, op.stream, op.is_compute, c.slow, c.mean,
+                        host=issue[i], sync=host.syncs_before(op)))
         i += 1
     return out
 
@@ -197,17 +240,15 @@ def fsdp_exposure(gathers: list[float], work: list[np.ndarray]) -> np.ndarray:
     return t - sum(work)
 
 
-def _with_regather(pricer: Pricer, steps: list[Step], gathers: tuple[Op, ...],
-                   stage: int) -> list[Step]:
-    """``steps`` preceded by the exposed part of their per-use gathers (none without them).
+def gather_exposure(pricer: Pricer, steps: list[Step], gathers: tuple[Op, ...],
+                    stage: int) -> np.ndarray:
+    """[M] seconds ``steps`` wait for parameter all-gathers prefetched one unit ahead.
 
     A unit starts at the first step of a layer key that has a gather (a layer, the
     embedding, the LM head) and takes the following steps of keys without one (the final
     norm, the loss); steps before the first such key form a unit with nothing to gather. A
     key is gathered once per phase (a recomputed layer's backward reuses its gather).
     """
-    if not gathers or not steps:
-        return steps
     g_of: dict[str, float] = defaultdict(float)
     for op in gathers:
         g_of[_layer_key(op.name)] += pricer.fixed(op, stage)
@@ -222,7 +263,15 @@ def _with_regather(pricer: Pricer, steps: list[Step], gathers: tuple[Op, ...],
             seen.add(k)
             current = k
         work[-1] = work[-1] + st.slow
-    exposed = fsdp_exposure(g, work)
+    return fsdp_exposure(g, work)
+
+
+def _with_regather(pricer: Pricer, steps: list[Step], gathers: tuple[Op, ...],
+                   stage: int) -> list[Step]:
+    """``steps`` preceded by the exposed part of their ZeRO-3 / FSDP per-use gathers."""
+    if not gathers or not steps:
+        return steps
+    exposed = gather_exposure(pricer, steps, gathers, stage)
     return [Step("fsdp.param_ag", "dp_param", "comm_dp", False, exposed, exposed)] + steps
 
 
@@ -241,10 +290,17 @@ def plan_chunk(pricer: Pricer, chunk: ChunkProgram, stage: int, *,
         b_only = _with_regather(pricer, rec + _steps(pricer, list(chunk.backward_input), stage, c),
                                 regather, stage)
         w_only = _steps(pricer, list(chunk.backward_weight), stage, 1)
+    # ZeRO-1/2 (distributed optimizer) with overlap_param_gather: the updated parameters are
+    # all-gathered bucket by bucket in the first forward, each bucket's forward pre-hook
+    # waiting for its gather and dispatching the next one (Megatron-Core
+    # param_and_grad_buffer.py, finish_param_sync); later micro-batches find them gathered.
+    first_wait = 0.0
+    if chunk.param_gather and fwd and pricer.program.context.parallelism.overlap_param_gather:
+        first_wait = float(gather_exposure(pricer, fwd, chunk.param_gather, stage)[0])
     return ChunkPlan(
         forward=PhasePlan(fwd), backward=PhasePlan(bwd, _bucket_points(bwd, chunk.grad_sync)),
         backward_input=PhasePlan(b_only), backward_weight=PhasePlan(
-            w_only, _bucket_points(w_only, chunk.grad_sync)))
+            w_only, _bucket_points(w_only, chunk.grad_sync)), first_forward_wait=first_wait)
 
 
 @dataclass
@@ -255,6 +311,7 @@ class Ledger:
     compute: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     exposed: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     imbalance: float = 0.0
+    host_wait: float = 0.0  # device idle waiting for the host to issue ops
     optimizer: float = 0.0
     ops: int = 0
     # schedule phases of a rank (DualPipe: unpaired forward / backward, deferred weight
@@ -279,8 +336,14 @@ def run_phase(plan: PhasePlan, mb: int, t0: float, ledger: Ledger,
     if on_step is None and len(ledger.trace) >= ledger.cap:
         add_summary(plan, ledger, mb)
         return t0 + float(plan.summary.total[mb]) if plan.steps else t0
-    t = t0
+    t = h = t0
     for s in plan.steps:
+        if s.sync:
+            h = max(h, t)
+        h += s.host
+        if h > t:
+            ledger.host_wait += h - t
+            t = h
         d = float(s.slow[mb])
         if s.exposed is not None:
             mean = float(s.mean[mb])
@@ -318,6 +381,7 @@ def add_summary(plan: PhasePlan, ledger: Ledger, mb: int | slice) -> None:
     for k, v in sm.exposed.items():
         ledger.exposed[k] += pick(v)
     ledger.imbalance += pick(sm.imbalance)
+    ledger.host_wait += pick(sm.host_wait)
     ledger.ops += sm.ops * n
 
 

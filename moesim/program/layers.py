@@ -22,6 +22,7 @@ from moesim.program.ops import (
     CollectiveShape,
     GemmShape,
     GroupedGemmShape,
+    GroupedMemoryShape,
     MemoryShape,
     Op,
     comm,
@@ -129,8 +130,12 @@ def dense_mlp_block(ops: OpLists, ctx: ProgramContext, layer: int) -> None:
         ops.collective(f"{p}.tp_rs", "tp", "reduce_scatter", "tp", ctx.activation_bytes(t))
 
 
-def _grouped(ops: OpLists, p: str, moe: int, k: int, n: int, rows: float = 0.0) -> None:
-    ops.cast(p, "fp8_cast", rows * k, rows * n)  # rows: mean routed copies on this rank
+def _grouped(ops: OpLists, p: str, moe: int, k: int, n: int) -> None:
+    if ops.fp8:  # cast-transpose of the routed activations (forward) and gradients (backward)
+        ops.forward.append(compute(f"{p}.fp8_cast", "fp8_cast",
+                                   GroupedMemoryShape(moe, 4.0 * k, "cast")))
+        ops.backward_input.append(compute(f"{p}.fp8_cast.bwd", "fp8_cast",
+                                          GroupedMemoryShape(moe, 4.0 * n, "cast")))
     ops.forward.append(compute(p, "experts", GroupedGemmShape(moe, n=n, k=k)))
     ops.backward_input.append(compute(f"{p}.dgrad", "experts", GroupedGemmShape(moe, n=k, k=n)))
     ops.backward_weight.append(compute(
@@ -156,11 +161,11 @@ def moe_block(ops: OpLists, ctx: ProgramContext, layer: int, moe_index: int) -> 
         ops.collective(f"{p}.etp_ag", "tp", "all_gather", "etp", ctx.etp * routed_bytes)
     gate = 2 if m.gated else 1
     width = max(1, m.expert_ffn_hidden_size // ctx.etp)
-    rows = float(t * m.top_k)  # routed copies a rank computes, on average
-    _grouped(ops, f"{p}.experts_fc1", moe_index, ctx.hidden, gate * width, rows)
-    ops.memory(f"{p}.experts_act", "experts",
-               (gate + 1) * t * m.top_k * width * ctx.act_bytes)
-    _grouped(ops, f"{p}.experts_fc2", moe_index, width, ctx.hidden, rows)
+    _grouped(ops, f"{p}.experts_fc1", moe_index, ctx.hidden, gate * width)
+    act = GroupedMemoryShape(moe_index, (gate + 1) * width * ctx.act_bytes, "activation")
+    ops.forward.append(compute(f"{p}.experts_act", "experts", act))
+    ops.backward_input.append(compute(f"{p}.experts_act.bwd", "experts", act))
+    _grouped(ops, f"{p}.experts_fc2", moe_index, width, ctx.hidden)
     if ctx.etp > 1:
         ops.collective(f"{p}.etp_rs", "tp", "reduce_scatter", "etp", ctx.etp * routed_bytes)
     ops.forward.append(a2a_c)

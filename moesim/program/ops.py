@@ -69,6 +69,18 @@ class MemoryShape:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupedMemoryShape:
+    """A bandwidth-bound kernel over the routed copies an EP rank computes in MoE layer
+    ``moe_layer`` (the experts' activation, their FP8 casts): ``bytes_per_row`` bytes per
+    copy, so its size follows the routing draw (after capacity, with padding) like the
+    grouped GEMMs it sits between."""
+
+    moe_layer: int
+    bytes_per_row: float
+    kind: str = "elementwise"
+
+
+@dataclass(frozen=True, slots=True)
 class CollectiveShape:
     """A collective over every group of ``axis`` at once (they run concurrently and contend).
 
@@ -97,11 +109,11 @@ class SendShape:
     direction: Literal["next", "prev"]
 
 
-Shape = (GemmShape | GroupedGemmShape | AttentionShape | MemoryShape | CollectiveShape
-         | AllToAllShape | SendShape)
+Shape = (GemmShape | GroupedGemmShape | AttentionShape | MemoryShape | GroupedMemoryShape
+         | CollectiveShape | AllToAllShape | SendShape)
 
 # Shapes whose duration depends on the micro-batch (through the routing draws).
-ROUTED_SHAPES = (GroupedGemmShape, AllToAllShape)
+ROUTED_SHAPES = (GroupedGemmShape, GroupedMemoryShape, AllToAllShape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +147,25 @@ def compute(name: str, kind: str, shape: Shape) -> Op:
 def comm(name: str, kind: str, stream: Stream, shape: Shape, *, blocking: bool = True) -> Op:
     """A communication op on ``stream``."""
     return Op(name=name, kind=kind, stream=stream, shape=shape, blocking=blocking)
+
+
+def op_module(op: Op) -> str:
+    """The framework module an op belongs to, read from its name (the builder's convention
+    ``L<layer>.<block>.<op>[.dgrad|.wgrad|.bwd|.recompute]``): "attn", "mlp", "moe_router"
+    (norm, router and shared experts), "moe_preprocess" (permute), "moe" (dispatch,
+    experts, combine), "embedding", "head" (final norm, LM head, loss), "optimizer"."""
+    parts = op.name.split(".")
+    first = parts[0]
+    if first.startswith("L") and first[1:].isdigit() and len(parts) > 1:
+        block = parts[1]
+        if block != "moe":
+            return block
+        part = parts[2] if len(parts) > 2 else ""
+        if part in ("norm", "router") or part.startswith("shared"):
+            return "moe_router"
+        return "moe_preprocess" if part == "permute" else "moe"
+    if first.startswith("embedding"):
+        return "embedding"
+    if first in ("final_norm", "lm_head", "loss"):
+        return "head"
+    return "optimizer" if first.startswith("optimizer") else first

@@ -98,7 +98,7 @@ def breakdown_segments(result: SimulationResult) -> list[tuple[str, float]]:
     parts = [(f"compute: {k}", v) for k, v in sorted(b.compute_s.items())]
     parts += [(f"exposed comm: {k}", v) for k, v in sorted(b.exposed_communication_s.items())]
     parts += [("pipeline bubble", b.pipeline_bubble_s), ("imbalance wait", b.imbalance_wait_s),
-              ("optimizer", b.optimizer_s), ("other", b.other_s)]
+              ("host wait", b.host_wait_s), ("optimizer", b.optimizer_s), ("other", b.other_s)]
     return [(label, s) for label, s in parts if s > 0.0]
 
 
@@ -109,7 +109,7 @@ _COMPUTE_COLORS = ("#1f4e99", "#3b78c9", "#6a9fe0", "#a3c6f0", "#0b6e69", "#179c
 _COMM_COLORS = ("#b03a2e", "#e0653f", "#f29b54", "#f6c453", "#c2185b", "#e87aa4", "#8e3b1d",
                 "#d9956a")
 _OTHER_COLORS = (("pipeline bubble", "#8c8c8c"), ("imbalance wait", "#7b3fa0"),
-                 ("optimizer", "#b8860b"), ("other", "#c8c8c8"))
+                 ("host wait", "#5b5b5b"), ("optimizer", "#b8860b"), ("other", "#c8c8c8"))
 
 
 def breakdown_colors(labels: list[str]) -> dict[str, str]:

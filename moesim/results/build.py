@@ -86,7 +86,8 @@ def _links(loads: list[Any], step: float) -> list[LinkUsageResult]:
 
 def _busy(led: Any) -> float:
     """Seconds a rank class spends on work (compute, exposed communication, waits, optimizer)."""
-    return sum(led.compute.values()) + sum(led.exposed.values()) + led.imbalance + led.optimizer
+    return (sum(led.compute.values()) + sum(led.exposed.values()) + led.imbalance
+            + led.host_wait + led.optimizer)
 
 
 def _breakdown(crit: Any, step: float) -> BreakdownResult:
@@ -97,7 +98,8 @@ def _breakdown(crit: Any, step: float) -> BreakdownResult:
     return BreakdownResult(compute_s=compute, exposed_communication_s=exposed,
                            pipeline_bubble_s=_r(max(0.0, step - busy)),
                            pipeline_phases_s={k: _r(v) for k, v in sorted(led.phases.items())},
-                           imbalance_wait_s=_r(led.imbalance), optimizer_s=_r(led.optimizer),
+                           imbalance_wait_s=_r(led.imbalance), host_wait_s=_r(led.host_wait),
+                           optimizer_s=_r(led.optimizer),
                            other_s=_r(min(0.0, step - busy)))
 
 
@@ -113,7 +115,7 @@ def _trace(outcomes: list[Any]) -> list[TraceEventResult]:
 def _routing(program: Any, routing: Any) -> RoutingResult:
     if not program.moe_layers:
         return RoutingResult()
-    tok = routing.tokens  # [L, M, EP, E_local]
+    tok = routing.tokens  # [L, M, EP, slots], what each rank computes (after capacity)
     per_rank = tok.sum(axis=-1)
     b = routing.bytes_per_token_dispatch
     tr = routing.traffic_tokens
@@ -123,7 +125,8 @@ def _routing(program: Any, routing: Any) -> RoutingResult:
     diag = np.diagonal(rows, 0, -2, -1).mean(axis=(1, 2))
     intra = np.where(same, rows, 0.0).sum(-1).mean(axis=(1, 2)) - diag
     inter = np.where(same, 0.0, rows).sum(-1).mean(axis=(1, 2))
-    per_expert = tok.mean(axis=1).reshape(tok.shape[0], -1)
+    logical = routing.expert_tokens if routing.expert_tokens is not None else tok
+    per_expert = logical.mean(axis=1).reshape(tok.shape[0], -1)
     max_rank = per_rank.max(axis=-1).mean(axis=-1)
     mean_rank = per_rank.mean(axis=(1, 2))
     drop = routing.dropped_fraction.mean(axis=1)

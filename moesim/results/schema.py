@@ -31,6 +31,9 @@ class BreakdownResult(FrozenSpec):
         "chunks (forward), unpaired backward chunks (backward), deferred weight-gradient "
         "chunks (weight) and overlapped forward-backward pairs (overlapped)")
     imbalance_wait_s: float = 0.0
+    host_wait_s: float = Field(
+        default=0.0, description="device idle waiting for the host to issue ops (docs/engine.md, "
+        "Host)")
     optimizer_s: float = 0.0
     other_s: float = 0.0
 
@@ -53,8 +56,12 @@ class RankClassMemoryResult(FrozenSpec):
 
 class RoutingLayerResult(FrozenSpec):
     layer: int
-    tokens_per_expert: list[float] = Field(description="mean over micro-batches, after top-k")
-    max_tokens_per_rank: float
+    tokens_per_expert: list[float] = Field(
+        description="copies routed to each logical expert, mean over micro-batches, after top-k "
+        "and before capacity")
+    max_tokens_per_rank: float = Field(
+        description="copies the busiest EP rank computes (kept + padding, replicas split), mean "
+        "over micro-batches")
     mean_tokens_per_rank: float
     drop_fraction: float
     intra_node_bytes_per_rank: float
@@ -136,6 +143,7 @@ class SimulationResult(FrozenSpec):
             out |= {f"breakdown.{group}.{k}_s": v for k, v in sorted(parts.items())}
         out |= {"breakdown.pipeline_bubble_s": b.pipeline_bubble_s,
                 "breakdown.imbalance_wait_s": b.imbalance_wait_s,
+                "breakdown.host_wait_s": b.host_wait_s,
                 "breakdown.optimizer_s": b.optimizer_s, "breakdown.other_s": b.other_s}
         if self.memory:
             out["peak_bytes"] = max(m.memory.peak_bytes for m in self.memory)

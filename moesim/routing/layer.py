@@ -76,6 +76,7 @@ class LayerRouting:
     padded_tokens: int  # padding copies sent (pad_to_capacity)
     capacity: int | None  # copies per (source rank, expert); None: dropless
     recv_tokens: np.ndarray  # [EP] copies each rank computes (kept + padding)
+    slot_tokens: np.ndarray  # [EP, slots] copies each physical expert slot computes (kept + pad)
     traffic_tokens: np.ndarray  # [EP, EP] copies sent s -> r (kept + padding)
     distinct_tokens: np.ndarray  # [EP, EP] distinct tokens s -> r (DeepEP per-rank copies)
     distinct_node_tokens: np.ndarray  # [EP, nodes] distinct tokens s -> node (DeepEP IB copies)
@@ -122,8 +123,10 @@ def sample_routed(plan: RoutingPlan, popularity: np.ndarray,
 
 
 def sample_per_rank(plan: RoutingPlan, popularity: np.ndarray, placement: ExpertPlacement,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Dropless: (copies per (source, rank) [EP, EP], copies per expert [E], visits or None)."""
+                    rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Dropless: (copies per (source, rank) [EP, EP], copies per logical expert [E], visits
+    or None, copies per physical slot [EP, slots])."""
     s, t, k = plan.ep, plan.tokens_per_source, plan.top_k
     merge = placement.merge
     visits = None
@@ -141,7 +144,7 @@ def sample_per_rank(plan: RoutingPlan, popularity: np.ndarray, placement: Expert
     per_slot = rng.multinomial(traffic.sum(axis=0), w)
     per_expert = np.bincount(ex.ravel(), weights=per_slot.ravel(),
                              minlength=plan.num_experts).astype(np.int64)
-    return traffic, per_expert, visits
+    return traffic, per_expert, visits, per_slot
 
 
 def apply_capacity(routed: np.ndarray, capacity: int | None,
@@ -177,11 +180,14 @@ def route_layer(plan: RoutingPlan, popularity: np.ndarray, placement: ExpertPlac
     if per_expert_path(plan, placement):
         routed, visits = sample_routed(plan, popularity, rng)
         kept, padded = apply_capacity(routed, plan.capacity, plan.pad_to_capacity)
-        kept_rank = split_to_slots(kept, placement).sum(axis=2)
-        traffic = kept_rank + split_to_slots(padded, placement).sum(axis=2)
+        kept_slots = split_to_slots(kept, placement)  # [S, EP, slots]
+        pad_slots = split_to_slots(padded, placement)
+        kept_rank = kept_slots.sum(axis=2)
+        traffic = kept_rank + pad_slots.sum(axis=2)
+        slot_tokens = (kept_slots + pad_slots).sum(axis=0)
         per_expert, dropped, pad = routed.sum(axis=0), int((routed - kept).sum()), int(padded.sum())
     else:
-        traffic, per_expert, visits = sample_per_rank(plan, popularity, placement, rng)
+        traffic, per_expert, visits, slot_tokens = sample_per_rank(plan, popularity, placement, rng)
         kept_rank, dropped, pad = traffic, 0, 0
     distinct, distinct_node = distinct_estimates(plan, placement, kept_rank, visits)
     nodes = plan.node_of_rank
@@ -190,7 +196,8 @@ def route_layer(plan: RoutingPlan, popularity: np.ndarray, placement: ExpertPlac
     b = plan.bytes_per_token_dispatch
     return LayerRouting(
         tokens_per_expert=per_expert, dropped_tokens=dropped, padded_tokens=pad,
-        capacity=plan.capacity, recv_tokens=traffic.sum(axis=0), traffic_tokens=traffic,
+        capacity=plan.capacity, recv_tokens=traffic.sum(axis=0), slot_tokens=slot_tokens,
+        traffic_tokens=traffic,
         distinct_tokens=distinct, distinct_node_tokens=distinct_node,
         intra_node_bytes=(traffic * (same & off)).sum(axis=1) * b,
         inter_node_bytes=(traffic * ~same).sum(axis=1) * b, routed=routed,

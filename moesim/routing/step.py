@@ -112,6 +112,7 @@ class StepRouting:
     node_of_rank: np.ndarray  # [EP]
     micro_batch_draw: np.ndarray  # [M] draw index of each micro-batch
     recv_tokens: np.ndarray  # [L, M, EP] int32, kept + padding
+    slot_tokens: np.ndarray  # [L, M, EP, slots] int32 per physical expert slot, kept + padding
     tokens_per_expert: np.ndarray  # [L, M, E] int32, after top-k, before capacity
     dropped_tokens: np.ndarray  # [L, M] int64 copies dropped
     padded_tokens: np.ndarray  # [L, M] int64 padding copies
@@ -154,6 +155,7 @@ def empty_step(scenario: ScenarioSpec, num_micro_batches: int) -> StepRouting:
         node_of_rank=node_of_ep_rank(scenario),
         micro_batch_draw=np.zeros(num_micro_batches, dtype=np.int64),
         recv_tokens=z((0, num_micro_batches, ep), np.int32),
+        slot_tokens=z((0, num_micro_batches, ep, 1), np.int32),
         tokens_per_expert=z((0, num_micro_batches, 0), np.int32),
         dropped_tokens=z((0, num_micro_batches), np.int64),
         padded_tokens=z((0, num_micro_batches), np.int64),
@@ -213,6 +215,7 @@ def _assemble(scenario: ScenarioSpec, plan: RoutingPlan, layers: list[list[Layer
         shared_expert_tokens_per_rank=plan.tokens_per_source * model.num_shared_experts,
         node_of_rank=plan.node_of_rank, micro_batch_draw=idx,
         recv_tokens=stack(lambda r: r.recv_tokens, np.int32, True),
+        slot_tokens=stack(lambda r: r.slot_tokens, np.int32, True),
         tokens_per_expert=stack(lambda r: r.tokens_per_expert, np.int32, True),
         dropped_tokens=stack(lambda r: r.dropped_tokens, np.int64, True),
         padded_tokens=stack(lambda r: r.padded_tokens, np.int64, True),

@@ -26,11 +26,16 @@ class TrainingWorkloadSpec(FrozenSpec):
     master_weights: bool = Field(default=True, description="fp32 master copy of the weights")
     causal_flops: bool = Field(
         default=False, description="count only the causal half of attention FLOPs in TFLOP/s")
-    host_op_floor_us: float | None = Field(
-        default=None, ge=0, description="least time one modeled compute op holds its stream "
-        "(the framework's host-side issue time); null: moesim's fitted value on GPUs "
-        "(docs/engine.md, Calibration) and 0 on TPUs (XLA); 0 for a step whose kernels are "
-        "replayed from CUDA graphs")
+    host_op_us: float | None = Field(
+        default=None, ge=0, description="host time to issue one modeled op (the framework's "
+        "Python, autograd and launch work); the host runs ahead of the device and waits at "
+        "synchronization points (docs/engine.md, Host); null: moesim's fitted value on GPUs "
+        "and 0 on TPUs (XLA launches the compiled step once)")
+    cuda_graph_modules: tuple[Literal["attn", "mlp", "moe", "moe_router", "moe_preprocess",
+                                      "full_iteration"], ...] = Field(
+        default=(), description="what CUDA graphs capture, in Megatron-Core's names "
+        "(cuda_graph_modules; full_iteration for cuda_graph_impl=full_iteration): captured ops "
+        "cost no host issue time, one launch per captured region")
 
     @property
     def tokens_per_step(self) -> int:

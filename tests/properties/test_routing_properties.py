@@ -69,8 +69,13 @@ def test_tokens_and_bytes_are_conserved(case: tuple[RoutingPlan, np.ndarray, int
         assert (r.recv_tokens <= plan.ep * placement.slots_per_rank * plan.capacity).all()
     else:
         assert r.dropped_tokens == 0 and r.padded_tokens == 0
-    # Row sums are what each source sends; column sums what each rank computes.
+    # Row sums are what each source sends; column sums what each rank computes, which is
+    # what its physical expert slots compute (kept + padding), one slot per local copy.
     assert np.array_equal(r.traffic_tokens.sum(axis=0), r.recv_tokens)
+    assert r.slot_tokens.shape == (plan.ep, placement.slots_per_rank)
+    assert np.array_equal(r.slot_tokens.sum(axis=1), r.recv_tokens)
+    if plan.capacity is not None:  # a slot takes at most C copies from each source
+        assert (r.slot_tokens <= plan.ep * plan.capacity).all()
     if not plan.pad_to_capacity and plan.capacity is None and plan.router != "expert_choice":
         assert (r.traffic_tokens.sum(axis=1) == t * k).all()
     # Received bytes are kept copies (+ padding) x hidden x bytes per element.

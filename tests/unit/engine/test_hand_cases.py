@@ -9,7 +9,13 @@ from moesim.engine import LinearCostProvider, Simulation
 from moesim.engine.costs import attention_flops
 from moesim.engine.routing_view import balanced_routing
 from moesim.program import build_program
-from moesim.program.ops import AttentionShape, GemmShape, GroupedGemmShape, MemoryShape
+from moesim.program.ops import (
+    AttentionShape,
+    GemmShape,
+    GroupedGemmShape,
+    GroupedMemoryShape,
+    MemoryShape,
+)
 
 ONE_DEVICE = ("num_devices=1", "topology_overrides={}", "parallelism.pipeline_parallel_degree=1",
               "parallelism.pipeline_schedule={kind: 1f1b}", "parallelism.expert_parallel_degree=1",
@@ -31,6 +37,9 @@ def _kernel_sum(program, fake: LinearCostProvider, tokens_per_expert: float) -> 
                 total += attention_flops(s) / fake.flops_per_s
             elif isinstance(s, MemoryShape):
                 total += s.bytes_moved / fake.mem_bytes_per_s
+            elif isinstance(s, GroupedMemoryShape):  # one device computes every expert (EP 1)
+                e = program.context.model.num_experts
+                total += s.bytes_per_row * tokens_per_expert * e / fake.mem_bytes_per_s
     return total * program.num_micro_batches
 
 
@@ -127,6 +136,9 @@ def test_doubling_imbalance_adds_slowest_rank_work(make_scenario) -> None:
     # fc1 (h -> 2F) and fc2 (F -> h): forward, dgrad, wgrad each 2 * tokens * n * k FLOPs.
     per_token = 3 * (2 * m.hidden_size * 2 * m.expert_ffn_hidden_size
                      + 2 * m.expert_ffn_hidden_size * m.hidden_size)
+    # The experts' SwiGLU reads gate and up and writes the product (3 F bf16 values per
+    # copy), forward and again in the backward.
+    act = 2 * 3 * m.expert_ffn_hidden_size * 2.0
     m_batches = sc.num_micro_batches
-    assert steps[1] - steps[0] == pytest.approx(512.0 * per_token / fake.flops_per_s * m_batches,
-                                                rel=1e-9)
+    extra = 512.0 * (per_token / fake.flops_per_s + act / fake.mem_bytes_per_s) * m_batches
+    assert steps[1] - steps[0] == pytest.approx(extra, rel=1e-9)

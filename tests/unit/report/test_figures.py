@@ -58,7 +58,7 @@ def test_breakdown_stack_sums_to_step(result: SimulationResult) -> None:
 
 def test_breakdown_colours_stay_distinct_for_many_buckets() -> None:
     labels = ([f"compute: k{i}" for i in range(12)] + [f"exposed comm: c{i}" for i in range(8)]
-              + ["pipeline bubble", "imbalance wait", "optimizer", "other"])
+              + ["pipeline bubble", "imbalance wait", "host wait", "optimizer", "other"])
     assert len(set(breakdown_colors(labels).values())) == len(labels)
 
 
