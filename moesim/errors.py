@@ -7,6 +7,8 @@ a group wider than a fabric tier). Internal invariants use ``assert``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MoesimError(Exception):
     """Base of the errors moesim reports to users as one line."""
@@ -34,3 +36,15 @@ class InfeasibleError(MoesimError):
     def __init__(self, message: str, *, reason: str = "infeasible") -> None:
         self.reason = reason
         super().__init__(message)
+
+
+def require_pandas(what: str) -> Any:
+    """The pandas module, or an ImportError saying ``what`` needs it and how to install it.
+
+    pandas is optional: only the ``to_dataframe`` conveniences use it."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(f"{what} needs pandas, which is not installed; install it with "
+                          "'pip install pandas'") from None
+    return pandas

@@ -15,11 +15,10 @@ import re
 from pathlib import Path
 
 import plotly.graph_objects as go
-import plotly.offline
 
 from moesim.check.suite import CheckReport
 from moesim.errors import SpecError
-from moesim.io import write_text_atomic
+from moesim.report.assets import SORT_SCRIPT, TABLE_STYLE, figure_div, head, write_page
 from moesim.report.style import base_layout, empty_figure, kind_colors
 
 # The band drawn around the identity line: the collective-bandwidth target of issue 10.
@@ -66,26 +65,26 @@ def fig_check_scatter(report: CheckReport) -> go.Figure:
 
 
 def _summary_table(report: CheckReport) -> str:
-    head = "<tr><th>category</th><th>points</th><th>mean |error|</th><th>held-out points</th>" \
-           "<th>held-out mean |error|</th></tr>"
+    header = ("<tr><th>category</th><th>points</th><th>mean |error|</th>"
+              "<th>held-out points</th><th>held-out mean |error|</th></tr>")
     body = "".join(
         f"<tr><td>{html.escape(s.category)}</td><td>{s.num_points}</td><td>{s.mape_pct:.1f}%"
         f"</td><td>{s.num_held_out}</td><td>"
         f"{'-' if s.held_out_mape_pct is None else f'{s.held_out_mape_pct:.1f}%'}</td></tr>"
         for s in report.summary())
-    return f"<table>{head}{body}</table>"
+    return f"<table>{header}{body}</table>"
 
 
 def _rows_table(report: CheckReport) -> str:
-    head = ("<tr><th>case</th><th>point</th><th>metric</th><th>published</th>"
-            "<th>predicted</th><th>error</th><th>units</th><th>source</th></tr>")
+    header = ("<tr><th>case</th><th>point</th><th>metric</th><th>published</th>"
+              "<th>predicted</th><th>error</th><th>units</th><th>source</th></tr>")
     body = "".join(
         f"<tr><td>{html.escape(r.case)}</td><td>{html.escape(r.label)}"
         f"{' (in-sample)' if r.in_sample else ''}</td><td>{html.escape(r.metric)}</td>"
         f"<td>{r.published:.4g}</td><td>{r.predicted:.4g}</td><td>{r.error_pct:+.1f}%</td>"
         f"<td>{html.escape(r.units)}</td><td>{html.escape(r.source)}</td></tr>"
         for r in report.rows)
-    return f"<table>{head}{body}</table>"
+    return f"<table class='sortable'><thead>{header}</thead><tbody>{body}</tbody></table>"
 
 
 _STYLE = ("body{font-family:sans-serif;margin:16px 24px;color:#222}"
@@ -94,25 +93,21 @@ _STYLE = ("body{font-family:sans-serif;margin:16px 24px;color:#222}"
 
 
 def render_check_html(report: CheckReport) -> str:
-    """The whole check page as one HTML string (plotly.js inlined once)."""
-    title = html.escape(f"moesim check: {len(report.rows)} published points ({report.fidelity})")
-    div = fig_check_scatter(report).to_html(full_html=False, include_plotlyjs=False,
-                                            div_id="fig-check-scatter",
-                                            config={"displaylogo": False})
+    """The whole check page as one HTML string; it loads plotly.min.js from its folder."""
+    title = f"moesim check: {len(report.rows)} published points ({report.fidelity})"
     return "".join([
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
-        f"<style>{_STYLE}</style>",
-        f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script>",
-        f"</head><body><h1>{title}</h1>", div,
+        head(title, TABLE_STYLE + _STYLE + "table.sortable td,table.sortable th"
+             "{text-align:left;white-space:normal}"), f"<h1>{html.escape(title)}</h1>",
+        figure_div(fig_check_scatter(report), "fig-check-scatter"),
         "<h2>Mean absolute error per category</h2>", _summary_table(report),
         "<p>Open markers and '(in-sample)': a moesim constant was fitted to that point among "
         "others (docs/validation.md).</p>",
-        "<h2>Every point</h2>", _rows_table(report), "</body></html>"])
+        "<h2>Every point</h2>", _rows_table(report), SORT_SCRIPT, "</body></html>"])
 
 
 def write_check_html(report: CheckReport, out_dir: Path) -> Path:
-    """Write ``check.html`` into ``out_dir`` atomically; returns its path."""
-    return write_text_atomic(Path(out_dir) / "check.html", render_check_html(report))
+    """Write ``check.html`` (and the plotly.min.js it loads) into ``out_dir``; returns it."""
+    return write_page(Path(out_dir) / "check.html", render_check_html(report))
 
 
 # --- README block ---------------------------------------------------------------------

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
-from moesim.errors import InfeasibleError, SpecError
+from moesim.errors import InfeasibleError, SpecError, require_pandas
 from moesim.plan.evaluate import Backend, MemoryVerdict, Metrics
-from moesim.plan.executors import Executor, SerialExecutor
+from moesim.plan.executors import Executor, LocalExecutor, SerialExecutor
 from moesim.plan.explore import explore
 from moesim.plan.layouts import (
     Layout,
@@ -31,6 +33,7 @@ from moesim.plan.screen import (
     groups,
     run_screen,
 )
+from moesim.specs.overrides import scenario_with_sets
 from moesim.specs.scenario import ScenarioSpec
 from moesim.units import S
 
@@ -91,6 +94,12 @@ class PlanResult:
     def best(self) -> Candidate | None:
         return self.ranked[0] if self.ranked else None
 
+    def to_dataframe(self) -> Any:
+        """Every ranked layout as a pandas DataFrame, best first (the columns of
+        :func:`summary_rows`). Needs pandas."""
+        pd = require_pandas("PlanResult.to_dataframe()")
+        return pd.DataFrame(summary_rows(self, len(self.ranked)))
+
     def usd_per_million_tokens(self, c: Candidate) -> float | None:
         """Device-hours per token x price, scaled to one million tokens (USD)."""
         if self.price_per_device_hour is None or c.tokens_per_s <= 0:
@@ -137,6 +146,24 @@ def sized(scenario: ScenarioSpec, devices: int) -> ScenarioSpec:
         raise SpecError(f"--devices {devices}: the topology {scenario.topology_spec.name!r} has "
                         f"{total} devices; valid: 1 to {total}", field="num_devices")
     return scenario.model_copy(update={"num_devices": devices})
+
+
+def plan(scenario: ScenarioSpec | str | Path, devices: int | None = None, *,
+         objective: Objective = "throughput", des_top: int = 3,
+         analytic_budget: int = DEFAULT_ANALYTIC_BUDGET, workers: int = 1,
+         sets: Mapping[str, Any] | Iterable[str] | None = None) -> PlanResult:
+    """Search every layout of ``scenario`` (a spec or a YAML path; ``sets`` applied as
+    ``--set`` either way) on ``devices`` devices (default: the scenario's); ``moesim.plan(...)``.
+
+    Layouts are screened by the memory model, ranked with the analytic engine (at most
+    ``analytic_budget`` of them), and the best ``des_top`` simulated with the DES.
+    ``result.ranked`` is best first; ``result.excluded`` counts why the rest were dropped;
+    ``result.to_dataframe()`` tabulates the ranked layouts. ``workers`` > 1 runs on a
+    process pool."""
+    spec = scenario_with_sets(scenario, sets)
+    return plan_layouts(spec, devices or spec.devices, objective=objective, des_top=des_top,
+                        analytic_budget=analytic_budget,
+                        executor=LocalExecutor(workers) if workers > 1 else None)
 
 
 def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective = "throughput",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moesim.errors import InfeasibleError, MoesimError, SpecError
+from moesim.errors import InfeasibleError, MoesimError, SpecError, require_pandas
 from moesim.plan.evaluate import ENGINE_EVALUATOR, require_fit, resolve
 from moesim.plan.executors import Executor, SerialExecutor
 from moesim.plan.store import ResultStore, point_id
@@ -162,6 +162,16 @@ class SweepSummary:
     @property
     def all_invalid(self) -> bool:
         return self.total > 0 and self.counts.get("invalid", 0) == self.total
+
+    def to_dataframe(self) -> Any:
+        """One row per finished point: status, reason, the overrides and the metrics (as
+        ``overrides.PATH`` and ``metrics.NAME`` columns). Needs pandas."""
+        pd = require_pandas("SweepSummary.to_dataframe()")
+        rows = [{"index": r["index"], "point_id": r["point_id"], "status": r["status"],
+                 "reason": r["reason"], "error": r["error"],
+                 **{f"overrides.{k}": v for k, v in r["overrides"].items()},
+                 **{f"metrics.{k}": v for k, v in r["metrics"].items()}} for r in self.records]
+        return pd.DataFrame(rows)
 
 
 Progress = Callable[[dict[str, Any]], None]

@@ -121,22 +121,34 @@ def busiest_links(result: SimulationResult, per_tier: int = LINKS_PER_TIER) -> l
 
 
 def fig_links(result: SimulationResult) -> go.Figure:
-    """Utilization (% of the step) of the busiest links of each fabric tier."""
+    """Utilization (% of the step each link is busy) of the busiest links of each fabric
+    tier, on an axis scaled to the data; each bar says its mean rate against its capacity."""
     title = f"link utilization: the {LINKS_PER_TIER} busiest links of each tier"
     links = busiest_links(result)
     if not links:
         return empty_figure(title, "the result has no link usage")
     colors = kind_colors([x.tier for x in links])
+    step = max(result.step_time_s, 1e-30)
     fig = go.Figure()
     for tier in dict.fromkeys(x.tier for x in links):
         sel = [x for x in links if x.tier == tier]
         fig.add_trace(go.Bar(
             y=[f"{x.tier}: {x.link}" for x in sel], x=[x.utilization * 100 for x in sel],
             orientation="h", name=tier, marker_color=colors[tier],
+            text=[f"{x.utilization * 100:.1f}% · {x.bytes / step / GBYTE_PER_S:,.1f} of "
+                  f"{x.capacity_bytes_per_s / GBYTE_PER_S:,.0f} GB/s" for x in sel],
+            textposition="outside", cliponaxis=False,
             customdata=[[x.bytes / MB, x.capacity_bytes_per_s / GBYTE_PER_S] for x in sel],
-            hovertemplate=("%{y}: %{x:.1f} % busy, %{customdata[0]:,.1f} MB "
+            hovertemplate=("%{y}: %{x:.2f} % busy, %{customdata[0]:,.1f} MB per step "
                            "at %{customdata[1]:,.0f} GB/s<extra></extra>"),
         ))
-    fig.update_xaxes(title_text="utilization (% of step time)", range=[0, 105])
-    fig.update_yaxes(title_text="link", type="category", autorange="reversed")
-    return base_layout(fig, title, height_px=max(320, 130 + 22 * len(links)))
+    peak = max(x.utilization * 100 for x in links)
+    # Room for the labels; never past 100 % unless a link is (the axis fits the data).
+    top = max(peak * 1.45, 0.5) if peak < 69 else max(100.0, peak * 1.05)
+    fig.update_xaxes(title_text="busy time (% of step time); label: mean rate of capacity "
+                     "(GB/s)", range=[0, top])
+    fig.update_yaxes(title_text="link (tier: endpoints)", type="category", autorange="reversed")
+    fig = base_layout(fig, f"{title}; busiest {peak:.1f}% of the step",
+                      height_px=max(320, 130 + 22 * len(links)))
+    fig.update_layout(margin={"l": 90, "r": 60, "t": 70, "b": 60})
+    return fig

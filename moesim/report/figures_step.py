@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from moesim.report.style import base_layout, empty_figure, kind_colors
 from moesim.results.schema import SimulationResult
@@ -101,29 +102,72 @@ def breakdown_segments(result: SimulationResult) -> list[tuple[str, float]]:
     return [(label, s) for label, s in parts if s > 0.0]
 
 
+# One colour per breakdown bucket, never repeated within a step: compute kinds in blues and
+# teals, exposed communication in reds and oranges, the waits in greys, purple and gold.
+_COMPUTE_COLORS = ("#1f4e99", "#3b78c9", "#6a9fe0", "#a3c6f0", "#0b6e69", "#179c92", "#52c3b9",
+                   "#95ddd5", "#34495e", "#5d7ea3", "#8fb0cf", "#c4d8ea")
+_COMM_COLORS = ("#b03a2e", "#e0653f", "#f29b54", "#f6c453", "#c2185b", "#e87aa4", "#8e3b1d",
+                "#d9956a")
+_OTHER_COLORS = (("pipeline bubble", "#8c8c8c"), ("imbalance wait", "#7b3fa0"),
+                 ("host wait", "#5b5b5b"), ("optimizer", "#b8860b"), ("other", "#c8c8c8"))
+
+
+def breakdown_colors(labels: list[str]) -> dict[str, str]:
+    """A distinct colour for each breakdown label (compute, exposed comm, waits by family)."""
+    other = dict(_OTHER_COLORS)
+    compute = [x for x in labels if x.startswith("compute: ")]
+    comm = [x for x in labels if x.startswith("exposed comm: ")]
+    out = {x: _COMPUTE_COLORS[i % len(_COMPUTE_COLORS)] for i, x in enumerate(compute)}
+    out |= {x: _COMM_COLORS[i % len(_COMM_COLORS)] for i, x in enumerate(comm)}
+    spare = [c for c in _COMPUTE_COLORS[len(compute):] + _COMM_COLORS[len(comm):]]
+    for x in labels:
+        if x not in out:
+            out[x] = other.get(x) or (spare.pop() if spare else "#999999")
+    return out
+
+
 def fig_breakdown(result: SimulationResult) -> go.Figure:
-    """Stacked bar of the step (ms): compute kinds, exposed comm kinds, bubble, imbalance."""
+    """Where the step goes on the critical rank class: the composition as one bar of 100 %
+    (top) and every bucket ranked by its time with ms and % of the step printed (bottom)."""
     title = "step breakdown"
     segments = breakdown_segments(result)
     if not segments:
         return empty_figure(title, "the result has no step breakdown")
-    colors = kind_colors([label for label, _ in segments])
+    colors = breakdown_colors([label for label, _ in segments])
     who = result.most_loaded_rank_class or "critical rank class"
-    fig = go.Figure()
-    for label, seconds in segments:
+    total = sum(sec for _, sec in segments)
+    step = result.step_time_s
+    # Fixed pixel sizes whatever the bucket count: a 44 px share bar, 90 px for its axis.
+    height = 300 + 26 * len(segments)
+    plot_px = height - 150  # less the top and bottom margins set below
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=90 / plot_px,
+                        row_heights=[44 / plot_px, 1 - 134 / plot_px])
+    for label, sec in segments:  # compute, comm, waits: contiguous families
+        pct = 100.0 * sec / step
         fig.add_trace(go.Bar(
-            y=[who], x=[seconds / MS], name=label, orientation="h",
-            marker_color=colors[label],
-            hovertemplate=f"{label}: %{{x:.3f}} ms<extra></extra>",
-        ))
-    fig.add_vline(x=result.step_time_s / MS, line_dash="dash", line_color="black",
-                  annotation_text=f"step {result.step_time_s / MS:,.2f} ms")
-    fig.update_layout(barmode="stack")
-    fig.update_xaxes(title_text="time per step (ms)")
-    fig.update_yaxes(title_text="rank class")
-    # tall enough for one legend entry per segment (about 20 px each)
-    return base_layout(fig, f"{title} on {who} (sum {sum(s for _, s in segments) / MS:,.2f} ms)",
-                       height_px=max(330, 150 + 20 * len(segments)))
+            y=["step"], x=[pct], orientation="h", name=label, marker_color=colors[label],
+            text=[f"{label.split(': ')[-1]} {pct:.0f}%"], textposition="inside",
+            insidetextanchor="middle", textangle=0, showlegend=False,
+            hovertemplate=f"{label}: {sec / MS:,.2f} ms ({pct:.1f}%)<extra></extra>"),
+            row=1, col=1)
+    ranked = sorted(segments, key=lambda ls: -ls[1])
+    fig.add_trace(go.Bar(
+        y=[label for label, _ in ranked], x=[sec / MS for _, sec in ranked], orientation="h",
+        marker_color=[colors[label] for label, _ in ranked], showlegend=False, name="buckets",
+        text=[f"{sec / MS:,.1f} ms · {100.0 * sec / step:.1f}%" for _, sec in ranked],
+        textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:,.2f} ms<extra></extra>"), row=2, col=1)
+    fig.update_layout(barmode="stack", uniformtext={"minsize": 10, "mode": "hide"})
+    fig.update_xaxes(title_text="share of the step (%)", row=1, col=1,
+                     range=[0, max(100.0, 100.0 * total / step)])
+    fig.update_yaxes(showticklabels=False, row=1, col=1)
+    longest = ranked[0][1] / MS
+    fig.update_xaxes(title_text="time per step (ms)", range=[0, longest * 1.25], row=2, col=1)
+    fig.update_yaxes(title_text="bucket", autorange="reversed", type="category", row=2, col=1)
+    fig = base_layout(fig, f"{title} on {who}: {total / MS:,.2f} ms in buckets, step "
+                      f"{step / MS:,.2f} ms (percentages of the step)", height_px=height)
+    fig.update_layout(margin={"l": 190, "r": 40, "t": 90, "b": 60})
+    return fig
 
 
 def fig_memory(result: SimulationResult) -> go.Figure:

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import plotly.graph_objects as go
-import plotly.offline
 from rich.console import Console
 from rich.table import Table
 
 from moesim.io import write_text_atomic
+from moesim.report.assets import PLOTLY_JS, figure_div, head, write_plotly_js
 from moesim.report.figures_moe import (
     fig_dispatch_traffic,
     fig_expert_load,
@@ -48,12 +48,7 @@ FIGURES: list[tuple[str, str, Callable[[SimulationResult], go.Figure]]] = [
 ]
 
 FILE_NAMES = {"result": "result.json", "summary": "summary.csv",
-              "html": "report.html", "trace": "trace.json"}
-
-# Records uncaught script errors on <html data-js-errors=N> so a headless check can read them.
-_ERROR_HOOK = ("<script>document.documentElement.dataset.jsErrors='0';"
-               "window.addEventListener('error',function(){var d=document.documentElement.dataset;"
-               "d.jsErrors=String(Number(d.jsErrors)+1);});</script>")
+              "html": "report.html", "trace": "trace.json", "plotly": PLOTLY_JS}
 
 _STYLE = ("body{font-family:sans-serif;margin:16px 24px;color:#222}"
           "section{margin:12px 0 28px}h2{font-size:18px;margin:4px 0}"
@@ -66,16 +61,12 @@ def figure_div_ids() -> list[str]:
 
 
 def render_html(result: SimulationResult) -> str:
-    """The whole report as one self-contained HTML page (plotly.js inlined once, no network)."""
-    title = html.escape(f"moesim report: {result.scenario}")
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
-             f"<style>{_STYLE}</style>", _ERROR_HOOK,
-             f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script>",
-             f"</head><body><h1>{title}</h1>", _notes_html(result)]
-    config = {"displaylogo": False, "responsive": False}
+    """The whole report as one HTML page; it loads plotly.min.js from its own folder (no
+    network), which :func:`write_report` writes beside it."""
+    title = f"moesim report: {result.scenario}"
+    parts = [head(title, _STYLE), f"<h1>{html.escape(title)}</h1>", _notes_html(result)]
     for key, heading, builder in FIGURES:
-        div = builder(result).to_html(full_html=False, include_plotlyjs=False,
-                                      div_id=f"fig-{key}", config=config)
+        div = figure_div(builder(result), f"fig-{key}")
         parts.append(f"<section><h2>{html.escape(heading)}</h2>{div}</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -131,11 +122,14 @@ def print_summary(result: SimulationResult, console: Console) -> None:
 
 
 def write_report(result: SimulationResult, out_dir: Path) -> dict[str, Path]:
-    """Write result.json, summary.csv, trace.json and report.html into ``out_dir``.
+    """Write result.json, summary.csv, trace.json, report.html and the plotly.min.js the page
+    loads into ``out_dir``.
 
-    Returns the written paths under the keys "result", "summary", "trace" and "html".
+    Returns the paths under the keys "result", "summary", "trace", "html" and "plotly".
     """
     out_dir = Path(out_dir)
     texts = {"result": result.to_json, "summary": lambda: summary_csv(result),
              "trace": lambda: chrome_trace_json(result), "html": lambda: render_html(result)}
-    return {key: write_text_atomic(out_dir / FILE_NAMES[key], make()) for key, make in texts.items()}
+    paths = {key: write_text_atomic(out_dir / FILE_NAMES[key], make())
+             for key, make in texts.items()}
+    return paths | {"plotly": write_plotly_js(out_dir)}

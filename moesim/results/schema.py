@@ -7,10 +7,11 @@ float formatting by the json module) so equal inputs give byte-identical files.
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
+from moesim.errors import require_pandas
 from moesim.specs.base import FrozenSpec
 
 SCHEMA_VERSION = 1
@@ -128,3 +129,32 @@ class SimulationResult(FrozenSpec):
     @classmethod
     def from_json(cls, text: str) -> SimulationResult:
         return cls.model_validate_json(text)
+
+    def flat_metrics(self) -> dict[str, Any]:
+        """The step's numbers as one flat mapping (SI units, unit in the key): the headline
+        scalars, ``breakdown.*`` seconds, the tightest memory headroom, and ``parallelism.*``."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in (
+            "scenario", "fidelity", "num_devices", "step_time_s", "tokens_per_step",
+            "tokens_per_s", "tokens_per_s_per_device", "model_flops_per_step",
+            "model_tflops_per_device", "mfu", "fits_memory")}
+        b = self.breakdown
+        for group, parts in (("compute", b.compute_s),
+                             ("exposed_communication", b.exposed_communication_s)):
+            out |= {f"breakdown.{group}.{k}_s": v for k, v in sorted(parts.items())}
+        out |= {"breakdown.pipeline_bubble_s": b.pipeline_bubble_s,
+                "breakdown.imbalance_wait_s": b.imbalance_wait_s,
+                "breakdown.host_wait_s": b.host_wait_s,
+                "breakdown.optimizer_s": b.optimizer_s, "breakdown.other_s": b.other_s}
+        if self.memory:
+            out["peak_bytes"] = max(m.memory.peak_bytes for m in self.memory)
+            out["min_headroom_bytes"] = min(m.memory.headroom_bytes for m in self.memory)
+        out["drop_fraction"] = self.routing.drop_fraction
+        out["imbalance_max_over_mean"] = self.routing.imbalance_max_over_mean
+        out |= {f"parallelism.{k}": v for k, v in sorted(self.parallelism.items())}
+        return out
+
+    def to_dataframe(self) -> Any:
+        """A one-row pandas DataFrame of :meth:`flat_metrics` (rows of several results
+        concatenate with ``pandas.concat``). Needs pandas."""
+        pd = require_pandas("SimulationResult.to_dataframe()")
+        return pd.DataFrame([self.flat_metrics()])

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from moesim.errors import SpecError
 from moesim.specs.checks import check_scenario
 from moesim.specs.hardware import TopologySpec
+from moesim.specs.hf import HF_PREFIX, hf_config_hint, import_model
 from moesim.specs.messages import format_error
 from moesim.specs.model import MoEModelSpec
 from moesim.specs.overrides import apply_overrides, as_override_items, parse_set, set_path
@@ -61,6 +62,8 @@ def validate_as(model: type[T], data: Any, file: str | None = None) -> T:
     """Validate ``data`` as ``model``; errors become one SpecError line."""
     if not isinstance(data, dict):
         raise SpecError(f"expected a mapping at the top level, got {type(data).__name__}", file=file)
+    if model is MoEModelSpec and (hint := hf_config_hint(data)):
+        raise SpecError(hint, file=file)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -168,12 +171,13 @@ def _embed(data: dict[str, Any], key: str, base: Path, scenario: Path,
     """Replace a path in ``data[key]`` by the validated file it names, overrides applied."""
     ref = data.get(key)
     if isinstance(ref, str):
-        target = _resolve_ref(base, ref)
+        hf = key == "model" and ref.startswith(HF_PREFIX)  # a Hugging Face config, imported
+        target = _resolve_ref(base, ref.removeprefix(HF_PREFIX) if hf else ref)
         if not is_file(target):
             raise SpecError(f"{key}={ref!r}: referenced file not found (looked for "
                             f"{_shown_path(target)}); give a path relative to the scenario "
                             "file", file=str(scenario), field=key)
-        sub = read_yaml(target)
+        sub = import_model(target).spec.model_dump() if hf else read_yaml(target)
         if not isinstance(sub, dict):
             raise SpecError("expected a mapping at the top level", file=str(target))
         sub = _with_file(lambda: apply_overrides(sub, overrides), scenario)

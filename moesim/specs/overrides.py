@@ -6,11 +6,38 @@ Every failure is a SpecError that names the path; nothing else escapes.
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from moesim.errors import SpecError
+
+
+def set_strings(sets: Mapping[str, Any] | Iterable[str] | None) -> tuple[str, ...]:
+    """``--set`` strings from ``{"path": value}`` (each value as JSON, which YAML reads back)
+    or from strings already of the form ``path=value``."""
+    if sets is None:
+        return ()
+    if isinstance(sets, Mapping):
+        return tuple(f"{k}={json.dumps(v)}" for k, v in sets.items())
+    return tuple(sets)
+
+
+def scenario_with_sets(scenario: Any, sets: Mapping[str, Any] | Iterable[str] | None) -> Any:
+    """A ScenarioSpec from a loaded spec or a YAML path, ``sets`` applied as ``--set`` (into
+    the embedded topology and model of a loaded spec; revalidated and rechecked)."""
+    from moesim.specs.loader import load_scenario, scenario_from_data
+
+    items = set_strings(sets)
+    if isinstance(scenario, (str, Path)):
+        return load_scenario(scenario, items)
+    if not items:
+        return scenario
+    data = apply_overrides(scenario.model_dump(), parse_set(items))
+    return scenario_from_data(data, scenario.name)
 
 
 def parse_set(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]:

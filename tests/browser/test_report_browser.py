@@ -1,15 +1,19 @@
-"""report.html in headless Chromium with no network: no script errors, every figure drawn.
+"""Every HTML page in headless Chromium with no network: no script errors, every figure drawn.
 
 Uses Debian's chromium (``apt-get install chromium``); skips with a message when it is absent.
 The DOM is dumped after a virtual-time budget and every figure div must hold plotly's
 ``main-svg``; console errors are read from chromium's stderr log and from the page's own
-``data-js-errors`` counter. The same run saves a screenshot in the test's tmp dir for a
-human look. The second test renders the real default scenario (analytic fidelity).
+``data-js-errors`` counter. The same run saves a screenshot for a human look (in the test's
+tmp dir; also copied into ``$MOESIM_SCREENSHOTS`` when set). Pages: report.html of a fixed
+result and of the real default scenario (analytic fidelity), the plan page of a real search,
+the sweep page of a real sweep, the check page of three published cases; each loads the
+plotly.min.js written beside it. A last page checks that a sortable table sorts on a click.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -61,35 +65,55 @@ def _figure_html(dom: str, div_id: str, next_id: str | None) -> str:
     return dom[start:end]
 
 
-def check_report_renders(html_path: Path, tmp_path: Path) -> Path:
+def _keep(shot: Path) -> None:
+    keep = os.environ.get("MOESIM_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / shot.name)
+
+
+def check_page_renders(html_path: Path, tmp_path: Path, name: str,
+                       ids: list[str] | None = None, height_px: int = 4000) -> tuple[Path, str]:
     """Open ``html_path`` offline; assert every figure drew and no script failed.
 
-    One chromium run dumps the DOM and saves the screenshot (returned).
-    """
-    shot = tmp_path / "report.png"
-    run = _chromium(html_path.resolve().as_uri(), tmp_path / "profile",
-                    ["--dump-dom", f"--screenshot={shot}", "--window-size=1400,4000"])
+    ``ids``: the figure divs (default: every ``fig-*`` div of the page). One chromium run
+    dumps the DOM and saves ``name.png`` (returned with the DOM)."""
+    assert (html_path.parent / "plotly.min.js").exists(), "plotly.min.js not beside the page"
+    shot = tmp_path / f"{name}.png"
+    run = _chromium(html_path.resolve().as_uri(), tmp_path / f"profile-{name}",
+                    ["--dump-dom", f"--screenshot={shot}", f"--window-size=1400,{height_px}"])
     assert run.returncode == 0, run.stderr[-2000:]
     dom = run.stdout
     assert 'data-js-errors="0"' in dom, "the page counted uncaught script errors"
     assert not _console_errors(run.stderr), _console_errors(run.stderr)
-    ids = figure_div_ids()
+    assert 'id="plotly-missing"' not in dom, "plotly.min.js did not load"
+    ids = ids or re.findall(r'<div id="(fig-[^"]+)"', html_path.read_text(encoding="utf-8"))
+    assert ids, "the page has no figure"
     for div_id, next_id in zip(ids, [*ids[1:], None], strict=True):
         assert "main-svg" in _figure_html(dom, div_id, next_id), f"{div_id} was not drawn"
-    assert shot.stat().st_size > 50_000, "the screenshot is (nearly) blank"
-    return shot
+    assert shot.stat().st_size > 30_000, "the screenshot is (nearly) blank"
+    _keep(shot)
+    return shot, dom
 
 
-@pytest.mark.skipif(CHROMIUM is None,
-                    reason="chromium not installed (apt-get install chromium); browser test skipped")
+def check_report_renders(html_path: Path, tmp_path: Path, name: str = "report") -> Path:
+    """report.html: every figure of ``figure_div_ids`` drawn."""
+    return check_page_renders(html_path, tmp_path, name, figure_div_ids())[0]
+
+
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium not installed (apt-get install chromium); browser test skipped")
+
+
+@needs_chromium
 def test_fixture_report_renders_offline(tmp_path: Path) -> None:
     paths = write_report(_fixture_result(), tmp_path / "report")
-    shot = check_report_renders(paths["html"], tmp_path)
+    shot = check_report_renders(paths["html"], tmp_path, "report-fixture")
     print(f"screenshot: {shot}")
 
 
-@pytest.mark.skipif(CHROMIUM is None,
-                    reason="chromium not installed (apt-get install chromium); browser test skipped")
+@needs_chromium
 def test_default_scenario_report_renders_offline(tmp_path: Path, root: Path) -> None:
     """The real default scenario through the engine (analytic fidelity: a few seconds)."""
     engine = pytest.importorskip("moesim.engine", reason="moesim.engine not available")
@@ -99,5 +123,70 @@ def test_default_scenario_report_renders_offline(tmp_path: Path, root: Path) -> 
     result = engine.Simulation(scenario, fidelity="analytic").run()
     paths = write_report(result, tmp_path / "report")
     assert paths["html"].stat().st_size < 10_000_000
-    shot = check_report_renders(paths["html"], tmp_path)
+    shot = check_report_renders(paths["html"], tmp_path, "report-default")
     print(f"screenshot: {shot}")
+
+
+@needs_chromium
+def test_plan_page_renders_offline(tmp_path: Path, root: Path) -> None:
+    """A real search (Qwen3-30B-A3B on 16 H100, 12 layouts ranked, the best simulated)."""
+    from moesim.plan.figures import write_plan_html
+    from moesim.plan.search import plan
+
+    res = plan(root / "scenarios/qwen3-30b-a3b-16xh100.yaml", analytic_budget=12, des_top=1)
+    page = write_plan_html(res, tmp_path / "plan" / "plan.html")
+    shot, dom = check_page_renders(page, tmp_path, "plan", height_px=1400)
+    assert dom.count("<tr>") >= len(res.ranked)
+    print(f"screenshot: {shot}")
+
+
+@needs_chromium
+def test_sweep_page_renders_offline(tmp_path: Path, root: Path) -> None:
+    """A real sweep (Mixtral EP x capacity factor x micro-batch: ok, infeasible, invalid)."""
+    from moesim.plan.figures import write_sweep_html
+    from moesim.plan.sweep import run_sweep
+    from moesim.specs.sweep import load_sweep
+
+    path = root / "scenarios/sweeps/mixtral-ep-capacity.yaml"
+    spec = load_sweep(path)
+    summary = run_sweep(spec, path, tmp_path / "sweep")
+    page = write_sweep_html(summary.records, [a.path for a in spec.axes],
+                            tmp_path / "sweep" / "sweep.html", spec.name)
+    shot, dom = check_page_renders(page, tmp_path, "sweep", height_px=1800)
+    assert "infeasible" in dom and "invalid" in dom
+    print(f"screenshot: {shot}")
+
+
+@needs_chromium
+def test_check_page_renders_offline(tmp_path: Path, root: Path) -> None:
+    """Three published cases: NCCL all-reduce, DeepEP dispatch/combine, an H100 GEMM."""
+    from moesim.check import run_check
+    from moesim.check.render import write_check_html
+
+    cases = [root / "scenarios/published" / f for f in (
+        "mleng-h200-8gpu-allreduce-sweep.yaml", "deepep-v1-normal-h800.yaml",
+        "mamf-h100-bf16.yaml")]
+    page = write_check_html(run_check(cases, fidelity="analytic"), tmp_path / "check")
+    shot, _ = check_page_renders(page, tmp_path, "check", height_px=1600)
+    print(f"screenshot: {shot}")
+
+
+@needs_chromium
+def test_sortable_table_sorts_on_click(tmp_path: Path) -> None:
+    """A header click sorts numerically (9 < 10), a second click reverses."""
+    from moesim.report.assets import SORT_SCRIPT, TABLE_STYLE, head, write_page
+
+    rows = "".join(f"<tr><td>{v}</td><td class='text'>{n}</td></tr>"
+                   for v, n in ((10, "b"), (9, "a"), (100, "c")))
+    click = ("<script>window.addEventListener('load',function(){var th="
+             "document.querySelector('th');th.click();"
+             "document.body.dataset.first=[].map.call(document.querySelectorAll('tbody tr td:"
+             "first-child'),function(c){return c.textContent}).join(',');th.click();"
+             "document.body.dataset.second=[].map.call(document.querySelectorAll('tbody tr td:"
+             "first-child'),function(c){return c.textContent}).join(',');});</script>")
+    page = write_page(tmp_path / "t" / "table.html", head("sort", TABLE_STYLE) + (
+        "<table class='sortable'><thead><tr><th>n</th><th class='text'>name</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>{SORT_SCRIPT}{click}</body></html>"))
+    run = _chromium(page.resolve().as_uri(), tmp_path / "profile-sort", ["--dump-dom"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert 'data-first="9,10,100"' in run.stdout and 'data-second="100,10,9"' in run.stdout

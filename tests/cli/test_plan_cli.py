@@ -128,7 +128,9 @@ def test_plan_json_counts(tmp_path: Path) -> None:
     assert over == data["fitting"] - data["ranked"]  # the fake engine excludes none it ranks
     assert sum(data["excluded"].values()) + data["ranked"] == data["considered"]
     html = Path(data["html"]).read_text(encoding="utf-8")
-    assert "Pareto front" in html and "<script src=" not in html  # plotly.js inline
+    assert "Pareto front" in html and "<table class='sortable' id='ranked'>" in html
+    assert "<script src='plotly.min.js'" in html  # shared, beside the page, nothing fetched
+    assert (Path(data["html"]).parent / "plotly.min.js").stat().st_size > 1_000_000
 
 
 def test_plan_bad_devices_exit_2(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "check": {"specs", "cluster", "network", "compute", "engine", "report", "results",
               "results.schema", "memory", "routing"},
     "cli": None,  # the top: may import anything
+    "api": None,  # the Python API (moesim.api), a top like the command line
 }
 
 

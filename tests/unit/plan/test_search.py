@@ -109,3 +109,14 @@ def test_the_shipped_layout_is_always_ranked() -> None:
                                             c.layout.ep, c.layout.mbs) == (1, 4, 8, 8, 1)]
     assert own and all(lay.zero_stage == 1 and not lay.fsdp for lay in own)
     assert len(res.ranked) <= 12
+
+
+def test_plan_result_to_dataframe() -> None:
+    import pytest
+
+    pytest.importorskip("pandas")
+    res = plan_layouts(load_scenario(MIXTRAL), 64, backend=FAKES, analytic_budget=20, des_top=0)
+    frame = res.to_dataframe()
+    assert len(frame) == len(res.ranked) and list(frame["rank"]) == list(
+        range(1, len(res.ranked) + 1))
+    assert frame.loc[0, "layout"] == res.best.layout.label

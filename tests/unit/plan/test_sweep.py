@@ -72,3 +72,14 @@ def test_zip_mode_pairs_values(tmp_path: Path) -> None:
     assert [dict(t.overrides) for t in tasks] == [
         {"parallelism.expert_parallel_degree": 2, "parallelism.micro_batch_size": 1},
         {"parallelism.expert_parallel_degree": 4, "parallelism.micro_batch_size": 2}]
+
+
+def test_summary_to_dataframe(mixtral_sweep: Path, tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("pandas")
+    s = run_sweep(load_sweep(mixtral_sweep), mixtral_sweep, tmp_path / "out", evaluator=FAKE)
+    frame = s.to_dataframe()
+    assert len(frame) == 10 and sorted(frame["status"].value_counts().items()) == [
+        ("infeasible", 2), ("invalid", 2), ("ok", 6)]
+    assert set(frame["overrides.parallelism.expert_parallel_degree"]) == {1, 2, 3, 4, 8}

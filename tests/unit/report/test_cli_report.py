@@ -18,8 +18,8 @@ def test_report_rerenders_saved_result(result: SimulationResult, tmp_path: Path)
     out = tmp_path / "out"
     res = runner.invoke(app, ["report", str(src), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "result.json",
-                                                      "summary.csv", "trace.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["plotly.min.js", "report.html",
+                                                      "result.json", "summary.csv", "trace.json"]
     assert (out / "result.json").read_text() == result.to_json()
     assert "500.00 ms" in res.output
 

@@ -19,7 +19,7 @@ from moesim.report import (
     fig_tokens_per_rank,
 )
 from moesim.report.figures_moe import busiest_links, tokens_per_ep_rank
-from moesim.report.figures_step import breakdown_segments, headline_rows
+from moesim.report.figures_step import breakdown_colors, breakdown_segments, headline_rows
 from moesim.report.timeline import timeline_bars
 from moesim.results.schema import SimulationResult, TraceEventResult
 
@@ -43,10 +43,23 @@ def test_breakdown_stack_sums_to_step(result: SimulationResult) -> None:
                                     "exposed comm: ep_combine", "exposed comm: ep_dispatch",
                                     "pipeline bubble", "imbalance wait"]
     fig = fig_breakdown(result)
-    # 160 + 200 + 40 + 40 + 50 + 10 ms = 500 ms = step_time_s
-    assert sum(t.x[0] for t in fig.data) == pytest.approx(500.0)
+    shares = [t for t in fig.data if t.y[0] == "step"]
+    ranked = [t for t in fig.data if t.name == "buckets"][0]
+    # 160 + 200 + 40 + 40 + 50 + 10 ms = 500 ms = step_time_s; shares 32 + 40 + 8 + 8 + 10 + 2 %
+    assert sum(ranked.x) == pytest.approx(500.0)
+    assert [t.x[0] for t in shares] == pytest.approx([32.0, 40.0, 8.0, 8.0, 10.0, 2.0])
     assert fig.layout.barmode == "stack"
-    assert "(ms)" in fig.layout.xaxis.title.text
+    # ranked longest first, each bar labelled with its ms and its % of the step
+    assert list(ranked.y)[:2] == ["compute: experts", "compute: attention"]
+    assert list(ranked.text)[:2] == ["200.0 ms · 40.0%", "160.0 ms · 32.0%"]
+    assert len(set(ranked.marker.color)) == len(segs)  # no colour repeats
+    assert "(ms)" in fig.layout.xaxis2.title.text and "(%)" in fig.layout.xaxis.title.text
+
+
+def test_breakdown_colours_stay_distinct_for_many_buckets() -> None:
+    labels = ([f"compute: k{i}" for i in range(12)] + [f"exposed comm: c{i}" for i in range(8)]
+              + ["pipeline bubble", "imbalance wait", "host wait", "optimizer", "other"])
+    assert len(set(breakdown_colors(labels).values())) == len(labels)
 
 
 def test_memory_stacks_gib_with_hbm_line(result: SimulationResult) -> None:
@@ -100,6 +113,16 @@ def test_links_busiest_per_tier(result: SimulationResult) -> None:
     ib = [t for t in fig.data if t.name == "infiniband"][0]
     assert list(ib.x) == pytest.approx([40.0, 30.0, 20.0])  # 0.2 + 0.1 i, busiest first
     assert "(% of step time)" in fig.layout.xaxis.title.text
+    # node2: 2 GB in the 0.5 s step = 4 GB/s mean of its 50 GB/s
+    assert ib.text[0] == "40.0% · 4.0 of 50 GB/s"
+    # the axis fits the data: the busiest link (gpu11, 55 %) plus room for its label
+    assert list(fig.layout.xaxis.range) == pytest.approx([0.0, 55.0 * 1.45])
+
+
+def test_links_axis_fits_small_utilizations(result: SimulationResult) -> None:
+    quiet = [x.model_copy(update={"utilization": x.utilization / 25}) for x in result.links]
+    fig = fig_links(result.model_copy(update={"links": quiet}))
+    assert fig.layout.xaxis.range[1] == pytest.approx(55.0 / 25 * 1.45)  # 2.2 % -> 3.19 %
 
 
 def test_timeline_draws_every_interval(result: SimulationResult) -> None:
@@ -175,3 +198,21 @@ def test_headline_shows_the_dualpipe_split(result: SimulationResult) -> None:
     assert shown["pipeline_overlapped_s"] == "400.00 ms"
     plain = {r.metric for r in headline_rows(result)}
     assert "pipeline_forward_s" not in plain  # only DualPipe results carry the split
+
+
+@pytest.mark.parametrize("builder", [fig_breakdown, fig_memory, fig_expert_load,
+                                     fig_tokens_per_rank, fig_dispatch_traffic, fig_links,
+                                     fig_timeline])
+def test_every_axis_is_titled(result: SimulationResult, builder) -> None:
+    """Every drawn axis says what it measures; value axes say their unit in parentheses."""
+    layout = builder(result).layout
+    axes = [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]
+    assert axes
+    for key in axes:
+        axis = layout[key]
+        if axis.visible is False or axis.showticklabels is False:
+            continue
+        text = axis.title.text or ""
+        assert text, f"{builder.__name__}: {key} has no title"
+        categorical = any(w in text for w in ("index", "rank", "class", "link", "bucket"))
+        assert categorical or "(" in text, f"{builder.__name__}: {key} {text!r} has no unit"

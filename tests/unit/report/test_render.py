@@ -16,16 +16,24 @@ from moesim.report import figure_div_ids, print_summary, render_html, summary_cs
 from moesim.results.schema import SimulationResult
 
 
-def test_write_report_writes_four_files(result: SimulationResult, tmp_path: Path) -> None:
+def test_write_report_writes_five_files(result: SimulationResult, tmp_path: Path) -> None:
     paths = write_report(result, tmp_path / "out")
-    assert set(paths) == {"result", "summary", "html", "trace"}
+    assert set(paths) == {"result", "summary", "html", "trace", "plotly"}
     assert {p.name for p in paths.values()} == {"result.json", "summary.csv", "report.html",
-                                                 "trace.json"}
+                                                 "trace.json", "plotly.min.js"}
     assert SimulationResult.from_json(paths["result"].read_text()) == result
     assert json.loads(paths["trace"].read_text())["otherData"]["step_time_s"] == 0.5
     # atomic writes leave no temporary files behind
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         p.name for p in paths.values())
+
+
+def test_plotly_js_written_once_per_folder(result: SimulationResult, tmp_path: Path) -> None:
+    first = write_report(result, tmp_path / "out")["plotly"]
+    mtime = first.stat().st_mtime_ns
+    again = write_report(result, tmp_path / "out")["plotly"]
+    assert again == first and again.stat().st_mtime_ns == mtime  # identical: not rewritten
+    assert first.read_text() == plotly.offline.get_plotlyjs()
 
 
 def test_report_is_byte_identical_for_equal_results(tmp_path: Path) -> None:
@@ -35,11 +43,12 @@ def test_report_is_byte_identical_for_equal_results(tmp_path: Path) -> None:
         assert a[key].read_bytes() == b[key].read_bytes(), key
 
 
-def test_html_is_offline_with_plotly_once(result: SimulationResult) -> None:
+def test_html_loads_plotly_from_its_folder(result: SimulationResult) -> None:
     page = render_html(result)
-    js = plotly.offline.get_plotlyjs()
-    assert page.count(js[:2000]) == 1  # the library inlined exactly once
-    assert not re.search(r"<script[^>]+src=", page)  # nothing fetched
+    assert plotly.offline.get_plotlyjs()[:2000] not in page  # not inlined
+    srcs = re.findall(r"<script[^>]+src=['\"]([^'\"]+)", page)
+    assert srcs == ["plotly.min.js"]  # one relative script, nothing fetched from a network
+    assert len(page) < 200_000
     for div_id in figure_div_ids():
         assert page.count(f'id="{div_id}"') == 1, div_id
     assert len(figure_div_ids()) == 8
