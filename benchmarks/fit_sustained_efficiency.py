@@ -1,47 +1,75 @@
-"""Re-derive moesim's two fitted whole-step constants and their leave-one-out errors.
+"""Re-derive moesim's three fitted whole-step constants and their leave-one-out errors.
 
-SUSTAINED_COMPUTE_EFFICIENCY (e: every compute kernel time is divided by it;
-moesim/engine/binding.py) and HOST_OP_S (f: the host's issue time per modeled op;
-moesim/engine/host.py) are fitted together: for each published case in CASES the analytic
-step time T_i(e, f) is evaluated by the engine itself, and (e, f) minimizes
-sum_i log(T_i(e, f) / P_i)^2 (P_i: the published step time). T is not linear in f (the host
-only shows where it outruns the device), so the fit is a pattern search on a grid of 0.001
-in e and 1 us in f, every point a real engine run. Then
-the same fit runs once per case with that case left out, to show the error on a case the fit
-did not see, and the held-out cases (HELD_OUT, never in any fit) are predicted.
-Usage: python benchmarks/fit_sustained_efficiency.py   (about 3 minutes on 2 cores)
+SUSTAINED_COMPUTE_EFFICIENCY (e: compute kernel times are divided by it),
+SUSTAINED_FP8_GEMM_EFFICIENCY (g: the same for the linear layers' GEMMs of FP8 recipes;
+both moesim/engine/binding.py) and HOST_OP_S (f: the host's issue time per modeled op;
+moesim/engine/host.py) are fitted together over every published training run moesim ships
+(each case file under scenarios/published/ with a training measurement; one run per file):
+(e, g, f) minimizes sum_i log(T_i / P_i)^2, T_i the analytic step time the engine itself
+computes and P_i the published step time (tokens/s and TFLOP/s figures converted with the
+case's own FLOP convention). T is not linear in f (the host only shows where it outruns the
+device), so the fit is a pattern search on a grid of 0.001 in e and g and 1 us in f, every
+point a real engine run (the kernel and network prices of a case are computed once and
+rescaled). Then the same fit runs once per case with that case left out, to show the error
+on a case the fit did not see.
+
+Usage: python benchmarks/fit_sustained_efficiency.py [--quick]   (--quick: no leave-one-out)
 """
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from moesim.engine import Simulation
-from moesim.engine.binding import SUSTAINED_COMPUTE_EFFICIENCY, ScenarioCostProvider
+from moesim.engine.binding import (
+    SUSTAINED_COMPUTE_EFFICIENCY,
+    SUSTAINED_FP8_GEMM_EFFICIENCY,
+    ScenarioCostProvider,
+)
 from moesim.engine.host import HOST_OP_S
 from moesim.results.flops import model_flops_per_step
-from moesim.specs.loader import load_scenario
+from moesim.specs.loader import load_scenario, read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-# (scenario, published metric, value): published case ids mcore-mixtral8x7b-h100-64gpu,
-# bridge-qwen3-30b-h100-16gpu (26.06, EP16), automodel-qwen3-30b-8gpu-h100-bf16,
-# dsv3-h800-2048gpu-step-breakdown.
-CASES = [("scenarios/mixtral-8x7b-64xh100.yaml", "model_tflops_per_device", 468.0),
-         ("scenarios/qwen3-30b-a3b-16xh100.yaml", "tokens_per_s_per_device", 8826.0),
-         ("scenarios/qwen3-30b-a3b-8xh100.yaml", "step_time_s", 21.773),
-         ("scenarios/deepseek-v3-2048xh800.yaml", "step_time_s", 19.926)]
-# Never fitted to: Megatron-Bridge 26.02.01 PP2 VP12 EP8 on the same 16 H100.
-HELD_OUT = [("scenarios/published/bridge-qwen3-30b-h100-16gpu-pp2.yaml",
-             "tokens_per_s_per_device", 9058.0)]
+PUBLISHED = ROOT / "scenarios" / "published"
 E_STEP, F_STEP = 0.001, 1e-6
+PREFERENCE = ("step_time_s", "tokens_per_s_per_device", "model_tflops_per_device")
 
 
-def published_step_s(path: str, metric: str, value: float) -> float:
-    """The published figure as a step time (seconds), with moesim's FLOP convention."""
-    sc = load_scenario(ROOT / path)
+@dataclass(frozen=True)
+class Case:
+    path: str
+    metric: str
+    value: float
+    step_s: float  # the published figure as a step time
+
+
+def training_cases() -> list[Case]:
+    """One measurement per training case file (step time first, then tokens/s, TFLOP/s)."""
+    out = []
+    for f in sorted(PUBLISHED.glob("*.yaml")):
+        data = read_yaml(f)
+        if not isinstance(data, dict) or "workload" not in data:
+            continue
+        ms = [m for m in data.get("measured", []) if str(m.get("category", "")).startswith(
+            "training_") and m.get("category") != "training_step_breakdown"]
+        ms = [m for m in ms if m["metric"] in PREFERENCE]
+        if not ms:
+            continue
+        m = min(ms, key=lambda x: PREFERENCE.index(x["metric"]))
+        out.append(Case(str(f.relative_to(ROOT)), m["metric"], float(m["value"]),
+                        published_step_s(f, m["metric"], float(m["value"]))))
+    return out
+
+
+def published_step_s(path: Path, metric: str, value: float) -> float:
+    """The published figure as a step time (seconds), with the case's FLOP convention."""
+    sc = load_scenario(path)
     if metric == "step_time_s":
         return value
     if metric == "tokens_per_s_per_device":
@@ -50,56 +78,119 @@ def published_step_s(path: str, metric: str, value: float) -> float:
     return flops / (value * 1e12 * sc.devices)
 
 
+class _Scaled:
+    """A case's cost provider at e = g = 1 with every compute price divided by e (the linear
+    layers' GEMMs by g under FP8; prices are computed once per case, then rescaled)."""
+
+    def __init__(self, base: ScenarioCostProvider, e: float, g: float) -> None:
+        self.base, self.inv = base, 1.0 / e
+        self.ginv = 1.0 / g if base.scenario.workload.dtype == "fp8" else self.inv
+        self.sources = base.sources
+        self.num_sms = base.num_sms
+
+    def gemm(self, shape):  # noqa: ANN001, ANN201
+        return self.base.gemm(shape) * self.ginv
+
+    def grouped_gemm(self, tokens, n, k, *, wgrad=False):  # noqa: ANN001, ANN201
+        return self.base.grouped_gemm(tokens, n, k, wgrad=wgrad) * self.ginv
+
+    def attention(self, shape):  # noqa: ANN001, ANN201
+        return self.base.attention(shape) * self.inv
+
+    def memory(self, shape):  # noqa: ANN001, ANN201
+        return self.base.memory(shape) * self.inv
+
+    def memory_many(self, b, kind):  # noqa: ANN001, ANN201
+        return self.base.memory_many(b, kind) * self.inv
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - communication passes through
+        return getattr(self.base, name)
+
+
 @cache
-def step_at(path: str, ei: int, fi: int) -> float:
-    """Analytic step time of ``path`` at e = ei * E_STEP, host issue time = fi * F_STEP."""
+def _base(path: str) -> tuple[object, ScenarioCostProvider, object]:
     sc = load_scenario(ROOT / path)
-    costs = ScenarioCostProvider(sc, fidelity="analytic", sustained_efficiency=ei * E_STEP)
-    sim = Simulation(sc, fidelity="analytic", costs=costs, include_memory=False,
-                     host_op_s=fi * F_STEP)
+    costs = ScenarioCostProvider(sc, fidelity="analytic", sustained_efficiency=1.0,
+                                 fp8_gemm_efficiency=1.0)
+    routing = Simulation(sc, fidelity="analytic", costs=costs, include_memory=False).routing
+    return sc, costs, routing
+
+
+Point = tuple[int, int, int]  # (e, g, f) in grid units
+
+
+@cache
+def step_at(path: str, p: Point) -> float:
+    """Analytic step time of ``path`` at e, g = p[0], p[1] x E_STEP, host issue p[2] x F_STEP."""
+    sc, costs, routing = _base(path)
+    scaled = _Scaled(costs, p[0] * E_STEP, p[1] * E_STEP)
+    if sc.workload.dtype != "fp8":  # g does not enter: share the cached runs
+        p = (p[0], 0, p[2])
+        return _bf16_step(path, p)
+    sim = Simulation(sc, fidelity="analytic", costs=scaled,  # type: ignore[arg-type]
+                     routing=routing, include_memory=False, host_op_s=p[2] * F_STEP)
     return sim.run().step_time_s
 
 
-def loss(cases: list[tuple[str, float]], ei: int, fi: int) -> float:
-    return sum(float(np.log(step_at(p, ei, fi) / pub)) ** 2 for p, pub in cases)
+@cache
+def _bf16_step(path: str, p: Point) -> float:
+    sc, costs, routing = _base(path)
+    sim = Simulation(sc, fidelity="analytic", costs=_Scaled(costs, p[0] * E_STEP, 1.0),  # type: ignore[arg-type]
+                     routing=routing, include_memory=False, host_op_s=p[2] * F_STEP)
+    return sim.run().step_time_s
 
 
-def fit(cases: list[tuple[str, float]], start: tuple[int, int] = (800, 40)) -> tuple[int, int]:
-    """Pattern search for the grid point (ei, fi) of least loss; steps halve to one grid unit."""
-    best, here = start, loss(cases, *start)
-    de, df = 32, 32
+def loss(cases: list[Case], p: Point) -> float:
+    return sum(float(np.log(step_at(c.path, p) / c.step_s)) ** 2 for c in cases)
+
+
+def fit(cases: list[Case], start: Point = (800, 800, 100)) -> Point:
+    """Pattern search for the grid point of least loss; steps halve to one grid unit."""
+    best, here = start, loss(cases, start)
+    step = [32, 32, 32]
+    lo, hi = (300, 300, 0), (1000, 1000, 10**6)
     while True:
         moved = False
-        for d in ((de, 0), (-de, 0), (0, df), (0, -df)):
-            cand = (min(1000, max(300, best[0] + d[0])), max(0, best[1] + d[1]))
-            val = loss(cases, *cand)
-            if val < here - 1e-12:
-                best, here, moved = cand, val, True
+        for axis in range(3):
+            for sign in (1, -1):
+                cand = list(best)
+                cand[axis] = min(hi[axis], max(lo[axis], best[axis] + sign * step[axis]))
+                c = (cand[0], cand[1], cand[2])
+                val = loss(cases, c)
+                if val < here - 1e-12:
+                    best, here, moved = c, val, True
         if not moved:
-            if de == 1 and df == 1:
+            if step == [1, 1, 1]:
                 return best
-            de, df = max(1, de // 2), max(1, df // 2)
+            step = [max(1, x // 2) for x in step]
 
 
-def main() -> None:
-    cases = [(p, published_step_s(p, m, v)) for p, m, v in CASES]
-    e, f = fit(cases)
-    print(f"fitted over all {len(cases)} cases: sustained efficiency {e * E_STEP:.3f}, "
-          f"host issue time {f * F_STEP * 1e6:.0f} us per op "
-          f"(in moesim: {SUSTAINED_COMPUTE_EFFICIENCY}, {HOST_OP_S * 1e6:.0f} us)")
-    for i, (path, pub) in enumerate(cases):
-        t = step_at(path, e, f)
-        le, lf = fit(cases[:i] + cases[i + 1:], (e, f))
-        tl = step_at(path, le, lf)
-        print(f"{Path(path).stem:28s} published step {pub:7.3f} s  fit {t:7.3f} s "
-              f"({100 * (t / pub - 1):+5.1f}%)  left out: e={le * E_STEP:.3f} "
-              f"f={lf * F_STEP * 1e6:.0f}us -> {tl:7.3f} s ({100 * (tl / pub - 1):+5.1f}%)")
-    for path, metric, value in HELD_OUT:
-        pub = published_step_s(path, metric, value)
-        t = step_at(path, e, f)
-        print(f"held out {Path(path).stem:28s} published step {pub:7.3f} s  "
-              f"predicted {t:7.3f} s ({100 * (t / pub - 1):+5.1f}%)")
+def _pct(t: float, pub: float) -> float:
+    return 100.0 * (t / pub - 1.0)
+
+
+def main(quick: bool = False) -> None:
+    cases = training_cases()
+    best = fit(cases)
+    e, g, f = best
+    print(f"fitted over {len(cases)} cases: sustained efficiency {e * E_STEP:.3f}, FP8 GEMMs "
+          f"{g * E_STEP:.3f}, host issue time {f * F_STEP * 1e6:.0f} us per op (in moesim: "
+          f"{SUSTAINED_COMPUTE_EFFICIENCY}, {SUSTAINED_FP8_GEMM_EFFICIENCY}, "
+          f"{HOST_OP_S * 1e6:.0f} us)", flush=True)
+    errs, loo = [], []
+    for i, c in enumerate(cases):
+        errs.append(_pct(step_at(c.path, best), c.step_s))
+        line = f"{Path(c.path).stem:50s} {c.metric:24s} fit {errs[-1]:+6.1f}%"
+        if not quick:
+            lp = fit(cases[:i] + cases[i + 1:], best)
+            loo.append(_pct(step_at(c.path, lp), c.step_s))
+            line += (f"  left out: e={lp[0] * E_STEP:.3f} g={lp[1] * E_STEP:.3f} "
+                     f"f={lp[2] * F_STEP * 1e6:.0f}us -> {loo[-1]:+6.1f}%")
+        print(line, flush=True)
+    print(f"mean |error| {np.mean(np.abs(errs)):.1f}%, worst {max(np.abs(errs)):.1f}%"
+          + (f"; leave-one-out mean {np.mean(np.abs(loo)):.1f}%, worst {max(np.abs(loo)):.1f}%"
+             if loo else ""))
 
 
 if __name__ == "__main__":
-    main()
+    main(quick="--quick" in sys.argv)

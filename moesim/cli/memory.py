@@ -12,7 +12,7 @@ from moesim.memory import TERMS, ensure_fits, estimate_memory
 from moesim.memory.report import MemoryReport
 from moesim.results.schema import RankClassMemoryResult
 from moesim.specs.loader import load_scenario
-from moesim.units import GB
+from moesim.units import GIB
 
 # Table columns: groups of breakdown terms (the JSON output keeps every term).
 _GROUPS = {
@@ -30,12 +30,12 @@ def _cells(rc: RankClassMemoryResult) -> list[str]:
     m = rc.memory
     groups = [sum(m.breakdown_bytes.get(t, 0.0) for t in g) for g in _GROUPS.values()]
     verdict = "[green]yes[/green]" if m.fits else "[red]no[/red]"
-    return [f"{x / GB:.1f}" for x in groups] + [
-        f"{m.peak_bytes / GB:.1f}", f"{m.headroom_bytes / GB:.1f}", verdict]
+    return [f"{x / GIB:.2f}" for x in groups] + [
+        f"{m.peak_bytes / GIB:.2f}", f"{m.headroom_bytes / GIB:.2f}", verdict]
 
 
 def _table(name: str, report: MemoryReport) -> Table:
-    table = Table(title=f"{name}: peak GB per device, HBM {report.capacity_bytes / GB:.1f} GB",
+    table = Table(title=f"{name}: peak GiB per device, HBM {report.capacity_bytes / GIB:.2f} GiB",
                   caption="wts weights, grad gradients, opt optimizer, act activations, buf "
                   "all-to-all + buckets, rsv framework reserve + fragmentation; --json: all terms")
     table.add_column("class", no_wrap=True)
@@ -73,7 +73,7 @@ def memory(
         console.print(_table(s.name, report))
         if report.fits:
             console.print(f"fits; most loaded: {report.most_loaded} "
-                          f"({report.peak_bytes / GB:.1f} of {report.capacity_bytes / GB:.1f} GB)")
+                          f"({report.peak_bytes / GIB:.2f} of {report.capacity_bytes / GIB:.2f} GiB)")
     ensure_fits(report)  # a layout that does not fit: one line on stderr, exit code 2
 
 

@@ -56,7 +56,7 @@ def show(
         return
     acc = t.accelerator
     console.print(f"[bold]{t.name}[/bold]: {t.num_devices} x {acc.name} "
-                  f"({acc.bf16_dense_tflops:g} TFLOP/s BF16 dense, {acc.hbm_capacity_gb:g} GB HBM "
+                  f"({acc.bf16_dense_tflops:g} TFLOP/s BF16 dense, {acc.hbm_capacity_gib:g} GB HBM "
                   f"at {acc.hbm_gbyte_per_s:g} GB/s)", soft_wrap=True)
     for i, s in enumerate(data["tiers"]):
         console.print(f"  tier {i} {s['name']} ({s['kind']}): {s['shape']}; "
@@ -84,7 +84,7 @@ def _show_data(t: TopologySpec) -> dict[str, Any]:
         tiers.append(row)
     return {"name": t.name, "devices": t.num_devices, "accelerator": acc.name,
             "bf16_dense_tflops": acc.bf16_dense_tflops, "fp8_dense_tflops": acc.fp8_dense_tflops,
-            "hbm_capacity_gb": acc.hbm_capacity_gb, "hbm_gbyte_per_s": acc.hbm_gbyte_per_s,
+            "hbm_capacity_gib": acc.hbm_capacity_gib, "hbm_gbyte_per_s": acc.hbm_gbyte_per_s,
             "tiers": tiers}
 
 

@@ -28,7 +28,7 @@ def gpu_cluster(gpu: str, num_nodes: int, *, nic_gbit_per_s: float = 400.0,
     """``num_nodes`` 8-GPU NVSwitch nodes, one NIC per GPU (NDR 400G default, MLE-net), on a
     rail-optimized fat tree of 32-node scalable units (SB-gpus, NV-RA)."""
     tflops, hbm, hbm_bw, nvl, nvls = GPUS[gpu]
-    acc = AcceleratorSpec(name=gpu, bf16_dense_tflops=tflops, hbm_capacity_gb=hbm,
+    acc = AcceleratorSpec(name=gpu, bf16_dense_tflops=tflops, hbm_capacity_gib=hbm,
                           hbm_gbyte_per_s=hbm_bw)
     tiers: list = [NVSwitchDomainSpec(num_devices=8, link_gbyte_per_s=nvl,
                                       in_switch_reduction=nvls)]
@@ -44,6 +44,6 @@ def tpu_slice(dims: tuple[int, ...] = (4, 4), link_gbyte_per_s: float = 45.0) ->
     """A TPU v5e-like 2D torus slice: 197 TFLOP/s, 16 GB at 819 GB/s, 45 GB/s per ICI link and
     direction (hardware reference table 4 and per-link list; GCP-v5e, SB-tpus)."""
     acc = AcceleratorSpec(name="tpu-v5e", vendor="google", bf16_dense_tflops=197.0,
-                          hbm_capacity_gb=16.0, hbm_gbyte_per_s=819.0)
+                          hbm_capacity_gib=16.0, hbm_gbyte_per_s=819.0)
     return TopologySpec(name="tpu-slice", accelerator=acc,
                         tiers=(TorusSpec(dims=dims, link_gbyte_per_s=link_gbyte_per_s),))

@@ -70,7 +70,7 @@ def accelerator_from_table(table: CalibrationTable) -> AcceleratorSpec:
     return AcceleratorSpec(
         name=table.accelerator or env.device_name, vendor="nvidia" if env.device_kind == "cuda"
         else "other", bf16_dense_tflops=tflops, fp32_dense_tflops=tflops,
-        hbm_capacity_gb=env.memory_gb or 1.0, hbm_gbyte_per_s=bw / GBYTE_PER_S,
+        hbm_capacity_gib=env.memory_gb or 1.0, hbm_gbyte_per_s=bw / GBYTE_PER_S,
         gemm_efficiency=1.0, hbm_efficiency=1.0, kernel_launch_us=launch / US,
         num_sms=env.num_sms)
 

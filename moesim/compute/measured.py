@@ -88,6 +88,16 @@ class RatioCurve:
         return np.exp(np.interp(x, np.log(self.rows), np.log(self.ratio)))
 
 
+def lower_curve(a: RatioCurve | None, b: RatioCurve | None) -> RatioCurve | None:
+    """The pointwise lower of two ratio curves on the union of their rows (either alone when
+    the other is missing)."""
+    if a is None or b is None:
+        return a if b is None else b
+    rows = np.union1d(a.rows, b.rows)
+    return RatioCurve(rows, np.minimum(a(rows), b(rows)), a.num_series + b.num_series,
+                      f"{a.dtype}|{b.dtype}")
+
+
 def balanced_tokens(assignments: int, experts: int) -> tuple[int, int, int]:
     """(q, experts with q + 1 tokens, experts with q tokens) of an even split."""
     q, rem = divmod(int(assignments), int(experts))

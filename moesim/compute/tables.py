@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from moesim.compute.calibration import CalibrationTable, load_calibration
+from moesim.specs.hardware import AcceleratorSpec
+
 # AcceleratorSpec.name (topologies/*.yaml) -> shipped table file name.
 SHIPPED_TABLES: dict[str, str] = {
     "A100-SXM-80GB": "aic-a100-sxm.json",
@@ -32,3 +35,32 @@ def default_table_for(accelerator_name: str) -> Path | None:
         return None
     path = calibration_dir() / name
     return path if path.is_file() else None
+
+
+def table_path_for(accelerator: AcceleratorSpec, calibration: str | None) -> Path | None:
+    """The table a scenario prices with: its own ``calibration`` path, None for "none" (the
+    roofline), else the accelerator's shipped table (or that of the accelerator whose kernels
+    it shares, ``kernels_measured_as``)."""
+    if calibration == "none":
+        return None
+    if calibration is not None:
+        return Path(calibration)
+    own = default_table_for(accelerator.name)
+    if own is None and accelerator.kernels_measured_as:
+        own = default_table_for(accelerator.kernels_measured_as)
+    return own
+
+
+class TableCache:
+    """Loaded calibration tables by path and modification time (a table file is parsed once
+    per process that holds the cache, not once per scenario of a sweep)."""
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, int], CalibrationTable] = {}
+
+    def load(self, path: Path) -> CalibrationTable:
+        key = (str(path), path.stat().st_mtime_ns if path.is_file() else 0)
+        hit = self._tables.get(key)
+        if hit is None:
+            hit = self._tables[key] = load_calibration(path)
+        return hit

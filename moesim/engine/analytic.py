@@ -13,9 +13,16 @@ import numpy as np
 
 from moesim.engine.des import StageOutcome, _Streams
 from moesim.engine.dualpipe import dualpipe_ledger, dualpipe_schedules
-from moesim.engine.overlap import nccl_fraction
+from moesim.engine.overlap import ep_fraction, nccl_fraction, overlapped_pair
 from moesim.engine.pricing import Pricer
-from moesim.engine.timeline import ChunkPlan, Ledger, add_summary, phase_time, run_phase
+from moesim.engine.timeline import (
+    ChunkPlan,
+    Ledger,
+    add_summary,
+    phase_split,
+    phase_time,
+    run_phase,
+)
 from moesim.program.builder import StepProgram
 
 
@@ -29,30 +36,53 @@ def run_analytic(program: StepProgram, pricer: Pricer,
     ctx = program.context
     m, pp, v = ctx.num_micro_batches, ctx.pp, ctx.num_virtual
     per_mb: list[float] = []
+    paired: list[float] = []  # per micro-batch with the 1F1B all-to-all overlap
     ledgers: list[Ledger] = []
     send = 0.0
+    overlap = ctx.parallelism.overlap_moe_expert_parallel_comm
+    f = ep_fraction(ctx.parallelism, pricer.num_sms) if program.moe_layers else 0.0
     for st in program.stages:
         ledger = Ledger(f"pp{st.stage}")
-        total = 0.0
+        total = pair = 0.0
         for c in st.chunks:
             p = plans[(st.stage, c)]
             add_summary(p.forward, ledger, slice(None))  # ledger sums over micro-batches
             add_summary(p.backward, ledger, slice(None))
             total += _mean(phase_time(p.forward)) + _mean(phase_time(p.backward))
+            if overlap:
+                (wf, cf), (wb, cb) = phase_split(p.forward), phase_split(p.backward)
+                pair += _mean(overlapped_pair(wf + wb, cf + cb, f))
             ch = program.chunks[c]
             if ch.send_forward is not None:
                 send = max(send, pricer.fixed(ch.send_forward, st.stage))
         per_mb.append(total)
+        paired.append(pair if overlap else total)
         ledgers.append(ledger)
-    t = np.asarray(per_mb)
+    t, tp = np.asarray(per_mb), np.asarray(paired)
     if program.schedule == "dualpipe":
         return _dualpipe(program, pricer, plans)
+    if overlap:  # the communication the pairs hid is no longer exposed
+        steady = m if program.schedule == "interleaved_1f1b" and v > 1 else m - 1
+        for ledger, full, pair in zip(ledgers, t, tp, strict=True):
+            _hide(ledger, steady * float(full - pair))
+    # Steady micro-batches take the paired time (the same as the plain one without overlap);
+    # warm-up and cool-down run unpaired.
     if program.schedule == "interleaved_1f1b" and v > 1:
-        pipe = m * t.max() + (pp - 1) * t.max() / v + 2 * (pp - 1) * send
+        pipe = m * tp.max() + (pp - 1) * t.max() / v + 2 * (pp - 1) * send
     else:
-        pipe = (m - 1) * t.max() + t.sum() + 2 * (pp - 1) * send
+        pipe = (m - 1) * tp.max() + t.sum() + 2 * (pp - 1) * send
     return [_finish_stage(program, pricer, plans, st, ledger, pipe)
             for st, ledger in zip(program.stages, ledgers, strict=True)]
+
+
+def _hide(ledger: Ledger, seconds: float) -> None:
+    """Take ``seconds`` of exposed communication off ``ledger``, shared by kind."""
+    total = sum(ledger.exposed.values())
+    if total <= 0 or seconds <= 0:
+        return
+    keep = max(0.0, 1.0 - seconds / total)
+    for k in list(ledger.exposed):
+        ledger.exposed[k] *= keep
 
 
 def _dualpipe(program: StepProgram, pricer: Pricer,

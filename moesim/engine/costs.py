@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from moesim.compute.attention import attended_fraction
 from moesim.program.ops import AttentionShape, CollectiveShape, GemmShape, MemoryShape
 
 
@@ -23,8 +24,10 @@ class CostProvider(Protocol):
 
     def gemm(self, shape: GemmShape) -> float: ...
 
-    def grouped_gemm(self, tokens: np.ndarray, n: int, k: int) -> np.ndarray:
-        """tokens [R, E] (per EP rank, per local expert) -> seconds [R]."""
+    def grouped_gemm(self, tokens: np.ndarray, n: int, k: int, *,
+                     wgrad: bool = False) -> np.ndarray:
+        """tokens [R, E] (per EP rank, per local expert) -> seconds [R]; ``wgrad``: the weight
+        gradient, whose reduction dimension is the tokens."""
         ...
 
     def attention(self, shape: AttentionShape) -> float: ...
@@ -56,9 +59,12 @@ def attention_flops(shape: AttentionShape) -> float:
     the same size (dQ, dK, dV, dP and the recomputed P), i.e. 2.5x (FlashAttention-2 paper,
     Dao 2023, section 3.1 FLOP count).
     """
-    f = 4.0 * shape.batch * shape.seq_q * shape.seq_kv * shape.num_heads * shape.head_dim
+    dv = shape.head_dim if shape.head_dim_v is None else shape.head_dim_v
+    f = 2.0 * shape.batch * shape.seq_q * shape.seq_kv * shape.num_heads * (shape.head_dim + dv)
     if shape.causal:
         f *= 0.5
+    if shape.window is not None and shape.window < shape.seq_kv:
+        f *= attended_fraction(shape.seq_kv, shape.window)
     return f * (2.5 if shape.backward else 1.0)
 
 
@@ -84,7 +90,8 @@ class LinearCostProvider:
         self.sources["linear"] += 1
         return shape.flops / self.flops_per_s
 
-    def grouped_gemm(self, tokens: np.ndarray, n: int, k: int) -> np.ndarray:
+    def grouped_gemm(self, tokens: np.ndarray, n: int, k: int, *,
+                     wgrad: bool = False) -> np.ndarray:
         return 2.0 * tokens.sum(axis=-1) * n * k / self.flops_per_s
 
     def attention(self, shape: AttentionShape) -> float:

@@ -11,14 +11,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 
 from moesim.engine.dualpipe import RankSchedule, dualpipe_ledger, dualpipe_schedules
-from moesim.engine.overlap import busy_overlap, nccl_fraction
+from moesim.engine.overlap import busy_overlap, ep_fraction, nccl_fraction, overlapped_pair
 from moesim.engine.pricing import Pricer
-from moesim.engine.timeline import ChunkPlan, Ledger, plan_chunk, run_phase, stage_ledger
+from moesim.engine.timeline import (
+    ChunkPlan,
+    Ledger,
+    PhasePlan,
+    add_summary,
+    fold_pair,
+    phase_split,
+    plan_chunk,
+    run_phase,
+    stage_ledger,
+)
 from moesim.program.builder import StepProgram
 from moesim.program.ops import Op
+from moesim.program.schedule import Action, paired_actions
 
 
 @dataclass
@@ -115,56 +127,107 @@ def _issue_ops(streams: _Streams, ledger: Ledger, pricer: Pricer, stage: int,
 
 
 def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: ANN001, ANN202
-    """The generator of one stage's process (1F1B, interleaved, GPipe)."""
+    """The generator of one stage's process (1F1B, interleaved, GPipe).
+
+    With ``overlap_moe_expert_parallel_comm`` the schedule's adjacent forward / backward
+    actions of different micro-batches run merged (``paired_actions``): one segment of
+    ``overlapped_pair`` length that starts when both inputs have arrived."""
     ctx, st = program.context, program.stages[s]
     ledger, streams = stage_ledger(s, ctx.pp), _Streams()
     last_chunk, m = ctx.num_chunks - 1, ctx.num_micro_batches
     par = ctx.parallelism
     ready = _param_gathers(program, pricer, s, streams, ledger)
     f_nccl = nccl_fraction(pricer.num_sms)
+    f_ep = ep_fraction(par, pricer.num_sms) if program.moe_layers else f_nccl
     first_chunk = st.chunks[0] if st.chunks else -1
     remaining = {c: m for c in st.chunks}
     started: set[int] = set()
     pending: list[tuple[float, Op]] = []
-    for action in st.actions:
-        c = action.virtual * ctx.pp + s
-        chunk, plan, mb = program.chunks[c], plans[(s, c)], action.micro_batch
-        if action.phase == "F":
-            if c > 0:
-                yield event(("F", mb, c - 1))
-            if c not in started:
+    groups = (paired_actions(st.actions) if par.overlap_moe_expert_parallel_comm
+              else [(a,) for a in st.actions])
+    for group in groups:
+        for action in group:  # inputs: the previous chunk's forward, the next one's backward
+            c = action.virtual * ctx.pp + s
+            if action.phase == "F" and c > 0:
+                yield event(("F", action.micro_batch, c - 1))
+            if action.phase == "B" and c < last_chunk:
+                yield event(("B", action.micro_batch, c + 1))
+        for action in group:
+            c = action.virtual * ctx.pp + s
+            if action.phase == "F" and c not in started:
                 # The first forward of the first chunk gathers its parameters bucket by
                 # bucket (the plan's first_forward_wait); later chunks' gathers were issued at
                 # the step start and are waited for if still running.
                 started.add(c)
-                wait = (plan.first_forward_wait if c == first_chunk
+                wait = (plans[(s, c)].first_forward_wait if c == first_chunk
                         else max(0.0, ready.get(c, 0.0) - env.now))
                 if wait > 0:
                     ledger.exposed["dp_param"] += wait
                     yield env.timeout(wait)
-            t0 = env.now
-            end = run_phase(plan.forward, mb, t0, ledger)
-            end += _sm_tax(streams, ledger, f_nccl, t0, end)
-            yield env.timeout(end - env.now)
-            fire_at(("F", mb, c), _send(streams, ledger, pricer, s, chunk.send_forward, env.now))
-        else:
-            if c < last_chunk:
-                yield event(("B", mb, c + 1))
+        t0 = env.now
+        last_b = [a for a in group if a.phase == "B"
+                  and remaining[a.virtual * ctx.pp + s] == 1]
+        if len(group) == 1:
+            action = group[0]
+            c = action.virtual * ctx.pp + s
+            plan = plans[(s, c)]
+            phase = plan.forward if action.phase == "F" else plan.backward
             ends: list[float] = []
-            t0 = env.now
-            end = run_phase(plan.backward, mb, t0, ledger, ends)
-            remaining[c] -= 1
-            if remaining[c] == 0:
-                items = [(ends[i], op) for i, op in plan.backward.buckets]
-                if par.overlap_grad_reduce:
-                    _issue_ops(streams, ledger, pricer, s, items)
-                else:
-                    pending += items
-            end += _sm_tax(streams, ledger, f_nccl, t0, end)
-            yield env.timeout(end - env.now)
-            fire_at(("B", mb, c), _send(streams, ledger, pricer, s, chunk.send_backward, env.now))
+            end = run_phase(phase, action.micro_batch, t0, ledger, ends if last_b else None)
+            if last_b:
+                _grad_buckets(streams, ledger, pricer, s, par, pending,
+                              [(ends[i], op) for i, op in plan.backward.buckets])
+        else:
+            end = t0 + _pair(plans, s, ctx.pp, group, f_ep, ledger)
+            parts = [(_phase_of(plans, s, ctx.pp, a), a.micro_batch)
+                     for a in sorted(group, key=lambda a: a.phase == "B")]
+            _segment(parts, t0, end - t0, ledger, streams, pricer, s, bool(last_b),
+                     sink=None if par.overlap_grad_reduce else pending)
+        for action in group:
+            if action.phase == "B":
+                remaining[action.virtual * ctx.pp + s] -= 1
+        end += _sm_tax(streams, ledger, f_nccl, t0, end)
+        yield env.timeout(end - env.now)
+        for action in group:
+            c = action.virtual * ctx.pp + s
+            chunk = program.chunks[c]
+            send = chunk.send_forward if action.phase == "F" else chunk.send_backward
+            fire_at((action.phase, action.micro_batch, c),
+                    _send(streams, ledger, pricer, s, send, env.now))
     yield from _finish(env, program, pricer, s, streams, ledger, pending)
     outcomes.append(StageOutcome(s, env.now, ledger))
+
+
+def _phase_of(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
+              action: Action) -> PhasePlan:
+    plan = plans[(s, action.virtual * pp + s)]
+    return plan.forward if action.phase == "F" else plan.backward
+
+
+def _pair(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
+          group: tuple[Action, ...], f: float, ledger: Ledger) -> float:
+    """Seconds of a merged forward/backward pair; its compute and exposed communication go to
+    ``ledger`` the way DualPipe's pairs do (the rest of the pair is exposed, shared by kind)."""
+    work = comm = 0.0
+    scratch = Ledger(ledger.rank_class)
+    for a in group:
+        ph = _phase_of(plans, s, pp, a)
+        w, c = phase_split(ph)
+        work += float(w[a.micro_batch])
+        comm += float(c[a.micro_batch])
+        add_summary(ph, scratch, a.micro_batch)
+    dur = float(overlapped_pair(np.array([work]), np.array([comm]), f)[0])
+    fold_pair(scratch, ledger, dur)
+    return dur
+
+
+def _grad_buckets(streams: _Streams, ledger: Ledger, pricer: Pricer, s: int, par,  # noqa: ANN001
+                  pending: list[tuple[float, Op]], items: list[tuple[float, Op]]) -> None:
+    """A chunk's last backward issues its gradient buckets (or defers them to the end)."""
+    if par.overlap_grad_reduce:
+        _issue_ops(streams, ledger, pricer, s, items)
+    else:
+        pending += items
 
 
 def _send(streams: _Streams, ledger: Ledger, pricer: Pricer, s: int, op: Op | None,
@@ -246,9 +309,11 @@ def _dualpipe_stage(env, program, pricer, plans, sched: RankSchedule, outcomes):
 
 
 def _segment(parts, t0: float, span: float, ledger: Ledger, streams: _Streams,  # noqa: ANN001
-             pricer: Pricer, s: int, issue_buckets: bool) -> None:
+             pricer: Pricer, s: int, issue_buckets: bool,
+             sink: list[tuple[float, Op]] | None = None) -> None:
     """Trace ``parts`` (phase, micro-batch) compressed onto [t0, t0 + span]; when
-    ``issue_buckets``, issue the last part's gradient buckets at their scaled step ends."""
+    ``issue_buckets``, issue the last part's gradient buckets at their scaled step ends (or
+    append them to ``sink`` when gradient reduction is not overlapped)."""
     tracing = len(ledger.trace) < ledger.cap
     if not tracing and not issue_buckets:
         return
@@ -262,7 +327,10 @@ def _segment(parts, t0: float, span: float, ledger: Ledger, streams: _Streams,  
         for rc, stream, name, kind, start, dur in scratch.trace:
             ledger.trace.append((rc, stream, name, kind, t0 + (start - t0) * scale, dur * scale))
     if issue_buckets and parts:
-        _issue_ops(streams, ledger, pricer, s, [
-            (t0 + (ends[j] - t0) * scale, op) for j, op in parts[-1][0].buckets])  # type: ignore[index]
+        items = [(t0 + (ends[j] - t0) * scale, op) for j, op in parts[-1][0].buckets]  # type: ignore[index]
+        if sink is None:
+            _issue_ops(streams, ledger, pricer, s, items)
+        else:
+            sink += items
 
 

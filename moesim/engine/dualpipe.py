@@ -34,18 +34,9 @@ import numpy as np
 
 from moesim.engine.overlap import ep_fraction, overlapped_pair
 from moesim.engine.pricing import Pricer
-from moesim.engine.timeline import ChunkPlan, Ledger, PhasePlan, add_summary
+from moesim.engine.timeline import ChunkPlan, Ledger, add_summary, fold_pair, phase_split
 from moesim.program.builder import StepProgram
 from moesim.program.schedule import rank_program
-
-
-def _split(plan: PhasePlan) -> tuple[np.ndarray, np.ndarray]:
-    """(compute-stream work, communication) of a phase per micro-batch (seconds)."""
-    sm = plan.summary
-    comm = np.zeros_like(sm.total)
-    for v in sm.exposed.values():
-        comm = comm + v
-    return sm.total - comm, comm
 
 
 @dataclass
@@ -84,12 +75,12 @@ def _chunk_times(plans: dict[tuple[int, int], ChunkPlan], r: int, pp: int,
         p, idx = plans[(r, c)], np.arange(d, m, 2)  # direction d's k-th micro-batch is 2k + d
         if p.forward.steps:
             out["f"][d] = p.forward.summary.total[idx]
-            work, comm = _split(p.forward)
+            work, comm = phase_split(p.forward)
             out["fw"][d], out["fc"][d] = work[idx], comm[idx]
         for name, ph in (("bi", p.backward_input), ("w", p.backward_weight)):
             if ph.steps:
                 out[name][d] = ph.summary.total[idx]
-                work, comm = _split(ph)
+                work, comm = phase_split(ph)
                 out["bw"][d] += work[idx]
                 out["bc"][d] += comm[idx]
     return out
@@ -203,18 +194,7 @@ def dualpipe_ledger(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
         p = plans[(s, c)]
         for ph in (p.forward, p.backward_input, p.backward_weight):
             add_summary(ph, scratch, slice(j, None, 2))
-    for k, v in scratch.compute.items():
-        ledger.compute[k] += v
-    ledger.imbalance += scratch.imbalance
-    ledger.host_wait += scratch.host_wait
-    comm = sum(scratch.exposed.values())
-    compute = sum(scratch.compute.values()) + scratch.imbalance + scratch.host_wait
-    exposed = max(0.0, sched.busy - compute)
-    for k, v in scratch.exposed.items():
-        ledger.exposed[k] += exposed * v / comm if comm > 0 else 0.0
-    if comm <= 0 and exposed > 0:
-        ledger.exposed["sm_contention"] += exposed
-    ledger.ops += scratch.ops
+    fold_pair(scratch, ledger, sched.busy)
     ledger.phases.update(forward=sched.forward_s, backward=sched.backward_s,
                          weight=sched.weight_s, overlapped=sched.overlapped_s)
 

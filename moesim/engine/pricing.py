@@ -131,10 +131,11 @@ class Pricer:
             flat = tok.reshape(layers * m * ep, el)
             if flat.shape[0] > 1 and bool((flat == flat[0]).all()):
                 # Every rank, layer and micro-batch alike (expected balanced routing): once.
-                one = self.costs.grouped_gemm(flat[:1], shape.n, shape.k)
+                one = self.costs.grouped_gemm(flat[:1], shape.n, shape.k, wgrad=shape.transpose)
                 per_rank = np.full((layers, m, ep), float(np.asarray(one)[0]))
             else:
-                per_rank = np.asarray(self.costs.grouped_gemm(flat, shape.n, shape.k),
+                per_rank = np.asarray(self.costs.grouped_gemm(flat, shape.n, shape.k,
+                                                              wgrad=shape.transpose),
                                       dtype=np.float64).reshape(layers, m, ep)
             hit = (per_rank.max(axis=-1), per_rank.mean(axis=-1))
             self._grouped[key] = hit

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moesim.engine.host import HostModel
-from moesim.engine.overlap import ep_fraction
+from moesim.engine.overlap import ep_fraction, nccl_fraction, overlapped_pair
 from moesim.engine.pricing import Pricer
 from moesim.program.builder import ChunkProgram
-from moesim.program.ops import AllToAllShape, Op
+from moesim.program.ops import AllToAllShape, AttentionShape, CollectiveShape, GemmShape, Op
 
 TRACE_CAP = 50_000  # op intervals kept in the whole trace (the rest are counted, not stored)
 
@@ -139,7 +139,7 @@ def issue_times(host: HostModel, ops: list[Op]) -> list[float]:
 
 
 def _steps(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> list[Step]:
-    out: list[Step] = []
+    out: list[tuple[Op | None, Step]] = []
     host = pricer.host
     issue = issue_times(host, ops)
     i = 0
@@ -150,13 +150,122 @@ def _steps(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> list[Step]
             step = _overlapped(pricer, ops[i:block + 1], stage, chunks)
             step.host = float(sum(issue[i:block + 1]))
             step.sync = any(host.syncs_before(o) for o in ops[i:block + 1])
-            out.append(step)
+            out.append((None, step))
             i = block + 1
             continue
         c = pricer.cost(op, stage)
-        out.append(Step(op.name, op.kind, op.stream, op.is_compute, c.slow, c.mean,
-                        host=issue[i], sync=host.syncs_before(op)))
+        out.append((op, Step(op.name, op.kind, op.stream, op.is_compute, c.slow, c.mean,
+                             host=issue[i], sync=host.syncs_before(op))))
         i += 1
+    return [st for _, st in fuse_overlaps(pricer, out)]
+
+
+def _merged(comp: Step, comm: Step, f: float) -> Step:
+    """One step of compute ``comp`` with communication ``comm`` running beside it."""
+    slow = overlapped_pair(comp.slow, comm.slow, f)
+    return Step(f"{comp.name}+{comm.name}", comp.kind, "compute", True, slow, comp.mean,
+                exposed=slow - comp.slow, comm_kind=comm.kind, host=comp.host + comm.host,
+                sync=comp.sync or comm.sync)
+
+
+def _summed(steps: list[Step], kind: str) -> Step:
+    """Compute steps as one of ``kind`` (their durations and mean-rank times added)."""
+    first = steps[0]
+    return Step(first.name, kind, "compute", True, sum(s.slow for s in steps),
+                sum(s.mean for s in steps), host=sum(s.host for s in steps),
+                sync=any(s.sync for s in steps))
+
+
+def _plain_compute(item: tuple[Op | None, Step]) -> bool:
+    op, st = item
+    return op is not None and st.compute and st.exposed is None
+
+
+def fuse_overlaps(pricer: Pricer, items: list[tuple[Op | None, Step]]
+                  ) -> list[tuple[Op | None, Step]]:
+    """Merge the communication the layout overlaps into the compute beside it:
+
+    - ``cp_comm_type: p2p``: the ring's K/V exchange runs under the attention core (the
+      exchange of the next chunk while the current one computes);
+    - ``tp_comm_overlap``: a TP all-gather under the GEMM after it, a reduce-scatter under
+      the GEMM before it (Transformer Engine userbuffers);
+    - ``moe_shared_expert_overlap``: a layer's shared-expert FFN beside its first all-to-all
+      of the phase (dispatch in the forward, the combine's transpose in the backward).
+    The communication kernels take their SMs from the compute (moesim.engine.overlap)."""
+    par = pricer.program.context.parallelism
+    f_nccl = nccl_fraction(pricer.num_sms)
+    f_ep = ep_fraction(par, pricer.num_sms)
+    out = list(items)
+    if par.context_parallel_degree > 1 and par.cp_comm_type == "p2p":
+        out = _fuse_adjacent(out, lambda o: ".cp_kv" in o.name,
+                             lambda o: isinstance(o.shape, AttentionShape), f_nccl, "either")
+    if par.tp_comm_overlap and par.tensor_parallel_degree > 1:
+        out = _fuse_adjacent(out, _is_tp_gather, _is_gemm, f_nccl, "next")
+        out = _fuse_adjacent(out, _is_tp_scatter, _is_gemm, f_nccl, "prev")
+    if par.moe_shared_expert_overlap:
+        out = _fuse_shared(out, f_ep)
+    return out
+
+
+def _is_gemm(op: Op) -> bool:
+    return isinstance(op.shape, GemmShape)
+
+
+def _is_tp_gather(op: Op) -> bool:
+    s = op.shape
+    return isinstance(s, CollectiveShape) and s.axis == "tp" and s.op == "all_gather"
+
+
+def _is_tp_scatter(op: Op) -> bool:
+    s = op.shape
+    return isinstance(s, CollectiveShape) and s.axis == "tp" and s.op == "reduce_scatter"
+
+
+def _fuse_adjacent(items: list[tuple[Op | None, Step]], is_comm, is_comp,  # noqa: ANN001
+                   f: float, side: str) -> list[tuple[Op | None, Step]]:
+    """Merge each communication step matching ``is_comm`` with the plain compute step next
+    to it that matches ``is_comp`` (``side``: the next one, the previous one, or either)."""
+    out: list[tuple[Op | None, Step]] = []
+    i = 0
+    while i < len(items):
+        op, st = items[i]
+        if op is None or st.compute or not is_comm(op):
+            out.append(items[i])
+            i += 1
+            continue
+        nxt = items[i + 1] if i + 1 < len(items) else None
+        prev = out[-1] if out else None
+        if side in ("next", "either") and nxt and _plain_compute(nxt) and is_comp(nxt[0]):
+            out.append((None, _merged(nxt[1], st, f)))
+            i += 2
+        elif side in ("prev", "either") and prev and _plain_compute(prev) and is_comp(prev[0]):
+            out[-1] = (None, _merged(prev[1], st, f))
+            i += 1
+        else:
+            out.append(items[i])
+            i += 1
+    return out
+
+
+def _fuse_shared(items: list[tuple[Op | None, Step]], f: float) -> list[tuple[Op | None, Step]]:
+    """Each layer's shared-expert steps merged beside its first all-to-all step."""
+    shared: dict[str, list[Step]] = defaultdict(list)
+    for op, st in items:
+        if op is not None and ".moe.shared" in op.name and _plain_compute((op, st)):
+            shared[_layer_key(op.name)].append(st)
+    if not shared:
+        return items
+    out: list[tuple[Op | None, Step]] = []
+    for op, st in items:
+        if op is not None and ".moe.shared" in op.name and _plain_compute((op, st)):
+            continue
+        key = _layer_key(op.name) if op is not None else ""
+        if op is not None and isinstance(op.shape, AllToAllShape) and shared.get(key):
+            out.append((None, _merged(_summed(shared.pop(key), "shared_experts"), st, f)))
+        else:
+            out.append((op, st))
+    for steps in shared.values():  # no all-to-all in this phase: keep them where they were
+        out += [(None, s) for s in steps]
     return out
 
 
@@ -273,11 +382,14 @@ def gather_exposure(pricer: Pricer, steps: list[Step], gathers: tuple[Op, ...],
 
 def _with_regather(pricer: Pricer, steps: list[Step], gathers: tuple[Op, ...],
                    stage: int) -> list[Step]:
-    """``steps`` preceded by the exposed part of their ZeRO-3 / FSDP per-use gathers."""
+    """``steps`` preceded by the exposed part of their ZeRO-3 / FSDP per-use gathers, plus
+    the SMs the hidden part's NCCL kernels take from the compute (moesim.engine.overlap)."""
     if not gathers or not steps:
         return steps
     exposed = gather_exposure(pricer, steps, gathers, stage)
-    return [Step("fsdp.param_ag", "dp_param", "comm_dp", False, exposed, exposed)] + steps
+    total = sum(pricer.fixed(op, stage) for op in gathers)
+    wait = exposed + nccl_fraction(pricer.num_sms) * np.maximum(total - exposed, 0.0)
+    return [Step("fsdp.param_ag", "dp_param", "comm_dp", False, wait, wait)] + steps
 
 
 def plan_chunk(pricer: Pricer, chunk: ChunkProgram, stage: int, *,
@@ -388,6 +500,34 @@ def add_summary(plan: PhasePlan, ledger: Ledger, mb: int | slice) -> None:
     ledger.imbalance += pick(sm.imbalance)
     ledger.host_wait += pick(sm.host_wait)
     ledger.ops += sm.ops * n
+
+
+def phase_split(plan: PhasePlan) -> tuple[np.ndarray, np.ndarray]:
+    """(compute-stream work, exposed communication) of a phase per micro-batch (seconds)."""
+    sm = plan.summary
+    comm = np.zeros_like(sm.total)
+    for v in sm.exposed.values():
+        comm = comm + v
+    return sm.total - comm, comm
+
+
+def fold_pair(scratch: Ledger, ledger: Ledger, busy: float) -> None:
+    """Add overlapped work summed in ``scratch`` to ``ledger`` when it took ``busy`` seconds:
+    its compute, imbalance and host waits as they are; what the overlap took beyond them is
+    exposed communication, shared over the kinds by their share of the communication (the
+    SM-contention slowdown counts as exposed too)."""
+    for k, v in scratch.compute.items():
+        ledger.compute[k] += v
+    ledger.imbalance += scratch.imbalance
+    ledger.host_wait += scratch.host_wait
+    comm = sum(scratch.exposed.values())
+    exposed = max(0.0, busy - sum(scratch.compute.values()) - scratch.imbalance
+                  - scratch.host_wait)
+    for k, v in scratch.exposed.items():
+        ledger.exposed[k] += exposed * v / comm if comm > 0 else 0.0
+    if comm <= 0 and exposed > 0:
+        ledger.exposed["sm_contention"] += exposed
+    ledger.ops += scratch.ops
 
 
 def phase_time(plan: PhasePlan) -> np.ndarray:

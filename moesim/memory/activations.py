@@ -27,7 +27,9 @@ Selective recompute drops, per Megatron-Core ``--recompute-modules``: ``core_att
 attention scores; ``layernorm`` the norm outputs that feed GEMMs (QKV, FC1, router, MLA
 latents); ``mla_up_proj`` the MLA up-projection outputs Q, K, V; ``moe_act`` the expert
 activation output, keeping its input in the GEMM dtype (DeepSeek-V3 §3.3.2-3 recomputes
-RMSNorm, MLA up-projections and the MoE SwiGLU output, caching SwiGLU inputs in FP8).
+RMSNorm, MLA up-projections and the MoE SwiGLU output, caching SwiGLU inputs in FP8);
+``mlp`` a dense MLP, ``shared_experts`` the shared experts and ``moe`` the whole MoE layer
+(router, routed copies, shared experts), each keeping only its input (a checkpoint).
 Dropout masks are counted only with ``dropout=True``: the models moesim ships train without
 dropout (attention_dropout 0.0 in the Mixtral, DeepSeek-V3 and Qwen3 Hugging Face configs).
 """
@@ -140,9 +142,14 @@ def _mlp_per_token(h: int, width: int, gated: bool, ctx: ActivationContext) -> t
     return ctx.norm_out * h + ctx.mask * h, split
 
 
+def _checkpointed_mlp(h: int, ctx: ActivationContext) -> tuple[float, float]:
+    """(replicated, split) bytes per token of a recomputed MLP: only its input is kept."""
+    return 0.0, ACT_BYTES * h
+
+
 def expert_bytes_per_copy(model: MoEModelSpec, ctx: ActivationContext) -> float:
     """Bytes one routed token copy leaves on the expert rank that processes it."""
-    if ctx.recompute == "full":
+    if ctx.recompute == "full" or ctx.recomputes("moe"):
         return 0.0
     e, g = ctx.gemm_input_bytes, (2 if model.expert_gated else 1)
     f = model.expert_ffn_hidden_size / ctx.etp
@@ -161,15 +168,20 @@ def layer_fixed_bytes(model: MoEModelSpec, index: int, ctx: ActivationContext) -
     rep_a, split_a = _attention_per_token(model, ctx)
     rep = 2 * ACT_BYTES * h + rep_a  # the two norm inputs
     split = split_a
-    if model.is_moe_layer(index):
+    if model.is_moe_layer(index) and ctx.recomputes("moe"):
+        r, sp = _checkpointed_mlp(h, ctx)
+        rep, split = rep + r, split + sp
+    elif model.is_moe_layer(index):
         router_in = 0.0 if ctx.recomputes("layernorm") else ACT_BYTES
         rep += router_in * h + PROB_BYTES * model.num_experts + ctx.mask * h
         if model.num_shared_experts:
-            r, sp = _mlp_per_token(h, model.num_shared_experts * model.shared_ffn_hidden,
-                                   model.gated, ctx)
+            r, sp = (_checkpointed_mlp(h, ctx) if ctx.recomputes("shared_experts") else
+                     _mlp_per_token(h, model.num_shared_experts * model.shared_ffn_hidden,
+                                    model.gated, ctx))
             rep, split = rep + r, split + sp
     else:
-        r, sp = _mlp_per_token(h, model.ffn_hidden_size, model.gated, ctx)
+        r, sp = (_checkpointed_mlp(h, ctx) if ctx.recomputes("mlp") else
+                 _mlp_per_token(h, model.ffn_hidden_size, model.gated, ctx))
         rep, split = rep + r, split + sp
     return ctx.tokens * (rep / rdiv + split / t)
 

@@ -6,6 +6,13 @@
   81330); we take 0.75 GiB. NCCL keeps per-channel send/receive buffers of NCCL_BUFFSIZE
   (NCCL's documented default: 4 MiB) for each communicator; we assume 16 channels (a typical
   NVLink / NDR ring setting) and one communicator per parallel group wider than one rank.
+- DeepEP buffers: DeepEP's normal kernels keep NVLink and RDMA receive buffers sized by its
+  size hints (deepseek-ai/DeepEP csrc/legacy/config.hpp get_nvl_buffer_size_hint and
+  get_rdma_buffer_size_hint; Megatron-Core's fused_a2a.get_buffer takes the larger of the
+  dispatch and combine configs): per channel (num_sms / 2), per NVLink peer (<= 8) and per
+  RDMA node, the configured chunk of received tokens, each token its hidden bytes (at least
+  2 per element) plus top-k indices, weights and scales (128 each at most). Chunk sizes per
+  EP size are DeepEP's recommended configs (deep_ep/buffers/legacy.py).
 - Allocator fragmentation: PyTorch's caching allocator rounds large blocks to 2 MiB and
   carves 20 MiB segments, so memory freed between micro-batches cannot always be reused
   (the reason Megatron / NeMo recommend ``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True``).
@@ -45,9 +52,40 @@ def num_communicators(s: ScenarioSpec) -> int:
 
 
 def framework_reserve_bytes(s: ScenarioSpec) -> float:
-    """CUDA context plus NCCL buffers (send and receive) per communicator, in bytes."""
+    """CUDA context, NCCL buffers (send and receive) per communicator and DeepEP's buffers,
+    in bytes."""
     nccl = num_communicators(s) * 2 * NCCL_CHANNELS * NCCL_BUFFSIZE_BYTES
-    return CUDA_CONTEXT_BYTES + nccl
+    return CUDA_CONTEXT_BYTES + nccl + deepep_buffer_bytes(s)
+
+
+# DeepEP's recommended receive chunks (tokens) per EP size: (NVLink, RDMA); dispatch and
+# combine configs agree on them (deep_ep/buffers/legacy.py get_dispatch/combine_config).
+DEEPEP_RECV_CHUNKS = {2: (256, 128), 4: (256, 128), 8: (256, 128), 16: (288, 128),
+                      24: (288, 128), 32: (288, 128), 48: (288, 128), 64: (288, 128),
+                      96: (480, 128), 128: (560, 128), 144: (720, 128), 160: (720, 128)}
+DEEPEP_MAX_TOPK = DEEPEP_MAX_SCALES = 128  # kNumMaxTopK, kNumMaxScales (config.hpp)
+DEEPEP_NVL_PEERS = 8  # LEGACY_NUM_MAX_NVL_PEERS
+
+
+def deepep_buffer_bytes(s: ScenarioSpec) -> float:
+    """DeepEP's NVLink plus RDMA buffers on one rank (0 without a DeepEP dispatcher), bytes."""
+    par, model = s.parallelism, s.model_spec
+    sms = getattr(par.all_to_all, "num_sms", None)
+    n = par.expert_parallel_degree
+    if sms is None or not model.is_moe or n < 2:
+        return 0.0
+    key = min(DEEPEP_RECV_CHUNKS, key=lambda k: (abs(k - n), k))
+    nvl_recv, rdma_recv = DEEPEP_RECV_CHUNKS[key]
+    channels = max(1, sms // 2)
+    nvl, rdma = min(n, DEEPEP_NVL_PEERS), max(n // DEEPEP_NVL_PEERS, 1)
+    hidden = model.hidden_size * 2.0
+    per_token = hidden + 8.0 + DEEPEP_MAX_TOPK * (8.0 + 4.0) + DEEPEP_MAX_SCALES * 4.0
+    nvl_bytes = channels * nvl * ((2 * rdma + 3) * 4.0 + nvl_recv * per_token)
+    rdma_bytes = 0.0
+    if n > DEEPEP_NVL_PEERS:
+        rdma_bytes = channels * rdma * 2.0 * ((DEEPEP_NVL_PEERS * 2 + 2) * 4.0
+                                              + rdma_recv * (per_token + 16.0))
+    return nvl_bytes + rdma_bytes
 
 
 def fragmentation_bytes(churning_bytes: float) -> float:

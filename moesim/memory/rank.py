@@ -143,7 +143,7 @@ def _activation_terms(s: ScenarioSpec, rank: int, recv: RecvModel) -> dict[str, 
 def _largest_layer_params(s: ScenarioSpec, rank: int) -> float:
     layers = [i for c in rank_chunks(s.model_spec.num_layers, s.parallelism, rank)
               for i in c.layers]
-    return max(layer_params_per_rank(s, i).total for i in layers)
+    return max((layer_params_per_rank(s, i).total for i in layers), default=0.0)
 
 
 def rank_breakdown(s: ScenarioSpec, rank: int, recv: RecvModel) -> dict[str, float]:

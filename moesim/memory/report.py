@@ -10,7 +10,7 @@ from moesim.memory.rank import RecvModel, hottest_ep_rank, rank_breakdown
 from moesim.results.schema import MemoryRankResult, RankClassMemoryResult
 from moesim.specs.base import FrozenSpec
 from moesim.specs.scenario import ScenarioSpec
-from moesim.units import GB
+from moesim.units import GIB
 
 # What to try when a term overflows (the tail of the InfeasibleError line).
 ADVICE = {
@@ -110,7 +110,7 @@ def _hottest(s: ScenarioSpec, ctx: ActivationContext, recv: np.ndarray,
 
 
 def _gb(x: float) -> str:
-    return f"{x / GB:.1f} GB"
+    return f"{x / GIB:.2f} GiB"
 
 
 def ensure_fits(report: MemoryReport) -> None:

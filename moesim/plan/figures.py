@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from moesim.plan.search import Candidate, PlanResult, pareto_front, summary_rows
 from moesim.report.assets import SORT_SCRIPT, TABLE_STYLE, figure_div, head, write_page
 from moesim.report.style import base_layout, empty_figure
-from moesim.units import GB
+from moesim.units import GIB
 
 # How many of the best layouts get their rank printed beside their dot.
 NUMBERED = 10
@@ -38,7 +38,7 @@ _STYLE = ("body{font-family:sans-serif;margin:16px 24px;color:#222}h2{font-size:
 def pareto_points(res: PlanResult, versus: str) -> tuple[list[tuple[float, float]], str]:
     """(tokens/s, second coordinate to maximize) per ranked layout and the y axis title.
 
-    ``versus`` 'memory': headroom in GB; 'cost': minus USD per million tokens (cheaper is
+    ``versus`` 'memory': headroom in GiB; 'cost': minus USD per million tokens (cheaper is
     better, so the front maximizes its negative).
     """
     pts: list[tuple[float, float]] = []
@@ -47,15 +47,15 @@ def pareto_points(res: PlanResult, versus: str) -> tuple[list[tuple[float, float
             usd = res.usd_per_million_tokens(c)
             pts.append((c.tokens_per_s, -(usd if usd is not None else 0.0)))
         else:
-            pts.append((c.tokens_per_s, c.memory.headroom_bytes / GB))
+            pts.append((c.tokens_per_s, c.memory.headroom_bytes / GIB))
     title = ("cost (USD per million tokens)" if versus == "cost"
-             else "memory headroom on the tightest device (GB)")
+             else "memory headroom on the tightest device (GiB)")
     return pts, title
 
 
 def _hover(c: Candidate, rank: int) -> str:
     return (f"#{rank} {c.layout.label} ({c.fidelity})<br>{c.tokens_per_s:,.0f} tokens/s, "
-            f"peak {c.memory.peak_bytes / GB:,.1f} GB")
+            f"peak {c.memory.peak_bytes / GIB:,.2f} GiB")
 
 
 def fig_pareto(res: PlanResult, versus: str = "memory") -> go.Figure:
@@ -111,8 +111,8 @@ def _cell(text: str, value: str = "", cls: str = "") -> str:
 
 def plan_table(res: PlanResult) -> str:
     """The ranked layouts as a sortable table (click a header to sort)."""
-    cols = ("#", "layout", "fidelity", "tokens/s", "step (s)", "MFU", "peak (GB)",
-            "headroom (GB)", "USD/Mtok")
+    cols = ("#", "layout", "fidelity", "tokens/s", "step (s)", "MFU", "peak (GiB)",
+            "headroom (GiB)", "USD/Mtok")
     headers = "".join(f"<th class='text'>{c}</th>" if c in ("layout", "fidelity")
                       else f"<th>{html.escape(c)}</th>" for c in cols)
     body = []
@@ -120,8 +120,8 @@ def plan_table(res: PlanResult) -> str:
         cells = [_cell(str(r["rank"]), str(r["rank"])), _cell(r["layout"], cls="layout"),
                  _cell(r["fidelity"], cls="text"), _cell(*_fmt(r["tokens_per_s"], spec=",.0f")),
                  _cell(*_fmt(r["step_time_s"], spec=".3f")), _cell(*_fmt(r["mfu"], spec=".3f")),
-                 _cell(*_fmt(r["peak_bytes"], GB, ".1f")),
-                 _cell(*_fmt(r["headroom_bytes"], GB, ".1f")),
+                 _cell(*_fmt(r["peak_bytes"], GIB, ".2f")),
+                 _cell(*_fmt(r["headroom_bytes"], GIB, ".2f")),
                  _cell(*_fmt(r["usd_per_million_tokens"], spec=".3f"))]
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<table class='sortable' id='ranked'><thead><tr>{headers}</tr></thead>"
@@ -210,7 +210,7 @@ def fig_sweep_parallel(records: list[dict[str, Any]], axes: list[str]) -> go.Fig
     dims = [_axis_dimension(a, [r["overrides"].get(a) for r in pts]) for a in axes]
     for key, label, scale in (("tokens_per_s", "throughput (tokens/s)", 1.0),
                               ("step_time_s", "step time (s)", 1.0),
-                              ("peak_bytes", "peak memory (GB)", GB)):
+                              ("peak_bytes", "peak memory (GiB)", GIB)):
         vals = [r["metrics"].get(key) for r in pts]
         if all(isinstance(v, (int, float)) for v in vals):
             dims.append({"label": label, "values": [v / scale for v in vals]})
@@ -241,21 +241,21 @@ def fig_sweep_scatter(records: list[dict[str, Any]]) -> go.Figure:
         if not sel:
             continue
         fig.add_trace(go.Scatter(
-            x=[(r["metrics"].get("peak_bytes") or 0.0) / GB for r in sel],
+            x=[(r["metrics"].get("peak_bytes") or 0.0) / GIB for r in sel],
             y=[r["metrics"]["tokens_per_s"] for r in sel], mode="markers",
             name=f"{status} ({len(sel)})", marker={"symbol": symbol, "size": 9,
                                                   "color": dict(STATUS_COLORS)[status]},
             hovertext=[", ".join(f"{k}={value_label(v)}" for k, v in r["overrides"].items())
                        for r in sel], hovertemplate="%{hovertext}<br>%{y:,.0f} tokens/s, "
-            "peak %{x:.1f} GB<extra></extra>"))
+            "peak %{x:.2f} GiB<extra></extra>"))
     # capacity = peak + headroom, to the MB (float noise must not split equal capacities)
     caps = {round(((r["metrics"].get("peak_bytes") or 0.0) + r["metrics"]["headroom_bytes"])
                   / 1e6) for r in pts if r["metrics"].get("headroom_bytes") is not None}
     if len(caps) == 1:
-        cap = caps.pop() * 1e6 / GB
+        cap = caps.pop() * 1e6 / GIB
         fig.add_vline(x=cap, line_dash="dash", line_color="black",
-                      annotation_text=f"capacity {cap:.0f} GB", annotation_position="top")
-    fig.update_xaxes(title="peak memory per device (GB)")
+                      annotation_text=f"capacity {cap:.2f} GiB", annotation_position="top")
+    fig.update_xaxes(title="peak memory per device (GiB)")
     fig.update_yaxes(title="throughput (tokens/s)")
     return base_layout(fig, title, height_px=480)
 
@@ -263,7 +263,7 @@ def fig_sweep_scatter(records: list[dict[str, Any]]) -> go.Figure:
 def sweep_table(records: list[dict[str, Any]], axes: list[str]) -> str:
     """Every point as a sortable table; invalid and infeasible rows in red."""
     cols = ["#", "status", *[a.rsplit(".", 1)[-1] for a in axes], "tokens/s", "step (s)",
-            "peak (GB)", "headroom (GB)", "reason"]
+            "peak (GiB)", "headroom (GiB)", "reason"]
     text_cols = {"status", "reason"}
     headers = "".join(f"<th class='{'text' if c in text_cols else ''}' title='{html.escape(c)}'>"
                       f"{html.escape(c)}</th>" for c in cols)
@@ -274,8 +274,8 @@ def sweep_table(records: list[dict[str, Any]], axes: list[str]) -> str:
         cells += [_cell(value_label(r["overrides"].get(a))) for a in axes]
         cells += [_cell(*_fmt(m.get("tokens_per_s"), spec=",.0f")),
                   _cell(*_fmt(m.get("step_time_s"), spec=".3f")),
-                  _cell(*_fmt(m.get("peak_bytes"), GB, ".1f")),
-                  _cell(*_fmt(m.get("headroom_bytes"), GB, ".1f")),
+                  _cell(*_fmt(m.get("peak_bytes"), GIB, ".2f")),
+                  _cell(*_fmt(m.get("headroom_bytes"), GIB, ".2f")),
                   _cell(_short_error(r), cls="text")]
         bad = " class='bad'" if r["status"] != "ok" else ""
         body.append(f"<tr{bad}>" + "".join(cells) + "</tr>")

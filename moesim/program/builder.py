@@ -14,7 +14,13 @@ from moesim.program.context import (
     layer_split,
     make_context,
 )
-from moesim.program.layers import OpLists, attention_block, dense_mlp_block, moe_block
+from moesim.program.layers import (
+    OpLists,
+    attention_block,
+    dense_mlp_block,
+    moe_block,
+    norm_bytes,
+)
 from moesim.program.ops import (
     CollectiveShape,
     GemmShape,
@@ -97,8 +103,9 @@ def build_program(scenario: ScenarioSpec, *, with_actions: bool = True) -> StepP
     stages = []
     for s in range(ctx.pp):
         own = tuple(c.chunk for c in chunks if c.stage == s)
-        actions = (tuple(schedule_for(kind, s, ctx.pp, ctx.num_micro_batches, ctx.num_virtual))
-                   if with_actions else ())
+        extra = 1 if ctx.parallelism.overlap_moe_expert_parallel_comm else 0
+        actions = (tuple(schedule_for(kind, s, ctx.pp, ctx.num_micro_batches, ctx.num_virtual,
+                                      extra)) if with_actions else ())
         local = _local_params(ctx, [layer for c in own for layer in chunks[c].layers], s)
         stages.append(StageProgram(
             stage=s, multiplicity=scenario.devices // ctx.pp, chunks=own, actions=actions,
@@ -120,19 +127,27 @@ def _chunk(ctx: ProgramContext, c: int, layers: list[int], moe_pos: dict[int, in
             dense_mlp_block(ops, ctx, layer)
     if last:
         _lm_head(ops, ctx)
+        for depth in range(ctx.model.num_mtp_layers):
+            _mtp(ops, ctx, depth, moe_pos)
     act = ctx.activation_bytes(ctx.tokens_sp)
     return ChunkProgram(
         chunk=c, stage=c % ctx.pp, virtual=c // ctx.pp, layers=tuple(layers),
         forward=tuple(ops.forward), backward_input=tuple(reversed(ops.backward_input)),
         backward_weight=tuple(reversed(ops.backward_weight)),
         recompute=tuple(_recompute_ops(ctx, ops)),
-        grad_sync=tuple(_grad_buckets(ctx, layers, first, last)),
-        param_gather=tuple(_param_gather(ctx, layers)),
-        param_regather=tuple(_param_regather(ctx, layers, first, last)),
+        grad_sync=tuple(_grad_buckets(ctx, layers + _mtp_layers(ctx, last), first, last)),
+        param_gather=tuple(_param_gather(ctx, layers + _mtp_layers(ctx, last))),
+        param_regather=tuple(_param_regather(ctx, layers + _mtp_layers(ctx, last), first,
+                                             last)),
         send_forward=None if last else comm(
             f"chunk{c}.send_fwd", "pp", "comm_pp", SendShape(act, "next"), blocking=False),
         send_backward=None if first else comm(
             f"chunk{c}.send_bwd", "pp", "comm_pp", SendShape(act, "prev"), blocking=False))
+
+
+def _mtp_layers(ctx: ProgramContext, last: bool) -> list[int]:
+    """The MTP modules' layer indices on the last chunk (none elsewhere)."""
+    return [mtp_layer(ctx, d) for d in range(ctx.model.num_mtp_layers)] if last else []
 
 
 def _embedding(ops: OpLists, ctx: ProgramContext) -> None:
@@ -142,23 +157,78 @@ def _embedding(ops: OpLists, ctx: ProgramContext) -> None:
                        ctx.activation_bytes(ctx.tokens))
 
 
-def _lm_head(ops: OpLists, ctx: ProgramContext) -> None:
-    ops.memory("final_norm", "norm", 2.0 * ctx.activation_bytes(ctx.tokens_sp))
+def _lm_head(ops: OpLists, ctx: ProgramContext, prefix: str = "") -> None:
+    ops.memory(f"{prefix}final_norm", "norm", 2.0 * ctx.activation_bytes(ctx.tokens_sp))
     if ctx.tp > 1:
-        ops.collective("lm_head.tp_ag", "tp", "all_gather", "tp",
+        ops.collective(f"{prefix}lm_head.tp_ag", "tp", "all_gather", "tp",
                        ctx.activation_bytes(ctx.tokens))
     vocab = max(1, ctx.model.vocab_size // ctx.tp)
-    ops.linear("lm_head", "lm_head", ctx.tokens, ctx.hidden, vocab)
+    ops.linear(f"{prefix}lm_head", "lm_head", ctx.tokens, ctx.hidden, vocab)
     # Cross-entropy over fp32 logits: read logits, write probabilities / gradients.
-    ops.memory("loss", "lm_head", 2.0 * ctx.tokens * vocab * dtype_bytes("fp32"))
+    ops.memory(f"{prefix}loss", "lm_head", 2.0 * ctx.tokens * vocab * dtype_bytes("fp32"))
+
+
+def mtp_layer(ctx: ProgramContext, depth: int) -> int:
+    """The layer index an MTP module's transformer layer is built and named with."""
+    return ctx.model.num_layers + depth
+
+
+def _mtp(ops: OpLists, ctx: ProgramContext, depth: int, moe_pos: dict[int, int]) -> None:
+    """One multi-token-prediction module after the LM head (DeepSeek-V3 section 2.2,
+    Megatron-Core's MultiTokenPredictionLayer): the next token's embedding and the hidden
+    state normed and concatenated, a 2h -> h projection, a transformer layer of the last
+    layer's kind, and the shared output head with its loss. Its MoE layer is priced with the
+    last MoE layer's routing draws (the same experts' statistics)."""
+    h, t, layer = ctx.hidden, ctx.tokens, mtp_layer(ctx, depth)
+    p = f"mtp{depth}"
+    ops.memory(f"{p}.embedding", "embedding", 2.0 * ctx.activation_bytes(t))
+    ops.memory(f"{p}.norms", "norm", 2.0 * norm_bytes(ctx, ctx.tokens_sp))
+    ops.linear(f"{p}.eh_proj", "mtp", t, 2 * h, max(1, h // ctx.tp))
+    last = ctx.model.num_layers - 1
+    attention_block(ops, ctx, layer)
+    if last in moe_pos:
+        moe_block(ops, ctx, layer, moe_pos[last])
+    else:
+        dense_mlp_block(ops, ctx, layer)
+    _lm_head(ops, ctx, prefix=f"{p}.")
+
+
+# Selective recompute: which forward ops each Megatron-Core --recompute-modules name re-runs,
+# read from the op names the layer builders give (docs/engine.md).
+SELECTIVE_DEFAULT = ("core_attn", "layernorm", "mla_up_proj", "moe_act")
+
+
+def recomputed_by(module: str, name: str) -> bool:
+    """Whether forward op ``name`` is re-run when ``module`` is recomputed."""
+    parts = name.split(".")
+    block = parts[1] if len(parts) > 1 else ""
+    what = ".".join(parts[2:])
+    if module == "core_attn":
+        return block == "attn" and what == "core"
+    if module == "layernorm":
+        return what == "norm" or what == "norms"
+    if module == "mla_up_proj":
+        return block == "attn" and what.split(".")[0] in ("q_up", "kv_up")
+    if module == "moe_act":
+        return block == "moe" and what == "experts_act"
+    if module == "mlp":
+        return block == "mlp" and what != "norm"
+    if module == "shared_experts":
+        return block == "moe" and what.startswith("shared")
+    return module == "moe" and block == "moe" and what != "norm"
 
 
 def _recompute_ops(ctx: ProgramContext, ops: OpLists) -> list[Op]:
-    """Ops re-run before the backward: the whole forward (full) or attention cores (selective)."""
-    if ctx.parallelism.recompute == "full":
-        return [Op(o.name + ".recompute", "recompute" if o.is_compute else o.kind, o.stream,
-                   o.shape, o.blocking) for o in ops.forward]
-    return list(ops.recompute)
+    """Ops re-run before the backward: the whole forward (full), or the forward ops of the
+    selected modules (selective)."""
+    par = ctx.parallelism
+    if par.recompute == "none":
+        return []
+    modules = SELECTIVE_DEFAULT if par.recompute_modules is None else par.recompute_modules
+    chosen = [o for o in ops.forward if par.recompute == "full"
+              or any(recomputed_by(m, o.name) for m in modules)]
+    return [Op(o.name + ".recompute", "recompute" if o.is_compute else o.kind, o.stream,
+               o.shape, o.blocking) for o in chosen]
 
 
 def _bucket(ctx: ProgramContext, name: str, axis: str, params: float) -> Op:
@@ -243,7 +313,8 @@ def _local_params(ctx: ProgramContext, layers: list[int], stage: int) -> float:
     """Parameters whose optimizer step this rank runs (sharded over DP / EDP with ZeRO >= 1)."""
     shard = ctx.parallelism.effective_zero_stage >= 1
     total = 0.0
-    for layer in layers:
+    for layer in layers + ([mtp_layer(ctx, d) for d in range(ctx.model.num_mtp_layers)]
+                           if stage == ctx.pp - 1 else []):
         dense, expert = layer_param_shards(ctx, layer)
         total += dense / (ctx.dp if shard else 1) + expert / (ctx.edp if shard else 1)
     emb = ctx.model.vocab_size * ctx.hidden / ctx.tp

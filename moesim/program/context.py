@@ -155,6 +155,15 @@ def attention_out_dim(ctx: ProgramContext) -> int:
 
 
 def layer_param_shards(ctx: ProgramContext, layer: int) -> tuple[float, float]:
-    """(dense, expert) parameters of ``layer`` one rank holds (dense / TP, experts / EP / ETP)."""
-    dense, expert = ctx.model.layer_params(layer)
+    """(dense, expert) parameters of ``layer`` one rank holds (dense / TP, experts / EP / ETP).
+
+    Indices past the last layer are MTP modules: a copy of the last layer plus their 2h x h
+    projection and three norms (MoEModelSpec.mtp_params)."""
+    model = ctx.model
+    if layer >= model.num_layers:
+        dense, expert = model.layer_params(model.num_layers - 1)
+        h = model.hidden_size
+        dense += 2 * h * h + 3 * h
+    else:
+        dense, expert = model.layer_params(layer)
     return dense / ctx.tp, expert / (ctx.ep * ctx.etp)

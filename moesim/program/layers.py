@@ -8,7 +8,7 @@ transpose: all-gather <-> reduce-scatter, dispatch <-> combine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from moesim.program.context import (
     ProgramContext,
@@ -40,7 +40,6 @@ class OpLists:
     forward: list[Op] = field(default_factory=list)
     backward_input: list[Op] = field(default_factory=list)
     backward_weight: list[Op] = field(default_factory=list)
-    recompute: list[Op] = field(default_factory=list)
     fp8: bool = False  # GEMM operands are cast to FP8 first (Transformer Engine recipes)
 
     def linear(self, name: str, kind: str, m: int, k: int, n: int) -> None:
@@ -73,7 +72,7 @@ class OpLists:
             f"{name}.bwd", kind, stream, CollectiveShape(_TRANSPOSE[op], axis, nbytes)))  # type: ignore[arg-type]
 
 
-def _norm_bytes(ctx: ProgramContext, tokens: int) -> float:
+def norm_bytes(ctx: ProgramContext, tokens: int) -> float:
     """RMSNorm/LayerNorm reads and writes one hidden-state tensor."""
     return 2.0 * ctx.activation_bytes(tokens)
 
@@ -81,25 +80,38 @@ def _norm_bytes(ctx: ProgramContext, tokens: int) -> float:
 def attention_block(ops: OpLists, ctx: ProgramContext, layer: int) -> None:
     """Norm, (TP all-gather), projections, (CP KV exchange), attention, out proj, (TP RS)."""
     p, t, tsp = f"L{layer}.attn", ctx.tokens, ctx.tokens_sp
-    ops.memory(f"{p}.norm", "norm", _norm_bytes(ctx, tsp))
+    ops.memory(f"{p}.norm", "norm", norm_bytes(ctx, tsp))
     if ctx.tp > 1:
         ops.collective(f"{p}.tp_ag", "tp", "all_gather", "tp", ctx.activation_bytes(t))
     for name, k, n in attention_projection_dims(ctx):
         ops.linear(f"{p}.{name}", "attention", t, k, n)
     att = ctx.model.attention
     heads, kv = local_heads(ctx)
-    if ctx.cp > 1:
-        # Ring / all-gather context parallelism: each rank needs every CP peer's K and V.
+    ulysses = ctx.cp > 1 and ctx.parallelism.cp_comm_type == "a2a"
+    if ulysses:
+        # Ulysses: an all-to-all trades the sequence split for a head split before the
+        # attention core (q, k, v) and back after it (the output).
+        qkv = t * (heads + 2 * kv) * att.head_dim * ctx.act_bytes
+        ops.collective(f"{p}.cp_a2a", "cp", "all_to_all", "cp", qkv)
+    elif ctx.cp > 1:
+        # Ring (p2p) or all-gather context parallelism: each rank needs every CP peer's K
+        # and V (the ring exchanges them chunk by chunk beside the attention, the engine's
+        # overlap; all_gather gathers them first).
         kv_bytes = 2.0 * t * kv * att.head_dim * ctx.act_bytes * ctx.cp
         ops.collective(f"{p}.cp_kv", "cp", "all_gather", "cp", kv_bytes)
-    fwd = AttentionShape(batch=ctx.micro_batch_size, seq_q=ctx.seq_local,
-                         seq_kv=ctx.seq_local * ctx.cp, num_heads=heads, num_kv_heads=kv,
-                         head_dim=att.head_dim, causal=ctx.causal)
+    seq_q = ctx.seq_local * ctx.cp if ulysses else ctx.seq_local
+    hq, hkv = (max(1, heads // ctx.cp), max(1, kv // ctx.cp)) if ulysses else (heads, kv)
+    fwd = AttentionShape(batch=ctx.micro_batch_size, seq_q=seq_q,
+                         seq_kv=ctx.seq_local * ctx.cp, num_heads=hq, num_kv_heads=hkv,
+                         head_dim=att.head_dim, causal=ctx.causal,
+                         head_dim_v=getattr(att, "v_head_dim", None),
+                         window=ctx.model.attention_window(layer))
     core = compute(f"{p}.core", "attention", fwd)
     ops.forward.append(core)
     ops.backward_input.append(compute(f"{p}.core.bwd", "attention", _backward(fwd)))
-    if ctx.parallelism.recompute == "selective":
-        ops.recompute.append(compute(f"{p}.core.recompute", "recompute", fwd))
+    if ulysses:
+        out = t * heads * att.head_dim * ctx.act_bytes
+        ops.collective(f"{p}.cp_a2a_out", "cp", "all_to_all", "cp", out)
     ops.linear(f"{p}.out_proj", "attention", t, attention_out_dim(ctx), ctx.hidden)
     if ctx.tp > 1:
         ops.collective(f"{p}.tp_rs", "tp", "reduce_scatter", "tp", ctx.activation_bytes(t))
@@ -107,8 +119,7 @@ def attention_block(ops: OpLists, ctx: ProgramContext, layer: int) -> None:
 
 
 def _backward(shape: AttentionShape) -> AttentionShape:
-    return AttentionShape(shape.batch, shape.seq_q, shape.seq_kv, shape.num_heads,
-                          shape.num_kv_heads, shape.head_dim, shape.causal, backward=True)
+    return replace(shape, backward=True)
 
 
 def _ffn(ops: OpLists, ctx: ProgramContext, p: str, kind: str, tokens: int, width: int) -> None:
@@ -122,7 +133,7 @@ def _ffn(ops: OpLists, ctx: ProgramContext, p: str, kind: str, tokens: int, widt
 def dense_mlp_block(ops: OpLists, ctx: ProgramContext, layer: int) -> None:
     """Norm, (TP AG), the dense FFN with its width split over TP, (TP RS)."""
     p, t = f"L{layer}.mlp", ctx.tokens
-    ops.memory(f"{p}.norm", "norm", _norm_bytes(ctx, ctx.tokens_sp))
+    ops.memory(f"{p}.norm", "norm", norm_bytes(ctx, ctx.tokens_sp))
     if ctx.tp > 1:
         ops.collective(f"{p}.tp_ag", "tp", "all_gather", "tp", ctx.activation_bytes(t))
     _ffn(ops, ctx, p, "dense_mlp", t, max(1, ctx.model.ffn_hidden_size // ctx.tp))
@@ -149,7 +160,7 @@ def moe_block(ops: OpLists, ctx: ProgramContext, layer: int, moe_index: int) -> 
     are indexed by it). Tokens per rank are the sequence-parallel shard (MoE parallel folding).
     """
     m, p, t = ctx.model, f"L{layer}.moe", ctx.tokens_sp
-    ops.memory(f"{p}.norm", "norm", _norm_bytes(ctx, t))
+    ops.memory(f"{p}.norm", "norm", norm_bytes(ctx, t))
     ops.linear(f"{p}.router", "router", t, ctx.hidden, m.num_experts)
     routed_bytes = t * m.top_k * ctx.hidden * ctx.act_bytes
     ops.memory(f"{p}.permute", "permute", 2.0 * routed_bytes)

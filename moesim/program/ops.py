@@ -58,6 +58,8 @@ class AttentionShape:
     head_dim: int
     causal: bool = True
     backward: bool = False
+    head_dim_v: int | None = None  # value head dim when it differs (MLA: qk 192, v 128)
+    window: int | None = None  # sliding-window attention: keys per query at most
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,13 @@ def gpipe(stage: int, pp: int, m: int) -> list[Action]:
     return [Action("F", i, 0) for i in range(m)] + [Action("B", i, 0) for i in range(m)]
 
 
-def one_f_one_b(stage: int, pp: int, m: int) -> list[Action]:
-    """PipeDream-flush 1F1B: pp - stage - 1 warm-up forwards, steady 1F1B, cool-down."""
-    warm = min(pp - stage - 1, m)
+def one_f_one_b(stage: int, pp: int, m: int, extra_warmup: int = 0) -> list[Action]:
+    """PipeDream-flush 1F1B: pp - stage - 1 warm-up forwards, steady 1F1B, cool-down.
+
+    ``extra_warmup`` forwards more (1 with Megatron's overlap_moe_expert_parallel_comm, so
+    that every steady forward/backward pair is independent; PP 1 then pairs F_i+1 with B_i).
+    """
+    warm = min(pp - stage - 1 + extra_warmup, m)
     out = [Action("F", i, 0) for i in range(warm)]
     f, b = warm, 0
     while f < m:
@@ -42,15 +46,17 @@ def one_f_one_b(stage: int, pp: int, m: int) -> list[Action]:
     return out
 
 
-def interleaved(stage: int, pp: int, m: int, v: int) -> list[Action]:
+def interleaved(stage: int, pp: int, m: int, v: int, extra_warmup: int = 0) -> list[Action]:
     """Megatron's interleaved 1F1B with ``v`` virtual stages per rank.
 
     Micro-batches go through the local chunks in groups of ``pp``; warm-up is
     (pp - stage - 1) * 2 + (v - 1) * pp chunk-forwards (Narayanan et al. 2021, as
-    Megatron-LM's schedules implement it). Needs m divisible by pp.
+    Megatron-LM's schedules implement it), plus ``extra_warmup`` (one with
+    overlap_moe_expert_parallel_comm: megatron/core/pipeline_parallel/schedules.py schedules
+    "one extra micro-batch forward step before the 1f1b stages"). Needs m divisible by pp.
     """
     if v == 1:
-        return one_f_one_b(stage, pp, m)
+        return one_f_one_b(stage, pp, m, extra_warmup)
     if m % pp:
         raise SpecError(
             f"interleaved_1f1b needs the number of micro-batches ({m}) to be a multiple of "
@@ -66,7 +72,7 @@ def interleaved(stage: int, pp: int, m: int, v: int) -> list[Action]:
         group, pos = divmod(k, pp * v)
         return Action("B", group * pp + pos % pp, v - 1 - (pos // pp) % v)
 
-    warm = min((pp - stage - 1) * 2 + (v - 1) * pp, total)
+    warm = min((pp - stage - 1) * 2 + (v - 1) * pp + extra_warmup, total)
     out = [fwd(k) for k in range(warm)]
     f, b = warm, 0
     while f < total:
@@ -199,14 +205,15 @@ def rank_program(rank: int, pp: int, m: int) -> list[Token]:
     return out
 
 
-def schedule_for(kind: str, stage: int, pp: int, m: int, v: int) -> list[Action]:
+def schedule_for(kind: str, stage: int, pp: int, m: int, v: int,
+                 extra_warmup: int = 0) -> list[Action]:
     """The action list of ``stage`` for a pipeline schedule ``kind``."""
     if kind == "gpipe":
         return gpipe(stage, pp, m)
     if kind == "1f1b":
-        return one_f_one_b(stage, pp, m)
+        return one_f_one_b(stage, pp, m, extra_warmup)
     if kind == "interleaved_1f1b":
-        return interleaved(stage, pp, m, v)
+        return interleaved(stage, pp, m, v, extra_warmup)
     if kind == "dualpipe":
         if pp % 2 or m % 2:
             raise SpecError(
@@ -220,6 +227,28 @@ def schedule_for(kind: str, stage: int, pp: int, m: int, v: int) -> list[Action]
         return []  # DualPipe's order has pairs and deferred W chunks: see rank_program
     raise SpecError(f"parallelism.pipeline_schedule.kind={kind!r} is not supported; valid: "
                     "gpipe, 1f1b, interleaved_1f1b, dualpipe")
+
+
+def paired_actions(actions: list[Action] | tuple[Action, ...]
+                   ) -> list[tuple[Action, ...]]:
+    """The actions grouped as Megatron-Core's combined 1F1B runs them with
+    ``overlap_moe_expert_parallel_comm``: each forward next to a backward of another
+    micro-batch (or chunk) runs merged with it, one's all-to-all under the other's compute
+    (megatron/core/pipeline_parallel/ combined_1f1b; PP 1 pairs B_i with F_i+1); the rest run
+    alone."""
+    out: list[tuple[Action, ...]] = []
+    i = 0
+    while i < len(actions):
+        a = actions[i]
+        b = actions[i + 1] if i + 1 < len(actions) else None
+        if (b is not None and {a.phase, b.phase} == {"F", "B"}
+                and (a.micro_batch, a.virtual) != (b.micro_batch, b.virtual)):
+            out.append((a, b))
+            i += 2
+        else:
+            out.append((a,))
+            i += 1
+    return out
 
 
 def bubble_fraction_1f1b(pp: int, m: int) -> float:

@@ -4,8 +4,11 @@ Per token and layer, forward: 2 x (every projection's in x out), the attention s
 (QK^T and PV: 2 x 2 x seq x heads x head_dim, the full square unless ``causal_flops``),
 router 2 x hidden x experts, top_k routed experts and the shared experts (or the dense FFN),
 and the LM head 2 x hidden x vocab. Training is 3x forward (one forward, two backward GEMMs).
-Recomputation is not counted (it is hardware FLOPs, not model FLOPs). MTP modules are not
-counted.
+Recomputation is not counted (it is hardware FLOPs, not model FLOPs). Each MTP module counts
+a layer of the last layer's kind, its 2h x h projection, its three norms and one more LM
+head, as Megatron-LM's num_floating_point_operations does (megatron/training/training.py,
+"MTP norms and proj", "MTP + final logit"); ``workload.count_mtp_flops: false`` leaves them
+out (DeepSeek-V3's own 250 GFLOP/token does).
 """
 
 from __future__ import annotations
@@ -35,16 +38,22 @@ def ffn_forward_flops_per_token(model: MoEModelSpec, layer: int) -> float:
     return 2.0 * model.ffn_params(model.ffn_hidden_size)
 
 
-def model_flops_per_token(model: MoEModelSpec, seq: int, *, causal: bool = False) -> float:
+def model_flops_per_token(model: MoEModelSpec, seq: int, *, causal: bool = False,
+                          mtp: bool = True) -> float:
     """Training FLOPs of one token (3x forward), Megatron convention."""
     att = attention_forward_flops_per_token(model, seq, causal=causal)
     total = sum(att + ffn_forward_flops_per_token(model, i) for i in range(model.num_layers))
-    total += 2.0 * model.hidden_size * model.vocab_size  # LM head
+    h = model.hidden_size
+    total += 2.0 * h * model.vocab_size  # LM head
+    if mtp and model.num_mtp_layers:
+        last = att + ffn_forward_flops_per_token(model, model.num_layers - 1)
+        total += model.num_mtp_layers * (last + 2.0 * (2 * h * h + 3 * h) + 2.0 * h * model.vocab_size)
     return 3.0 * total
 
 
 def model_flops_per_step(model: MoEModelSpec, workload: TrainingWorkloadSpec) -> float:
     """Model FLOPs of one optimizer step (FLOPs)."""
     per_token = model_flops_per_token(model, workload.sequence_length,
-                                      causal=workload.causal_flops)
+                                      causal=workload.causal_flops,
+                                      mtp=workload.count_mtp_flops)
     return per_token * workload.tokens_per_step

@@ -99,10 +99,12 @@ def _check_pipeline(s: ScenarioSpec, pp: int) -> None:
                         "pipeline_parallel_degree > 1", field="parallelism.pipeline_schedule")
     split = par.pipeline_layer_split
     if split is not None:
-        if len(split) != chunks or sum(split) != model.num_layers or min(split) < 1:
+        # A chunk may hold no transformer layer (Megatron's embedding- or loss-only stages,
+        # --account-for-embedding/loss-in-pipeline-split): its embedding or head still runs.
+        if len(split) != chunks or sum(split) != model.num_layers or min(split) < 0:
             raise SpecError(
                 f"parallelism.pipeline_layer_split={list(split)} must have {chunks} entries "
-                f"(pipeline x virtual stages), each >= 1, summing to model.num_layers="
+                f"(pipeline x virtual stages), each >= 0, summing to model.num_layers="
                 f"{model.num_layers}", field="parallelism.pipeline_layer_split")
     elif model.num_layers % chunks:
         raise SpecError(

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from moesim.specs.base import FrozenSpec
-from moesim.units import GB, GBIT_PER_S, GBYTE_PER_S, TFLOPS
+from moesim.units import GBIT_PER_S, GBYTE_PER_S, GIB, TFLOPS
 
 
 class AcceleratorSpec(FrozenSpec):
@@ -25,7 +25,10 @@ class AcceleratorSpec(FrozenSpec):
     fp16_dense_tflops: float | None = Field(default=None, gt=0)
     fp8_dense_tflops: float | None = Field(default=None, gt=0, description="None where no FP8 units")
     fp32_dense_tflops: float | None = Field(default=None, gt=0)
-    hbm_capacity_gb: float = Field(gt=0, description="decimal GB usable by the program")
+    hbm_capacity_gib: float = Field(
+        gt=0, description="HBM the driver exposes, GiB (2^30 bytes; nvidia-smi's total): an "
+        "\"80 GB\" A100 holds 80 GiB; what training may use is this less the CUDA context, "
+        "communication buffers and the allocator's reserve (moesim.memory)")
     hbm_gbyte_per_s: float = Field(gt=0)
     gemm_efficiency: float = Field(
         default=0.75, gt=0, le=1.0,
@@ -35,6 +38,10 @@ class AcceleratorSpec(FrozenSpec):
     hbm_efficiency: float = Field(default=0.85, gt=0, le=1.0)
     kernel_launch_us: float = Field(default=4.0, ge=0)
     num_sms: int | None = Field(default=None, ge=1, description="streaming multiprocessors (GPU)")
+    kernels_measured_as: str | None = Field(
+        default=None, description="name of the accelerator whose measured kernel tables stand "
+        "for this one (same SMs, clocks and tensor cores; e.g. H800 SXM: H100-SXM); its "
+        "collective tables are not used")
 
     def peak_flops(self, dtype: str) -> float:
         """Dense peak FLOP/s for ``dtype``; FP8 falls back to BF16 where the chip has no FP8."""
@@ -53,7 +60,7 @@ class AcceleratorSpec(FrozenSpec):
 
     @property
     def hbm_bytes(self) -> float:
-        return self.hbm_capacity_gb * GB
+        return self.hbm_capacity_gib * GIB
 
     @property
     def hbm_bytes_per_s(self) -> float:

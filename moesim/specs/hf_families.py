@@ -59,13 +59,35 @@ def _pattern(out: dict[str, Any], moe: list[bool], where: str, notes: list[str])
         notes.append(note)
 
 
-def _sliding(f: ConfigFields, notes: list[str], *, enabled: bool | None = None) -> None:
-    """A sliding-window setting: moesim models full causal attention (the nearest)."""
+def _sliding(f: ConfigFields, notes: list[str], *, enabled: bool | None = None,
+             out: dict[str, Any] | None = None) -> None:
+    """A sliding-window setting: every layer windowed (``out`` given: set moesim's fields),
+    else noted as modelled by full causal attention."""
     window = f.raw("sliding_window")
-    if window and (enabled if enabled is not None else True):
-        notes.append(f"sliding_window={window}: moesim models full causal attention on every "
-                     "layer (the nearest), so attention FLOPs are overcounted at sequences "
-                     f"longer than {window} tokens")
+    if not window or not (enabled if enabled is not None else True):
+        return
+    if out is not None and isinstance(window, int) and window > 0:
+        out["sliding_window"] = window
+        return
+    notes.append(f"sliding_window={window}: moesim models full causal attention on every "
+                 "layer (the nearest), so attention FLOPs are overcounted at sequences "
+                 f"longer than {window} tokens")
+
+
+def _window_pattern(out: dict[str, Any], kinds: list[Any], window: Any,
+                    notes: list[str]) -> None:
+    """``layer_types`` of sliding and full layers as moesim's window every Nth layer."""
+    sliding = [i for i, k in enumerate(kinds) if k == "sliding_attention"]
+    if not sliding or not isinstance(window, int) or window < 1:
+        return
+    for freq in range(1, len(kinds) + 1):
+        if all((i % freq == 0) == (i in sliding) for i in range(len(kinds))):
+            out.update(sliding_window=window, sliding_window_frequency=freq)
+            return
+    notes.append(f"layer_types: {len(sliding)} of {len(kinds)} layers use {window}-token "
+                 "sliding windows in a pattern moesim cannot express (every Nth layer from "
+                 "layer 0); modelled as full causal attention, so their attention FLOPs are "
+                 "overcounted")
 
 
 def _quantization(f: ConfigFields, notes: list[str]) -> None:
@@ -173,14 +195,7 @@ def gpt_oss(f: ConfigFields, notes: list[str]) -> dict[str, Any]:
     width = f.get_int("intermediate_size")
     out.update(ffn_hidden_size=width, activation=gated_activation(f), num_experts=experts,
                expert_ffn_hidden_size=width, top_k=top_k)
-    kinds = f.raw("layer_types") or []
-    window = f.raw("sliding_window")
-    sliding = sum(1 for k in kinds if k == "sliding_attention")
-    if sliding:
-        notes.append(f"layer_types: {sliding} of {len(kinds)} layers use {window}-token "
-                     "sliding-window attention; moesim models every layer as full causal "
-                     "attention (the nearest), so their attention FLOPs are overcounted at "
-                     f"sequences longer than {window} tokens")
+    _window_pattern(out, f.raw("layer_types") or [], f.raw("sliding_window"), notes)
     n = out["num_layers"]
     heads = out["attention"]["num_heads"]
     notes.append(f"attention sinks (one learned logit per head: {n} x {heads} = "

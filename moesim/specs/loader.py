@@ -149,7 +149,9 @@ def _split_sets(data: dict[str, Any], overrides: list[tuple[str, Any]]
 
 def _resolve_side_files(data: dict[str, Any], base: Path, scenario: Path) -> None:
     """Make the calibration table and a histogram load file absolute; check they exist."""
-    if isinstance(data.get("calibration"), str):
+    if isinstance(data.get("calibration"), str) and data["calibration"].lower() == "none":
+        data["calibration"] = "none"
+    elif isinstance(data.get("calibration"), str):
         ref = _resolve_ref(base, data["calibration"])
         if not is_file(ref):
             raise SpecError(f"calibration={data['calibration']!r}: file not found; give a path "

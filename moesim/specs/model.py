@@ -99,6 +99,12 @@ class MoEModelSpec(FrozenSpec):
     vocab_size: int = Field(ge=1)
     tied_embeddings: bool = False
     num_mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction modules")
+    sliding_window: int | None = Field(
+        default=None, ge=1, description="sliding-window attention: keys each query attends "
+        "(itself included) in the windowed layers; null: full attention everywhere")
+    sliding_window_frequency: int = Field(
+        default=1, ge=1, description="every Nth layer (0, N, 2N, ...) is windowed, the rest "
+        "full (GPT-OSS alternates: 2)")
     max_position_embeddings: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
@@ -122,6 +128,12 @@ class MoEModelSpec(FrozenSpec):
         return self
 
     # --- structure -------------------------------------------------------------------------
+    def attention_window(self, index: int) -> int | None:
+        """Keys per query of layer ``index`` (0-based) when it is windowed, else None."""
+        if self.sliding_window is None or index % self.sliding_window_frequency:
+            return None
+        return self.sliding_window
+
     @property
     def is_moe(self) -> bool:
         return self.num_experts > 0

@@ -78,12 +78,29 @@ class ParallelismSpec(FrozenSpec):
     fsdp: bool = Field(default=False, description="FSDP: parameters sharded over DP (like ZeRO-3)")
     micro_batch_size: int = Field(default=1, ge=1, description="sequences per micro-batch")
     recompute: Literal["none", "selective", "full"] = "none"
-    recompute_modules: tuple[Literal["core_attn", "layernorm", "mla_up_proj", "moe_act"], ...] | None = Field(
-        default=None, description="with recompute=selective: what is recomputed (Megatron-Core "
-        "--recompute-modules); None: all four (DeepSeek-V3's choice, see docs/memory.md)")
+    recompute_modules: tuple[Literal["core_attn", "layernorm", "mla_up_proj", "moe_act",
+                                     "mlp", "moe", "shared_experts"], ...] | None = Field(
+        default=None, description="with recompute=selective: what is recomputed, in "
+        "Megatron-Core's --recompute-modules names (mlp: the dense MLP; moe: the whole MoE "
+        "layer with its dispatch and combine; shared_experts); None: core_attn, layernorm, "
+        "mla_up_proj and moe_act (DeepSeek-V3's choice, see docs/memory.md)")
     all_to_all: AllToAllSpec = Field(default_factory=DirectAllToAllSpec)
     overlap_grad_reduce: bool = True
     overlap_param_gather: bool = True
+    overlap_moe_expert_parallel_comm: bool = Field(
+        default=False, description="Megatron-Core's 1F1B all-to-all overlap: in the steady "
+        "state one micro-batch's forward runs merged with another's backward, each one's EP "
+        "dispatch/combine hidden under the other's compute (needs delay_wgrad_compute)")
+    moe_shared_expert_overlap: bool = Field(
+        default=False, description="the shared experts run beside the dispatch/combine "
+        "all-to-all (Megatron-Core moe_shared_expert_overlap)")
+    tp_comm_overlap: bool = Field(
+        default=False, description="TP all-gathers and reduce-scatters overlapped with the "
+        "adjacent GEMMs (Transformer Engine userbuffers, Megatron tp_comm_overlap)")
+    cp_comm_type: Literal["p2p", "all_gather", "a2a"] = Field(
+        default="p2p", description="context parallelism: p2p ring (K/V chunks exchanged "
+        "while attention computes), all_gather (gathered before attention), a2a (Ulysses "
+        "head exchange); Megatron-Core cp_comm_type")
     moe_overlap_chunks: int = Field(
         default=1, ge=1, description="chunks the all-to-all is split into to overlap expert GEMMs")
 

@@ -43,7 +43,9 @@ class ScenarioSpec(FrozenSpec):
     workload: TrainingWorkloadSpec
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
     seed: int = 0
-    calibration: str | None = Field(default=None, description="path to a calibration table")
+    calibration: str | None = Field(
+        default=None, description="path to a calibration table; null: the accelerator's shipped "
+        "measured table (calibration/, docs/compute.md); none: the roofline")
     measured: tuple[MeasuredSpec, ...] = ()
 
     # After loading, topology and model are always embedded; these narrow the types.

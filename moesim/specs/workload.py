@@ -17,6 +17,11 @@ class TrainingWorkloadSpec(FrozenSpec):
     sequence_length: int = Field(ge=1, description="tokens per sequence")
     dtype: Literal["bf16", "fp16", "fp8", "fp32"] = Field(
         default="bf16", description="GEMM compute dtype")
+    fp8_recipe: Literal["tensorwise", "delayed", "blockwise", "mxfp8"] = Field(
+        default="tensorwise", description="with dtype fp8, how GEMM operands are scaled "
+        "(Transformer Engine recipes): one scale per tensor (current or delayed scaling), "
+        "1x128 / 128x128 blocks (DeepSeek-V3, DeepGEMM), or MXFP8 32-element blocks "
+        "(Blackwell); selects the measured FP8 kernels")
     param_dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
     grad_dtype: Literal["bf16", "fp32"] = Field(
         default="fp32", description="dtype gradients are accumulated in (Megatron: fp32)")
@@ -26,6 +31,9 @@ class TrainingWorkloadSpec(FrozenSpec):
     master_weights: bool = Field(default=True, description="fp32 master copy of the weights")
     causal_flops: bool = Field(
         default=False, description="count only the causal half of attention FLOPs in TFLOP/s")
+    count_mtp_flops: bool = Field(
+        default=True, description="count the MTP modules in the model FLOPs (Megatron-LM's "
+        "convention); false: the main model only (DeepSeek-V3's own figures)")
     host_op_us: float | None = Field(
         default=None, ge=0, description="host time to issue one modeled op (the framework's "
         "Python, autograd and launch work); the host runs ahead of the device and waits at "
@@ -36,6 +44,14 @@ class TrainingWorkloadSpec(FrozenSpec):
         default=(), description="what CUDA graphs capture, in Megatron-Core's names "
         "(cuda_graph_modules; full_iteration for cuda_graph_impl=full_iteration): captured ops "
         "cost no host issue time, one launch per captured region")
+
+    @property
+    def gemm_kernel_dtype(self) -> str:
+        """The kernel family the linear layers run: bf16, ..., fp8 (per-tensor scaling),
+        fp8_block or mxfp8."""
+        if self.dtype != "fp8":
+            return self.dtype
+        return {"blockwise": "fp8_block", "mxfp8": "mxfp8"}.get(self.fp8_recipe, "fp8")
 
     @property
     def tokens_per_step(self) -> int:

@@ -28,7 +28,8 @@ def test_import_to_file(tmp_path, root):
 def test_import_to_stdout_with_notes():
     r = runner.invoke(app, ["model", "import", str(HF / "gpt-oss-120b.json")])
     assert r.exit_code == 0, r.output
-    assert "name: gpt-oss-120b" in r.stdout and "note: layer_types" in r.stderr
+    assert "name: gpt-oss-120b" in r.stdout and "sliding_window_frequency: 2" in r.stdout
+    assert "note: attention sinks" in r.stderr
 
 
 def test_bad_config_is_one_line(tmp_path):

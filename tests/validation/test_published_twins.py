@@ -23,7 +23,8 @@ TWINS = [
 def _config(path):
     s = load_scenario(path)
     data = s.model_dump(exclude={"name", "description", "measured"})
-    data["workload"].pop("causal_flops")  # the source's counting convention, not the run
+    data["workload"].pop("causal_flops")  # the source's counting conventions, not the run
+    data["workload"].pop("count_mtp_flops")
     return data
 
 

@@ -82,7 +82,7 @@ def test_utilization_is_a_fraction(tokens, n, k):
 def test_roofline_never_beats_peak_or_bandwidth(m, n, k):
     from moesim.specs.hardware import AcceleratorSpec
 
-    acc = AcceleratorSpec(name="H100-SXM", bf16_dense_tflops=989.4, hbm_capacity_gb=80,
+    acc = AcceleratorSpec(name="H100-SXM", bf16_dense_tflops=989.4, hbm_capacity_gib=80,
                           hbm_gbyte_per_s=3350, gemm_efficiency=0.803, num_sms=132)
     t = KernelCostModel(acc, "bf16").gemm(m, n, k)
     assert t.time_s >= t.flops / (989.4e12 * 0.803)

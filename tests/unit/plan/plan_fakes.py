@@ -27,8 +27,12 @@ def step_time_s(s: ScenarioSpec) -> float:
     return compute * (1.0 + 0.05 * (p.tensor_parallel_degree - 1)) * (1.0 + bubble)
 
 
+RESERVE_BYTES = 4 * 1024**3  # a fixed framework reserve (CUDA context, buffers)
+
+
 def peak_bytes(s: ScenarioSpec) -> float:
-    """bf16 weights + fp32 grads over the model-parallel degrees, Adam sharded over DP."""
+    """bf16 weights + fp32 grads over the model-parallel degrees, Adam sharded over DP, plus
+    a fixed reserve."""
     p, m = s.parallelism, s.model_spec
     dense = m.total_params - m.num_moe_layers * m.num_experts * m.expert_params
     expert = m.total_params - dense
@@ -42,7 +46,7 @@ def peak_bytes(s: ScenarioSpec) -> float:
     act = (p.micro_batch_size * s.workload.sequence_length * m.hidden_size * 34.0
            * m.num_layers / p.pipeline_parallel_degree / p.tensor_parallel_degree
            / p.context_parallel_degree) * ACT[p.recompute]
-    return states + act
+    return states + act + RESERVE_BYTES
 
 
 def memory(s: ScenarioSpec) -> MemoryVerdict:

@@ -49,7 +49,7 @@ def test_value_labels_are_readable() -> None:
 def test_pareto_axes_have_units_and_the_best_is_named(plan_result) -> None:
     fig = fig_pareto(plan_result)
     assert fig.layout.xaxis.title.text == "throughput (tokens/s)"
-    assert "(GB)" in fig.layout.yaxis.title.text
+    assert "(GiB)" in fig.layout.yaxis.title.text
     assert f"#1 {plan_result.best.layout.label}" in fig.layout.title.text
     labels = [t for tr in fig.data if tr.mode == "markers+text" for t in tr.text]
     assert {f"#{k}" for k in range(1, 11)} <= set(labels)  # the best ten numbered
@@ -73,7 +73,7 @@ def test_sweep_parallel_shows_infeasible_points(records) -> None:
     assert len(pc.dimensions[0].values) == 8 and sorted(pc.line.color) == [0, 0] + [1] * 6
     assert [d.label for d in pc.dimensions] == [
         "expert_parallel_degree", "micro_batch_size", "throughput (tokens/s)", "step time (s)",
-        "peak memory (GB)"]
+        "peak memory (GiB)"]
     assert list(pc.dimensions[0].tickvals) == [1, 2, 4, 8]
     assert "2 infeasible (red), 2 invalid" in fig.layout.title.text
 
@@ -92,9 +92,9 @@ def test_categorical_axis_labels_are_not_json() -> None:
 def test_sweep_scatter_capacity_line(records) -> None:
     fig = fig_sweep_scatter(records)
     assert {t.name for t in fig.data} == {"ok (6)", "infeasible (2)"}
-    # the fake topology's devices hold 80 GB: peak + headroom on every point
-    assert fig.layout.shapes[0].x0 == pytest.approx(80.0)
-    assert fig.layout.xaxis.title.text == "peak memory per device (GB)"
+    # the fake topology's devices hold 79.65 GiB: peak + headroom on every point
+    assert fig.layout.shapes[0].x0 == pytest.approx(79.65, abs=1e-3)
+    assert fig.layout.xaxis.title.text == "peak memory per device (GiB)"
 
 
 def test_sweep_page_lists_invalid_points(records, tmp_path: Path) -> None:
