@@ -6,9 +6,11 @@ import math
 
 from moesim.errors import SpecError
 from moesim.specs.parallelism import DualPipeScheduleSpec, InterleavedScheduleSpec
-from moesim.specs.routing import ExpertChoiceRouterSpec
+from moesim.specs.routing import BalancedLoadSpec, ExpertChoiceRouterSpec
 from moesim.specs.scenario import ScenarioSpec
+from moesim.specs.work import WorkEstimate, check_work, estimate
 
+_INT32 = 2**31  # routing keeps per-rank token counts as int32 (routing.step._assemble)
 _DIVISOR_SEARCH = 10**5  # trial division bound: exact for n <= 1e10, ample for any real layout
 
 
@@ -75,6 +77,12 @@ def check_scenario(s: ScenarioSpec) -> None:
         raise SpecError(f"DualPipe needs an even pipeline_parallel_degree ({pp}) and an even "
                         f"number of micro-batches ({m}) (DeepSeek-V3 §3.2.1)",
                         field="parallelism.pipeline_schedule")
+    if isinstance(par.pipeline_schedule, DualPipeScheduleSpec) and m < 2 * pp:
+        # deepseek-ai/DualPipe dualpipe.py: `assert num_chunks >= num_ranks * 2`.
+        raise SpecError(f"DualPipe needs at least 2 x pipeline_parallel_degree = {2 * pp} "
+                        f"micro-batches per step, got {m} (deepseek-ai/DualPipe asserts it); "
+                        "raise workload.global_batch_size or lower the pipeline degree",
+                        field="parallelism.pipeline_schedule")
     if wl.sequence_length % (2 * cp if cp > 1 else 1):
         raise SpecError(f"workload.sequence_length={wl.sequence_length} must be a multiple of "
                         f"2 x context_parallel_degree = {2 * cp} (load-balanced causal CP)",
@@ -88,6 +96,66 @@ def check_scenario(s: ScenarioSpec) -> None:
     if rt.pad_to_capacity and rt.capacity_factor is None:
         raise SpecError("routing.pad_to_capacity=true needs routing.capacity_factor",
                         field="routing.pad_to_capacity")
+    if model.is_moe:
+        _check_routing_sizes(s)
+    check_work(scenario_work(s))
+
+
+def tokens_per_source(s: ScenarioSpec) -> int:
+    """Tokens one EP rank routes per micro-batch (routing.step.tokens_per_source_rank)."""
+    par = s.parallelism
+    tokens = par.micro_batch_size * s.workload.sequence_length // par.context_parallel_degree
+    if par.sequence_parallel and par.tensor_parallel_degree > 1:
+        tokens //= par.tensor_parallel_degree
+    return tokens
+
+
+def _check_routing_sizes(s: ScenarioSpec) -> None:
+    """A capacity that can bind, chunks that hold tokens, and counts that fit 32 bits."""
+    model, rt, par = s.model_spec, s.routing, s.parallelism
+    e, k, ep = model.num_experts, model.top_k, par.expert_parallel_degree
+    t = tokens_per_source(s)
+    if t < 1:
+        raise SpecError(f"each EP rank routes micro_batch_size x sequence_length / CP / TP = "
+                        f"{par.micro_batch_size} x {s.workload.sequence_length} / "
+                        f"{par.context_parallel_degree} / {par.tensor_parallel_degree} = 0 tokens "
+                        "per micro-batch; lengthen the sequence or lower the degrees",
+                        field="workload.sequence_length")
+    choice = isinstance(rt.router, ExpertChoiceRouterSpec)
+    limit = e if choice else e / k
+    if rt.capacity_factor is not None and rt.capacity_factor > limit:
+        # capacity = ceil(T k CF / E) copies per (source, expert); a token takes an expert at
+        # most once, so above CF = E / k (E for expert choice) the capacity never binds.
+        what = "num_experts" if choice else "num_experts / top_k"
+        raise SpecError(f"routing.capacity_factor={rt.capacity_factor:g} exceeds {what} = "
+                        f"{limit:g}, above which no expert can drop a token; use null "
+                        f"(dropless) or at most {limit:g}", field="routing.capacity_factor")
+    if par.moe_overlap_chunks > t:
+        raise SpecError(f"parallelism.moe_overlap_chunks={par.moe_overlap_chunks} exceeds the "
+                        f"{t} tokens each EP rank routes per micro-batch; every chunk needs a "
+                        "token", field="parallelism.moe_overlap_chunks")
+    slots = (e + rt.num_redundant_experts) // ep
+    copies = ep * t * min(k, slots)
+    if rt.pad_to_capacity and rt.capacity_factor is not None:
+        cap = math.ceil(t * (1 if choice else k) * rt.capacity_factor / e)
+        copies = max(copies, ep * cap * slots)
+    if copies >= _INT32:
+        raise SpecError(f"one EP rank could receive {copies:,} token copies per micro-batch "
+                        f"(EP {ep} x {t:,} tokens x experts per rank), more than routing's "
+                        "32-bit counts hold; lower micro_batch_size or sequence_length per "
+                        "context-parallel rank", field="workload.sequence_length")
+
+
+def scenario_work(s: ScenarioSpec, micro_batches: int | None = None,
+                  draws: int | None = None) -> WorkEstimate:
+    """The work of one step of ``s`` (``micro_batches``/``draws``: the routing command's)."""
+    model, rt = s.model_spec, s.routing
+    per_expert = (rt.capacity_factor is not None or isinstance(rt.load, BalancedLoadSpec)
+                  or isinstance(rt.router, ExpertChoiceRouterSpec)
+                  or (rt.max_nodes_per_token is not None and rt.num_redundant_experts > 0))
+    return estimate(micro_batches or s.num_micro_batches, model.num_layers,
+                    model.num_moe_layers, s.parallelism.expert_parallel_degree,
+                    model.num_experts, rt.num_redundant_experts, per_expert, draws)
 
 
 def _check_pipeline(s: ScenarioSpec, pp: int) -> None:
@@ -100,8 +168,9 @@ def _check_pipeline(s: ScenarioSpec, pp: int) -> None:
     split = par.pipeline_layer_split
     if split is not None:
         if len(split) != chunks or sum(split) != model.num_layers or min(split) < 1:
+            shown = list(split) if len(split) <= 16 else f"[{len(split)} entries]"
             raise SpecError(
-                f"parallelism.pipeline_layer_split={list(split)} must have {chunks} entries "
+                f"parallelism.pipeline_layer_split={shown} must have {chunks} entries "
                 f"(pipeline x virtual stages), each >= 1, summing to model.num_layers="
                 f"{model.num_layers}", field="parallelism.pipeline_layer_split")
     elif model.num_layers % chunks:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from moesim.specs import bounds as B
 from moesim.specs.base import FrozenSpec
 
 
@@ -13,8 +14,8 @@ class TrainingWorkloadSpec(FrozenSpec):
     """One optimizer step of pre-training."""
 
     kind: Literal["training"] = "training"
-    global_batch_size: int = Field(ge=1, description="sequences per optimizer step")
-    sequence_length: int = Field(ge=1, description="tokens per sequence")
+    global_batch_size: int = Field(ge=1, le=B.MAX_BATCH, description="sequences per optimizer step")
+    sequence_length: int = Field(ge=1, le=B.MAX_SEQUENCE, description="tokens per sequence")
     dtype: Literal["bf16", "fp16", "fp8", "fp32"] = Field(
         default="bf16", description="GEMM compute dtype")
     param_dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
@@ -27,7 +28,7 @@ class TrainingWorkloadSpec(FrozenSpec):
     causal_flops: bool = Field(
         default=False, description="count only the causal half of attention FLOPs in TFLOP/s")
     host_op_floor_us: float | None = Field(
-        default=None, ge=0, description="least time one modeled compute op holds its stream "
+        default=None, ge=0, le=B.MAX_LATENCY_US, description="least time one modeled compute op holds its stream "
         "(the framework's host-side issue time); null: moesim's fitted value on GPUs "
         "(docs/engine.md, Calibration) and 0 on TPUs (XLA); 0 for a step whose kernels are "
         "replayed from CUDA graphs")
