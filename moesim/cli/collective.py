@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from moesim.cli.common import console, print_json, user_errors
@@ -53,7 +54,7 @@ def collective(
         print_json({"topology": topo.name, "op": op, "ranks": ranks, "placement": placement,
                     "results": rows})
         return
-    table = Table(title=f"{op} on {ranks} x {topo.accelerator.name} ({topo.name})")
+    table = Table(title=escape(f"{op} on {ranks} x {topo.accelerator.name} ({topo.name})"))
     for col in ("size", "time (us)", "algbw (GB/s)", "busbw (GB/s)", "algorithm"):
         table.add_column(col, justify="right")
     for r in rows:

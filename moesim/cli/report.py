@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from moesim.cli.common import console, user_errors
+from moesim.cli.common import plain_console, user_errors
 from moesim.errors import SpecError
 from moesim.report import print_summary, write_report
 from moesim.results.schema import SimulationResult
@@ -36,9 +36,9 @@ def report(
     """Re-render report.html, summary.csv and trace.json from a saved result."""
     result = load_result(result_file)
     paths = write_report(result, out if out is not None else result_file.parent)
-    print_summary(result, console)
+    print_summary(result, plain_console)
     for key, path in paths.items():
-        console.print(f"wrote {key:<7} {path}")
+        plain_console.print(f"wrote {key:<7} {path}")
 
 
 def register(app: typer.Typer) -> None:
