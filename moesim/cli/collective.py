@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from moesim.cli.common import console, print_json, user_errors
+from moesim.cli.common import check_choice, console, print_json, user_errors
 from moesim.cluster import PLACEMENTS, build_cluster, place_ranks
 from moesim.errors import SpecError
 from moesim.network import OPS, collective_time
@@ -39,8 +39,7 @@ def collective(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Time, algorithm bandwidth and bus bandwidth of one collective (nccl-tests definitions)."""
-    if op not in OPS:
-        raise SpecError(f"--op {op!r} is not known; valid: {', '.join(OPS)}")
+    check_choice("collective", "--op", op, tuple(OPS))
     topo = load_topology(topology)
     cluster = build_cluster(topo)
     devices = place_ranks(ranks, cluster.devices_per_domain, cluster.num_devices, placement)

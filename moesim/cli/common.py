@@ -117,6 +117,14 @@ def attributed(path: Any) -> Iterator[None]:
         raise exc.with_file(str(path)) from None
 
 
+def check_choice(command: str, option: str, value: str, valid: tuple[str, ...]) -> None:
+    """An option that takes one of ``valid``: anything else is a usage error, worded as Click's."""
+    if value not in valid:
+        shown = repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+        raise SpecError(f"moesim {command}: {option} {shown} is not valid; valid: "
+                        f"{', '.join(valid)}; see `moesim {command} --help`", field=option)
+
+
 def fail(message: str, code: int = EXIT_USER) -> None:
     print(f"moesim: error: {clip(message, MAX_MESSAGE)}", file=sys.stderr)
     raise typer.Exit(code)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from moesim.cli.common import SET_HELP, attributed, plain_console, user_errors
+from moesim.cli.common import SET_HELP, attributed, check_choice, plain_console, user_errors
 from moesim.io import safe_name
 
 DEFAULT_SCENARIO = Path("scenarios/default.yaml")
@@ -42,12 +42,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Simulate one training step: step time, throughput, MFU, breakdown, memory."""
         from moesim.engine import Simulation
-        from moesim.errors import SpecError
         from moesim.specs.loader import load_scenario
 
-        if fidelity not in ("des", "analytic"):
-            raise SpecError(f"--fidelity={fidelity[:40]!r} is not valid; valid: des, analytic",
-                            field="fidelity")
+        check_choice("run", "--fidelity", fidelity, ("des", "analytic"))
         path = scenario or _default_scenario()
         with attributed(path):
             spec = load_scenario(path, tuple(sets))
