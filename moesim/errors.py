@@ -11,7 +11,7 @@ end, a long message its beginning (where the field and the fix are named).
 from __future__ import annotations
 
 # One line a person reads: the CLI prints "moesim: error: " before it.
-MAX_MESSAGE = 480
+MAX_MESSAGE = 400
 MAX_FILE_SHOWN = 150
 
 

@@ -134,6 +134,7 @@ def _check_routing_sizes(s: ScenarioSpec) -> None:
         raise SpecError(f"parallelism.moe_overlap_chunks={par.moe_overlap_chunks} exceeds the "
                         f"{t} tokens each EP rank routes per micro-batch; every chunk needs a "
                         "token", field="parallelism.moe_overlap_chunks")
+    _check_node_limit(s, e, k, ep)
     slots = (e + rt.num_redundant_experts) // ep
     copies = ep * t * min(k, slots)
     if rt.pad_to_capacity and rt.capacity_factor is not None:
@@ -144,6 +145,28 @@ def _check_routing_sizes(s: ScenarioSpec) -> None:
                         f"(EP {ep} x {t:,} tokens x experts per rank), more than routing's "
                         "32-bit counts hold; lower micro_batch_size or sequence_length per "
                         "context-parallel rank", field="workload.sequence_length")
+
+
+def _check_node_limit(s: ScenarioSpec, e: int, k: int, ep: int) -> None:
+    """Node-limited routing (routing.step.routing_plan): equal EP ranks per node, and the
+    allowed nodes hold at least top_k experts."""
+    m, rt = s.routing.max_nodes_per_token, s.routing
+    if m is None or isinstance(rt.router, ExpertChoiceRouterSpec):
+        return
+    etp, per_node = s.parallelism.expert_tensor_parallel_degree, s.topology_spec.devices_per_domain
+    nodes = [(r * etp) // per_node for r in range(ep)]
+    g = nodes[-1] + 1
+    if m >= g:
+        return
+    counts = [nodes.count(i) for i in range(g)]
+    if e % g or len(set(counts)) > 1:
+        raise SpecError(f"routing.max_nodes_per_token={m}: the EP group spans {g} nodes "
+                        "unevenly; node-limited routing needs the same number of EP ranks and "
+                        "experts per node", field="routing.max_nodes_per_token")
+    if m * (e // g) < k:
+        raise SpecError(f"routing.max_nodes_per_token={m} reaches only {m * (e // g)} experts "
+                        f"({e // g} per node), fewer than model.top_k={k}",
+                        field="routing.max_nodes_per_token")
 
 
 def scenario_work(s: ScenarioSpec, micro_batches: int | None = None,

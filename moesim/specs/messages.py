@@ -146,8 +146,8 @@ def format_error(model: type[BaseModel], exc: ValidationError, data: Any) -> tup
     return path, f"{where}: {msg}" + (f" ({why})" if why else "")
 
 
-# pydantic error types of a number outside a field's bounds (the reason is appended).
-_BOUND_ERRORS = ("less_than_equal", "less_than", "greater_than_equal", "greater_than")
+# pydantic error types of a number above a field's upper bound (the reason is appended).
+_BOUND_ERRORS = ("less_than_equal", "less_than")  # upper bounds: bounds.REASONS says why
 
 
 def _short(value: Any) -> str:
@@ -192,7 +192,7 @@ def _shown_path(loc: tuple[Any, ...]) -> str:
     return f"{last} under {parent!r}"
 
 
-def _listing(allowed: list[str], limit: int = 220) -> str:
+def _listing(allowed: list[str], limit: int = 200) -> str:
     """"; allowed fields here: a, b, ..." cut to about ``limit`` characters."""
     if not allowed:
         return ""

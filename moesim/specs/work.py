@@ -8,17 +8,17 @@ docs/specs.md, "Limits"):
 * layer passes: micro-batches per pipeline x layers. Every pass is about 35 to 70 simulated
   op intervals (Mixtral 33, DeepSeek-V3 70); the DES runs about 0.55 M intervals per second
   and holds about 40 bytes per interval, the analytic fidelity about 6 M per second.
-* routing bytes: per MoE layer, the draws x EP x EP traffic matrices (56 bytes per cell in the
-  DES, which keeps distinct-token and per-node copies), the micro-batches x (experts + EP)
-  per-rank counts (44 bytes per cell, float copies in the engine), and, when counts are drawn
-  per expert (a capacity factor, balanced load or expert choice), draws x EP x experts
-  (8 bytes per cell, transient).
+* routing cells: the numbers routing draws and the engine keeps, per MoE layer: draws x EP x
+  EP traffic matrices, micro-batches x (experts + EP) per-rank counts, and, when counts are
+  drawn per expert (a capacity factor, balanced load or expert choice), draws x EP x experts.
+  Each costs about 130 to 200 ns to draw and price and 14 to 56 bytes to hold (the DES keeps
+  distinct-token and per-node copies of the traffic).
 * placement work: with redundant experts, greedy EPLB packing visits every copy and scans
   every slot, per MoE layer: layers x (experts + 2 x redundant) x (slots + 16,384), about
   0.5 ns per unit.
 
 The caps are set so that the largest accepted run stays under about 30 s and 2 GiB on that
-VM, while DeepSeek-V3 on 65,536 GPUs, EP 256 over 61 layers, or a 1M-token context all pass.
+VM, while DeepSeek-V3 on 65,536 GPUs, EP 256 over its 61 layers, or a 1M-token context pass.
 """
 
 from __future__ import annotations
@@ -32,12 +32,8 @@ from moesim.errors import SpecError
 DEFAULT_DRAWS = 8
 
 MAX_LAYER_PASSES = 1 << 18  # ~18 M op intervals: ~33 s and ~0.8 GB of DES, ~3 s analytic
-MAX_ROUTING_BYTES = 1.8e9  # with the ~0.15 GB a run starts with, under 2 GiB
-MAX_PLACEMENT_WORK = 1 << 35  # ~17 s of greedy placement
-
-_TRAFFIC_CELL_BYTES = 56
-_COUNT_CELL_BYTES = 44
-_PER_EXPERT_CELL_BYTES = 8
+MAX_ROUTING_CELLS = 1 << 25  # ~33.5 M numbers: ~7 s of routing, at most ~1.9 GB in the DES
+MAX_PLACEMENT_WORK = 1 << 34  # ~8.5 s of greedy placement
 
 
 @dataclass(frozen=True)
@@ -70,10 +66,8 @@ class WorkEstimate:
         return self.moe_layers * self.draws * self.ep * self.slots if self.per_expert else 0
 
     @property
-    def routing_bytes(self) -> float:
-        return float(self.traffic_cells * _TRAFFIC_CELL_BYTES
-                     + self.count_cells * _COUNT_CELL_BYTES
-                     + self.per_expert_cells * _PER_EXPERT_CELL_BYTES)
+    def routing_cells(self) -> int:
+        return self.traffic_cells + self.count_cells + self.per_expert_cells
 
     @property
     def placement_work(self) -> int:
@@ -101,16 +95,17 @@ def check_work(w: WorkEstimate, *, knobs: str = "") -> None:
             f"{w.layer_passes:,} layer passes per step, more than {MAX_LAYER_PASSES:,} (about "
             "30 s of simulation); lower workload.global_batch_size or raise "
             f"parallelism.micro_batch_size{extra}", field="workload.global_batch_size")
-    if w.routing_bytes > MAX_ROUTING_BYTES:
-        parts = [f"{w.moe_layers:,} MoE layers x {w.draws} draws x EP {w.ep}^2 traffic",
-                 f"x {w.micro_batches:,} micro-batches x {w.slots:,} experts counts"]
+    if w.routing_cells > MAX_ROUTING_CELLS:
+        parts = [f"draws x EP^2 = {w.draws} x {w.ep}^2",
+                 f"micro-batches x (experts + EP) = {w.micro_batches:,} x {w.slots + w.ep:,}"]
         if w.per_expert:
-            parts.append(f"x {w.draws} draws x EP {w.ep} x {w.slots:,} experts per-expert counts")
+            parts.append(f"draws x EP x experts = {w.draws} x {w.ep} x {w.slots:,}")
         raise SpecError(
-            f"routing would hold about {w.routing_bytes / 1e9:.1f} GB ({'; '.join(parts)}), "
-            f"more than {MAX_ROUTING_BYTES / 1e9:.1f} GB; lower "
-            "parallelism.expert_parallel_degree, model.num_experts or the micro-batches per "
-            f"step (workload.global_batch_size){extra}", field="parallelism.expert_parallel_degree")
+            f"routing would draw {w.routing_cells:,} numbers ({w.moe_layers:,} MoE layers x "
+            f"({' + '.join(parts)})), more than {MAX_ROUTING_CELLS:,} (about 10 s and 2 GB); "
+            "lower parallelism.expert_parallel_degree, model.num_experts or the micro-batches "
+            f"per step (workload.global_batch_size){extra}",
+            field="parallelism.expert_parallel_degree")
     if w.placement_work > MAX_PLACEMENT_WORK:
         raise SpecError(
             f"routing.num_redundant_experts={w.redundant:,}: greedy placement of "

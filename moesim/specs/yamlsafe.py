@@ -225,6 +225,8 @@ def yaml_problem(exc: BaseException) -> str:
         what = " ".join((exc.problem or exc.context or "malformed YAML").split())
         if len(what) > 120:
             what = what[:117] + "..."
+        if isinstance(exc, yaml.constructor.ConstructorError):  # well-formed, not allowed
+            return f"YAML at {_where(mark)}: {what}"
         return f"malformed YAML at {_where(mark)}: {what}"
     if isinstance(exc, UnicodeDecodeError):
         return (f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
