@@ -69,17 +69,20 @@ def check_scenario(s: ScenarioSpec) -> None:
             field="workload.global_batch_size")
     m = wl.global_batch_size // (mbs * dp)
     if isinstance(par.pipeline_schedule, InterleavedScheduleSpec) and m % pp:
-        raise SpecError(f"interleaved 1F1B needs micro-batches ({m}) to be a multiple of "
+        raise SpecError(f"parallelism.pipeline_schedule: interleaved 1F1B needs micro-batches ({m}) "
+                        "to be a multiple of "
                         f"parallelism.pipeline_parallel_degree={pp} (as Megatron requires)",
                         field="parallelism.pipeline_schedule")
     if isinstance(par.pipeline_schedule, DualPipeScheduleSpec) and (pp % 2 or m % 2):
         # DSV3 §3.2.1: DualPipe needs pipeline stages and micro-batches divisible by 2.
-        raise SpecError(f"DualPipe needs an even pipeline_parallel_degree ({pp}) and an even "
+        raise SpecError("parallelism.pipeline_schedule: DualPipe needs an even "
+                        f"pipeline_parallel_degree ({pp}) and an even "
                         f"number of micro-batches ({m}) (DeepSeek-V3 §3.2.1)",
                         field="parallelism.pipeline_schedule")
     if isinstance(par.pipeline_schedule, DualPipeScheduleSpec) and m < 2 * pp:
         # deepseek-ai/DualPipe dualpipe.py: `assert num_chunks >= num_ranks * 2`.
-        raise SpecError(f"DualPipe needs at least 2 x pipeline_parallel_degree = {2 * pp} "
+        raise SpecError("parallelism.pipeline_schedule: DualPipe needs at least 2 x "
+                        f"pipeline_parallel_degree = {2 * pp} "
                         f"micro-batches per step, got {m} (deepseek-ai/DualPipe asserts it); "
                         "raise workload.global_batch_size or lower the pipeline degree",
                         field="parallelism.pipeline_schedule")
@@ -116,7 +119,8 @@ def _check_routing_sizes(s: ScenarioSpec) -> None:
     e, k, ep = model.num_experts, model.top_k, par.expert_parallel_degree
     t = tokens_per_source(s)
     if t < 1:
-        raise SpecError(f"each EP rank routes micro_batch_size x sequence_length / CP / TP = "
+        raise SpecError("workload.sequence_length: each EP rank routes micro_batch_size x "
+                        "sequence_length / CP / TP = "
                         f"{par.micro_batch_size} x {s.workload.sequence_length} / "
                         f"{par.context_parallel_degree} / {par.tensor_parallel_degree} = 0 tokens "
                         "per micro-batch; lengthen the sequence or lower the degrees",
@@ -141,7 +145,8 @@ def _check_routing_sizes(s: ScenarioSpec) -> None:
         cap = math.ceil(t * (1 if choice else k) * rt.capacity_factor / e)
         copies = max(copies, ep * cap * slots)
     if copies >= _INT32:
-        raise SpecError(f"one EP rank could receive {copies:,} token copies per micro-batch "
+        raise SpecError("workload.sequence_length: one EP rank could receive "
+                        f"{copies:,} token copies per micro-batch "
                         f"(EP {ep} x {t:,} tokens x experts per rank), more than routing's "
                         "32-bit counts hold; lower micro_batch_size or sequence_length per "
                         "context-parallel rank", field="workload.sequence_length")
@@ -198,7 +203,8 @@ def _check_pipeline(s: ScenarioSpec, pp: int) -> None:
                 f"{model.num_layers}", field="parallelism.pipeline_layer_split")
     elif model.num_layers % chunks:
         raise SpecError(
-            f"pipeline x virtual stages = {pp} x {vpp} = {chunks} must divide model.num_layers="
+            f"parallelism: pipeline x virtual stages = {pp} x {vpp} = {chunks} must divide "
+            "model.num_layers="
             f"{model.num_layers}, or give parallelism.pipeline_layer_split; valid: "
             f"{_valid(model.num_layers)}", field="parallelism.pipeline_parallel_degree")
 
@@ -222,7 +228,8 @@ def _check_experts(s: ScenarioSpec, ep: int, etp: int, tp: int, cp: int, dp: int
     grid = tp * cp * dp
     if grid % (ep * etp):
         raise SpecError(
-            f"expert x expert-tensor = {ep} x {etp} = {ep * etp} must divide tensor x context x "
+            f"parallelism: expert x expert-tensor = {ep} x {etp} = {ep * etp} must divide "
+            "tensor x context x "
             f"data = {tp} x {cp} x {dp} = {grid} (MoE parallel folding); valid: {_valid(grid)}",
             field="parallelism.expert_parallel_degree")
     if model.expert_ffn_hidden_size % etp:

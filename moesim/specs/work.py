@@ -101,7 +101,8 @@ def check_work(w: WorkEstimate, *, knobs: str = "") -> None:
         if w.per_expert:
             parts.append(f"draws x EP x experts = {w.draws} x {w.ep} x {w.slots:,}")
         raise SpecError(
-            f"routing would draw {w.routing_cells:,} numbers ({w.moe_layers:,} MoE layers x "
+            "parallelism.expert_parallel_degree / model.num_experts: routing would draw "
+            f"{w.routing_cells:,} numbers ({w.moe_layers:,} MoE layers x "
             f"({' + '.join(parts)})), more than {MAX_ROUTING_CELLS:,} (about 10 s and 2 GB); "
             "lower parallelism.expert_parallel_degree, model.num_experts or the micro-batches "
             f"per step (workload.global_batch_size){extra}",
