@@ -16,6 +16,7 @@ from moesim.specs.loader import load_topology
 from moesim.units import GB, KIB, US, parse_size
 
 SWEEP_MIN, SWEEP_MAX = KIB, 16 * 1024**3  # 1 KiB .. 16 GiB, doubling, as nccl-tests -f 2
+MAX_SIZE = 1024**5  # 1 PiB per rank: 5,000x an H100's HBM; larger is no collective anyone runs
 
 
 def _row(cluster, op: str, ranks: list[int], size: float, algorithm: str | None) -> dict:  # type: ignore[no-untyped-def]
@@ -45,8 +46,12 @@ def collective(
     devices = place_ranks(ranks, cluster.devices_per_domain, cluster.num_devices, placement)
     try:
         nbytes = parse_size(size)
-    except ValueError:
-        raise SpecError(f"--size {size!r} is not a size; e.g. 1GiB, 64MiB, 4096") from None
+    except (ValueError, OverflowError):
+        nbytes = float("nan")
+    if not (1 <= nbytes <= MAX_SIZE):  # also NaN and inf
+        raise SpecError(f"moesim collective: --size {size[:40]!r} is not a size from 1 byte to "
+                        "1 PiB; e.g. 1GiB, 64MiB, 4096; see `moesim collective --help`",
+                        field="size")
     sizes = [SWEEP_MIN * 2**i for i in range(25)] if sweep else [nbytes]
     rows = [_row(cluster, op, devices, s, algorithm) for s in sizes if s <= SWEEP_MAX or not sweep]
     if as_json:

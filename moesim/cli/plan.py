@@ -71,6 +71,7 @@ def sweep(
     spec = load_sweep(file)
     # The sweep's name is text from its file: it names one folder inside reports/sweeps/.
     out_dir = out or Path("reports") / "sweeps" / safe_name(spec.name, default="sweep")
+    out_dir.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before the bar
     ex = make_executor(executor, workers=workers, address=address)
     with _progress() as bar:
         task = bar.add_task(escape(spec.name[:60]), total=len(spec.points()), failed=0)

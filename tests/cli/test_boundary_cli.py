@@ -122,3 +122,29 @@ def test_markup_in_names_is_printed_as_text(root, tmp_path, monkeypatch):
     for cmd in (["memory", str(f)], ["routing", str(f)]):
         res = runner.invoke(app, cmd)
         assert res.exit_code == 0 and "[/]x[bold]" in res.output, res.output
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe", b"[" * 100_000, b'{"a": 1}', b""])
+def test_report_of_a_bad_result_is_one_line(tmp_path, content):
+    f = tmp_path / "result.json"
+    f.write_bytes(content)
+    line = _line(runner.invoke(app, ["report", str(f), "--out", str(tmp_path / "o")]))
+    assert str(f) in line and "not a moesim result" in line
+
+
+@pytest.mark.parametrize("size", ["1e300", "-5", "nan", "0", "inf", "lots"])
+def test_collective_size_is_checked(root, size):
+    line = _line(runner.invoke(app, ["collective", str(root / "topologies/dgx-h100-superpod.yaml"),
+                                     "--op", "all_reduce", "--ranks", "8", "--size", size]))
+    assert "--size" in line
+
+
+def test_unwritable_sweep_out_is_one_line(root, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"name: s\nbase: {root}/scenarios/default.yaml\n"
+                     "axes: [{path: seed, values: [1]}]\n")
+    line = _line(runner.invoke(app, ["sweep", str(sweep), "--workers", "1", "--out",
+                                     str(blocker / "o")]))
+    assert str(blocker) in line
