@@ -13,7 +13,7 @@ parent imported moesim once) with its working folder inside the input's folder.
 
 Counted per command run: a Python traceback on stderr; a bad exit (a signal, or an exit code
 other than 0, 2 and 3: moesim's "internal error" is 70); a hang (over 30 s of wall time; a run
-is killed at 120 s); peak memory over 2 GiB (the child's maxrss); a message that is not one
+is killed at 120 s), and separately a run over 30 s of CPU time; peak memory over 2 GiB (the child's maxrss); a message that is not one
 line, is 500 characters or longer, names no file, or names no field (a field path, an option
 or a line of the file); a file written outside ``reports/`` of the working folder; a python tag
 that ran. Prints the counts, CPU seconds, wall time and load average; ``--out`` keeps the
@@ -160,6 +160,8 @@ def _value(rng: random.Random, case_dir: Path) -> tuple[str, Any]:
         return "reference", rng.choice([str(case_dir / "missing.yaml"), str(case_dir),
                                         "/etc/passwd", "/etc/hostname", "/dev/null",
                                         str(case_dir.parent / "big.yaml"),
+                                        str(case_dir.parent / "bomb.yaml"),
+                                        str(case_dir.parent / "deep.json"),
                                         "../" * 30 + "etc/passwd"])
     return "kind", {"kind": rng.choice(KINDS)}
 
@@ -337,6 +339,8 @@ def _commands(rng: random.Random, case: Case, plain: bool = False) -> list[list[
     for opt in ("--draws", "--micro-batches"):
         if rng.random() < 0.15:
             routing_opts += [opt, rng.choice(OPTIONS[opt])]
+    if rng.random() < 0.03:  # a folder where a file belongs
+        target = str(case.folder / "scenarios")
     return [["validate", target, *set_args],
             ["run", scen, "--fidelity", fidelity, *set_args],
             ["memory", scen, *set_args],
@@ -481,6 +485,8 @@ def judge(run: Run, case: Case, fields: set[str]) -> list[str]:
         bad.append("bad exit")
     if run.wall_s > HANG_S:
         bad.append("hang")
+    if run.cpu_s > HANG_S:
+        bad.append("cpu over 30 s")
     if run.maxrss_bytes > 2 * GIB or "ran out of memory" in text:
         bad.append("over 2 GiB")
     lines = [ln for ln in text.splitlines() if ln.strip()]
@@ -537,6 +543,8 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="moesim-fuzz-"))
     (scratch / "cases").mkdir()
     (scratch / "cases" / "big.yaml").write_text("a: [" + "1," * 1_600_000 + "1]\n")  # 3.2 MB
+    (scratch / "cases" / "bomb.yaml").write_text(billion_laughs())
+    (scratch / "cases" / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
     runner = Runner(a.jobs, scratch / "io")
     (scratch / "io").mkdir()
     counts: Counter[str] = Counter()
@@ -623,7 +631,8 @@ def main() -> int:
     summary = {
         "inputs": counts["inputs"], "command runs": counts["command runs"],
         "tracebacks": counts["traceback"], "bad exits": counts["bad exit"],
-        "hangs over 30 s": counts["hang"], "runs over 2 GiB": counts["over 2 GiB"],
+        "hangs over 30 s": counts["hang"], "runs over 30 CPU s": counts["cpu over 30 s"],
+        "runs over 2 GiB": counts["over 2 GiB"],
         "messages not one line": counts["message not one line"],
         "messages of 500+ characters": counts["message too long"],
         "messages naming no file": counts["message names no file"],
