@@ -499,7 +499,9 @@ def judge(run: Run, case: Case, fields: set[str]) -> list[str]:
                 bad.append("message too long")
             body = ln.removeprefix("moesim: error: ")
             usage = body.startswith("moesim ")
-            named = [str(p) for p in (case.scenario, case.target)] + ["/etc/", str(case.folder)]
+            # the input's files, the shared side files beside the cases, or a system file
+            named = [str(p) for p in (case.scenario, case.target)] + [
+                "/etc/", "/dev/", str(case.folder.parent)]
             if not usage and not any(n in body for n in named) and not body.startswith("..."):
                 bad.append("message names no file")
             words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", body))

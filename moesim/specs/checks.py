@@ -139,6 +139,7 @@ def _check_routing_sizes(s: ScenarioSpec) -> None:
                         f"{t} tokens each EP rank routes per micro-batch; every chunk needs a "
                         "token", field="parallelism.moe_overlap_chunks")
     _check_node_limit(s, e, k, ep)
+    _check_domains(s, ep)
     slots = (e + rt.num_redundant_experts) // ep
     copies = ep * t * min(k, slots)
     if rt.pad_to_capacity and rt.capacity_factor is not None:
@@ -172,6 +173,33 @@ def _check_node_limit(s: ScenarioSpec, e: int, k: int, ep: int) -> None:
         raise SpecError(f"routing.max_nodes_per_token={m} reaches only {m * (e // g)} experts "
                         f"({e // g} per node), fewer than model.top_k={k}",
                         field="routing.max_nodes_per_token")
+
+
+def _check_domains(s: ScenarioSpec, ep: int) -> None:
+    """Hierarchical and DeepEP all-to-all need every EP group spread evenly over the scale-up
+    domains it touches (network.alltoall refuses it later, naming no field). EP rank e of the
+    group at offset b sits on device b + e x ETP (cluster.groups: grid pp x edp x ep x etp)."""
+    kind = s.parallelism.all_to_all.kind
+    if kind not in ("hierarchical", "deepep") or ep == 1:
+        return
+    par, d = s.parallelism, s.topology_spec.devices_per_domain
+    etp, pp = par.expert_tensor_parallel_degree, par.pipeline_parallel_degree
+    per_stage, width = s.devices // pp, ep * etp
+    if width <= d and d % width == 0 or width % d == 0:
+        return  # groups tile the domains: each lies in one domain or covers whole ones
+    residues = {(st * per_stage + j * width + t) % d for st in range(min(pp, d))
+                for j in range(min(per_stage // width, d)) for t in range(etp)}
+    for r in sorted(residues):
+        counts = [0] * ((r + (ep - 1) * etp) // d + 1)
+        for i in range(ep):
+            counts[(r + i * etp) // d] += 1
+        used = [c for c in counts if c]
+        if len(set(used)) > 1:
+            raise SpecError(f"parallelism.all_to_all.kind={kind!r} needs every EP group spread "
+                            f"evenly over the {d}-device scale-up domains, but EP x ETP = {width} "
+                            f"ranks fall {' + '.join(map(str, used))} per domain; make EP x ETP "
+                            f"a divisor or a multiple of {d}, or use kind: direct",
+                            field="parallelism.all_to_all")
 
 
 def scenario_work(s: ScenarioSpec, micro_batches: int | None = None,

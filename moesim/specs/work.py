@@ -10,9 +10,10 @@ docs/specs.md, "Limits"):
   and holds about 40 bytes per interval, the analytic fidelity about 6 M per second.
 * routing cells: the numbers routing draws and the engine keeps, per MoE layer: draws x EP x
   EP traffic matrices, micro-batches x (experts + EP) per-rank counts, and, when counts are
-  drawn per expert (a capacity factor, balanced load or expert choice), draws x EP x experts.
-  Each costs about 130 to 200 ns to draw and price and 14 to 56 bytes to hold (the DES keeps
-  distinct-token and per-node copies of the traffic).
+  drawn per expert (a capacity factor, balanced load or expert choice), draws x EP x experts;
+  plus 1,024 per draw for its fixed cost (about 0.2 ms). Each costs about 130 to 200 ns to
+  draw and price and 14 to 56 bytes to hold (the DES keeps distinct-token and per-node copies
+  of the traffic).
 * placement work: with redundant experts, greedy EPLB packing visits every copy and scans
   every slot, per MoE layer: layers x (experts + 2 x redundant) x (slots + 16,384), about
   0.5 ns per unit.
@@ -34,6 +35,10 @@ DEFAULT_DRAWS = 8
 MAX_LAYER_PASSES = 1 << 18  # ~18 M op intervals: ~33 s and ~0.8 GB of DES, ~3 s analytic
 MAX_ROUTING_CELLS = 1 << 25  # ~33.5 M numbers: ~7 s of routing, at most ~1.9 GB in the DES
 MAX_PLACEMENT_WORK = 1 << 34  # ~8.5 s of greedy placement
+# One draw of one layer costs about 0.2 ms before its size counts (numpy calls, the urn, the
+# placement split), as much as ~1,000 cells: a fuzzed `routing --draws 1000000000` over 4,096
+# micro-batches made 131,072 small draws and took 70 s.
+DRAW_OVERHEAD_CELLS = 1024
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class WorkEstimate:
 
     @property
     def traffic_cells(self) -> int:
-        return self.moe_layers * self.draws * self.ep * self.ep
+        return self.moe_layers * self.draws * (self.ep * self.ep + DRAW_OVERHEAD_CELLS)
 
     @property
     def count_cells(self) -> int:
@@ -96,16 +101,15 @@ def check_work(w: WorkEstimate, *, knobs: str = "") -> None:
             "30 s of simulation); lower workload.global_batch_size or raise "
             f"parallelism.micro_batch_size{extra}", field="workload.global_batch_size")
     if w.routing_cells > MAX_ROUTING_CELLS:
-        parts = [f"draws x EP^2 = {w.draws} x {w.ep}^2",
-                 f"micro-batches x (experts + EP) = {w.micro_batches:,} x {w.slots + w.ep:,}"]
-        if w.per_expert:
-            parts.append(f"draws x EP x experts = {w.draws} x {w.ep} x {w.slots:,}")
+        per_expert = f" + {w.draws:,} x {w.ep} x {w.slots:,} per-expert" if w.per_expert else ""
+        knob = ("parallelism.expert_parallel_degree, model.num_experts or "
+                "workload.global_batch_size")
         raise SpecError(
-            "parallelism.expert_parallel_degree / model.num_experts: routing would draw "
-            f"{w.routing_cells:,} numbers ({w.moe_layers:,} MoE layers x "
-            f"({' + '.join(parts)})), more than {MAX_ROUTING_CELLS:,} (about 10 s and 2 GB); "
-            "lower parallelism.expert_parallel_degree, model.num_experts or the micro-batches "
-            f"per step (workload.global_batch_size){extra}",
+            f"routing would draw {w.routing_cells:,} numbers (limit {MAX_ROUTING_CELLS:,}, about "
+            f"10 s and 2 GB): {w.moe_layers:,} MoE layers x ({w.draws:,} draws x ({w.ep}^2 + "
+            f"{DRAW_OVERHEAD_CELLS:,}) + {w.micro_batches:,} micro-batches x "
+            f"{w.slots + w.ep:,} counts{per_expert}); lower "
+            + (f"{knobs.removeprefix('lower ')}, or {knob}" if knobs else knob),
             field="parallelism.expert_parallel_degree")
     if w.placement_work > MAX_PLACEMENT_WORK:
         raise SpecError(

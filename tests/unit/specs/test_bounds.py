@@ -122,3 +122,19 @@ def test_shipped_scenarios_are_far_from_the_caps(root):
         w = scenario_work(load_scenario(f))
         assert w.layer_passes < work.MAX_LAYER_PASSES / 20, f
         assert w.routing_cells < work.MAX_ROUTING_CELLS / 4, f
+
+
+def test_many_small_draws_count(root):
+    from moesim.specs.work import check_work
+
+    s = load_scenario(root / DEFAULT, ["workload.global_batch_size=65536"])  # 4096 micro-batches
+    with pytest.raises(SpecError, match="lower --micro-batches or --draws"):
+        check_work(scenario_work(s, None, 10**9), knobs="lower --micro-batches or --draws")
+    check_work(scenario_work(s, None, 64), knobs="lower --micro-batches or --draws")
+
+
+def test_hierarchical_all_to_all_needs_even_domains(root):
+    msg = _error(root, DSV3, "topology.tiers.0.num_devices=24", "topology.tiers.1.num_domains=86")
+    assert "spread evenly over the 24-device scale-up domains" in msg and "24 + 24 + 16" in msg
+    load_scenario(root / DSV3, ["topology.tiers.0.num_devices=16",
+                                "topology.tiers.1.num_domains=128"])
