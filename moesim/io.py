@@ -1,8 +1,9 @@
-"""Atomic file writes: a temporary name in the same folder, then rename."""
+"""Atomic file writes (a temporary name in the same folder, then rename) and safe output names."""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -30,3 +31,19 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+# Characters an output name keeps; anything else (a path separator, "..", a control character)
+# becomes "_", so a name can never leave the folder it is put in.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NAME = 100
+
+
+def safe_name(name: str, default: str = "unnamed") -> str:
+    """``name`` as one path component: letters, digits, '.', '_' and '-' kept, anything else
+    '_', no leading dot (so never '.' or '..'), at most 100 characters; ``default`` if empty.
+
+    A scenario or sweep ``name`` is text from a file someone else may have written; outputs
+    go to ``reports/<safe_name(name)>``, which stays inside ``reports/``."""
+    cleaned = _UNSAFE.sub("_", str(name)).strip("._-")[:MAX_NAME].rstrip("._-")
+    return cleaned or default

@@ -2,7 +2,9 @@
 
 ``run_check(paths)`` finds the YAML files (folders are searched recursively, in sorted
 order), keeps the scenarios that carry a ``measured:`` block and every ``case:`` file,
-predicts each point and returns a :class:`CheckReport`. The mean absolute percentage error
+predicts each point and returns a :class:`CheckReport`. A file that fails (invalid,
+infeasible, unreadable, or a bug) is recorded in ``failed`` with its one-line message and the
+rest of the files are still checked. The mean absolute percentage error
 (MAPE) per category is over every point of that category; ``held_out`` leaves out the points
 marked ``in_sample`` (a constant was fitted to them).
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from moesim.check.cases import is_case_file, load_case
 from moesim.check.evaluate import CheckRow, Fidelity, evaluate_case, evaluate_scenario
-from moesim.errors import SpecError
+from moesim.errors import MAX_MESSAGE, InfeasibleError, MoesimError, SpecError, clip
 from moesim.specs.loader import is_file, load_scenario, read_yaml
 
 DEFAULT_PATH = Path("scenarios/published")
@@ -39,6 +41,7 @@ class CheckReport:
     fidelity: str
     rows: tuple[CheckRow, ...]
     skipped: tuple[str, ...] = field(default=())
+    failed: tuple[tuple[str, str], ...] = field(default=())  # (file, one-line message)
 
     def summary(self) -> list[CategorySummary]:
         """One summary per category, in sorted category order."""
@@ -48,7 +51,8 @@ class CheckReport:
         """JSON-ready: rows (with error_pct), per-category MAPE, skipped files."""
         return {"fidelity": self.fidelity, "rows": [r.as_dict() for r in self.rows],
                 "summary": [s.__dict__ for s in self.summary()],
-                "skipped": list(self.skipped)}
+                "skipped": list(self.skipped),
+                "failed": [{"file": f, "error": e} for f, e in self.failed]}
 
 
 def mape(rows: Iterable[CheckRow]) -> float | None:
@@ -92,7 +96,7 @@ def check_file(path: Path, fidelity: Fidelity) -> list[CheckRow] | None:
         return evaluate_case(str(path), load_case(path), fidelity)
     if not isinstance(data, dict) or not data.get("measured"):
         return None
-    spec = load_scenario(path)
+    spec = load_scenario(path, data=data)
     return evaluate_scenario(str(path), spec, fidelity)
 
 
@@ -103,10 +107,30 @@ def run_check(paths: Sequence[str | Path] = (DEFAULT_PATH,), *,
         raise SpecError(f"fidelity={fidelity!r} is not valid; valid: des, analytic")
     rows: list[CheckRow] = []
     skipped: list[str] = []
+    failed: list[tuple[str, str]] = []
     for path in discover(paths):
-        got = check_file(path, fidelity)
+        try:
+            got = check_file(path, fidelity)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one bad case must not stop the folder: record it, go on
+            failed.append((str(path), _failure_line(exc, path)))
+            continue
         if got is None:
             skipped.append(str(path))
         else:
             rows += got
-    return CheckReport(fidelity=fidelity, rows=tuple(rows), skipped=tuple(skipped))
+    return CheckReport(fidelity=fidelity, rows=tuple(rows), skipped=tuple(skipped),
+                       failed=tuple(failed))
+
+
+def _failure_line(exc: Exception, path: Path) -> str:
+    """A failed case as one line naming its file (moesim's own errors already do)."""
+    if isinstance(exc, (SpecError, InfeasibleError)):
+        return str(exc.with_file(str(path)))
+    if isinstance(exc, OSError):
+        return clip(f"{path}: {exc.strerror or type(exc).__name__}", MAX_MESSAGE)
+    if isinstance(exc, MoesimError):
+        return clip(f"{path}: {exc}", MAX_MESSAGE)
+    return clip(f"{path}: internal error: {type(exc).__name__}: {exc} (a bug in moesim; "
+                "rerun the file with `moesim --debug check FILE`)", MAX_MESSAGE)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from moesim.cli.common import console, print_json, user_errors
+from moesim.cli.common import (
+    check_choice,
+    console,
+    fail,
+    plain_console,
+    print_json,
+    user_errors,
+)
 
 
 def _rows_table(report) -> Table:  # noqa: ANN001
@@ -19,8 +28,8 @@ def _rows_table(report) -> Table:  # noqa: ANN001
     for r in report.rows:
         err = f"{r.error_pct:+.1f}%"
         style = "green" if abs(r.error_pct) <= 10 else "yellow" if abs(r.error_pct) <= 15 else "red"
-        label = r.label + (" *" if r.in_sample else "")
-        t.add_row(r.case, label, r.metric, f"{r.published:.4g}", f"{r.predicted:.4g}",
+        label = escape(r.label + (" *" if r.in_sample else ""))
+        t.add_row(escape(r.case), label, escape(r.metric), f"{r.published:.4g}", f"{r.predicted:.4g}",
                   f"[{style}]{err}[/{style}]", r.units)
     return t
 
@@ -53,17 +62,27 @@ def register(app: typer.Typer) -> None:
         from moesim.check.suite import DEFAULT_PATH
         from moesim.errors import SpecError
 
-        if fidelity not in ("des", "analytic"):
-            raise SpecError(f"--fidelity={fidelity!r} is not valid; valid: des, analytic")
+        check_choice("check", "--fidelity", fidelity, ("des", "analytic"))
         report = run_check(list(paths) if paths else [DEFAULT_PATH],
                            fidelity=fidelity)  # type: ignore[arg-type]
         if not report.rows:
+            if len(report.failed) == 1:
+                fail(report.failed[0][1])
+            _print_failures(report)
             raise SpecError("no measured points found under "
                             f"{', '.join(str(p) for p in (paths or [DEFAULT_PATH]))}")
         page = write_check_html(report, out)
         if as_json:
             print_json({**report.as_dict(), "html": str(page)})
-            return
-        console.print(_rows_table(report))
-        console.print(_summary_table(report))
-        console.print(f"wrote {page}")
+        else:
+            console.print(_rows_table(report))
+            console.print(_summary_table(report))
+            plain_console.print(f"wrote {page}")
+        if report.failed:  # every other case was checked; the failures still fail the run
+            _print_failures(report)
+            raise typer.Exit(2)
+
+
+def _print_failures(report) -> None:  # noqa: ANN001
+    for _, message in report.failed:
+        print(f"moesim: error: {message}", file=sys.stderr)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from moesim.cli.common import console, print_json, user_errors
+from moesim.cli.common import check_choice, console, print_json, user_errors
 from moesim.cluster import PLACEMENTS, build_cluster, place_ranks
 from moesim.errors import SpecError
 from moesim.network import OPS, collective_time
@@ -15,6 +16,7 @@ from moesim.specs.loader import load_topology
 from moesim.units import GB, KIB, US, parse_size
 
 SWEEP_MIN, SWEEP_MAX = KIB, 16 * 1024**3  # 1 KiB .. 16 GiB, doubling, as nccl-tests -f 2
+MAX_SIZE = 1024**5  # 1 PiB per rank: 5,000x an H100's HBM; larger is no collective anyone runs
 
 
 def _row(cluster, op: str, ranks: list[int], size: float, algorithm: str | None) -> dict:  # type: ignore[no-untyped-def]
@@ -38,22 +40,25 @@ def collective(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Time, algorithm bandwidth and bus bandwidth of one collective (nccl-tests definitions)."""
-    if op not in OPS:
-        raise SpecError(f"--op {op!r} is not known; valid: {', '.join(OPS)}")
+    check_choice("collective", "--op", op, tuple(OPS))
     topo = load_topology(topology)
     cluster = build_cluster(topo)
     devices = place_ranks(ranks, cluster.devices_per_domain, cluster.num_devices, placement)
     try:
         nbytes = parse_size(size)
-    except ValueError:
-        raise SpecError(f"--size {size!r} is not a size; e.g. 1GiB, 64MiB, 4096") from None
+    except (ValueError, OverflowError):
+        nbytes = float("nan")
+    if not (1 <= nbytes <= MAX_SIZE):  # also NaN and inf
+        raise SpecError(f"moesim collective: --size {size[:40]!r} is not a size from 1 byte to "
+                        "1 PiB; e.g. 1GiB, 64MiB, 4096; see `moesim collective --help`",
+                        field="size")
     sizes = [SWEEP_MIN * 2**i for i in range(25)] if sweep else [nbytes]
     rows = [_row(cluster, op, devices, s, algorithm) for s in sizes if s <= SWEEP_MAX or not sweep]
     if as_json:
         print_json({"topology": topo.name, "op": op, "ranks": ranks, "placement": placement,
                     "results": rows})
         return
-    table = Table(title=f"{op} on {ranks} x {topo.accelerator.name} ({topo.name})")
+    table = Table(title=escape(f"{op} on {ranks} x {topo.accelerator.name} ({topo.name})"))
     for col in ("size", "time (us)", "algbw (GB/s)", "busbw (GB/s)", "algorithm"):
         table.add_column(col, justify="right")
     for r in rows:

@@ -1,48 +1,165 @@
-"""What every command shares: one-line user errors with exit code 2, JSON output, consoles."""
+"""What every command shares: one-line errors at the boundary, JSON output, consoles.
+
+Every exception a user's input or environment can cause ends here as one line on stderr:
+``SpecError`` / ``InfeasibleError`` (exit 2), an OS error such as a read-only or full output
+folder (exit 2, naming the path), running out of memory (exit 2), and Click's option errors
+(exit 2, see :class:`OneLineGroup`). Anything else is a bug in moesim: one line saying so, exit
+70 (EX_SOFTWARE). ``moesim --debug ...`` re-raises instead, with the traceback.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import importlib
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-from moesim.errors import InfeasibleError, MoesimError, SpecError
+from moesim.errors import MAX_MESSAGE, InfeasibleError, MoesimError, SpecError, clip, clip_path
 
 console = Console()
 err_console = Console(stderr=True)
+# For text that holds user strings (scenario names, paths): printed as is, never as markup
+# (a name such as "[/]" would make rich raise).
+plain_console = Console(markup=False, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 SET_HELP = "Override a field: PATH=VALUE (repeatable), e.g. parallelism.expert_parallel_degree=16"
 
+# The Click that typer runs on: its vendored copy (typer >= 0.2x) or the click package.
+_CLICK_EXCEPTIONS = sys.modules[typer.BadParameter.__module__]
+ClickException = _CLICK_EXCEPTIONS.ClickException
+_get_current_context = importlib.import_module(
+    _CLICK_EXCEPTIONS.__name__.rsplit(".", 1)[0] + ".globals").get_current_context
+
+EXIT_USER = 2
+EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE: moesim itself failed
+
+
+def debug_enabled() -> bool:
+    """Whether ``moesim --debug`` was given (read from the running Click context)."""
+    ctx = _get_current_context(silent=True)
+    if ctx is None:
+        return bool(os.environ.get("MOESIM_DEBUG"))
+    return bool(ctx.find_root().params.get("debug")) or bool(os.environ.get("MOESIM_DEBUG"))
+
 
 def user_errors(func: F) -> F:
-    """Turn SpecError / InfeasibleError into one line on stderr and exit code 2."""
+    """Turn every error a user can cause into one line on stderr (see the module docstring)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (SpecError, InfeasibleError) as exc:
-            fail(str(exc))
-        except MoesimError as exc:
-            fail(str(exc))
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
         except KeyboardInterrupt:
             print("moesim: interrupted", file=sys.stderr)
             raise typer.Exit(130) from None
+        except BaseException as exc:  # noqa: BLE001 - the boundary: everything becomes a line
+            if debug_enabled() or isinstance(exc, (SystemExit, GeneratorExit)):
+                raise
+            message, code = describe(exc)
+            if code is None:
+                raise typer.Exit(1) from None  # a closed pipe: nothing more to say
+            fail(message, code)
 
     return wrapper  # type: ignore[return-value]
 
 
-def fail(message: str, code: int = 2) -> None:
-    line = " ".join(message.split())
-    print(f"moesim: error: {line}", file=sys.stderr)
+def describe(exc: BaseException) -> tuple[str, int | None]:
+    """(one-line message, exit code) for any exception; code None for a closed stdout pipe."""
+    if isinstance(exc, (SpecError, InfeasibleError, MoesimError)):
+        return str(exc), EXIT_USER
+    if isinstance(exc, OSError):
+        if exc.errno == errno.EPIPE:
+            return "", None
+        return os_error_line(exc), EXIT_USER
+    if isinstance(exc, MemoryError):
+        return ("ran out of memory; the scenario needs more than this machine has (lower the "
+                "micro-batches, EP degree or experts; docs/specs.md, Limits)"), EXIT_USER
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply for moesim to process", EXIT_USER
+    text = clip(str(exc), 200)
+    return (f"internal error: {type(exc).__name__}: {text} (a bug in moesim, not in your "
+            "input; rerun with `moesim --debug ...` for the traceback and report it)",
+            EXIT_INTERNAL)
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OS error as one line: the path, what the OS said, and what to do."""
+    what = exc.strerror or type(exc).__name__
+    path = exc.filename if exc.filename is not None else None
+    hint = {errno.ENOSPC: "free some space or choose another --out",
+            errno.EROFS: "choose a writable --out folder",
+            errno.EACCES: "check its permissions or choose another --out",
+            errno.EPERM: "check its permissions or choose another --out",
+            errno.ENAMETOOLONG: "use a shorter path"}.get(exc.errno or 0, "")
+    where = f"{clip_path(str(path))}: " if path else ""
+    return f"{where}{what}" + (f"; {hint}" if hint else "")
+
+
+@contextlib.contextmanager
+def attributed(path: Any) -> Iterator[None]:
+    """Errors raised inside without a file are attributed to ``path`` (the scenario file)."""
+    try:
+        yield
+    except (SpecError, InfeasibleError) as exc:
+        raise exc.with_file(str(path)) from None
+
+
+def check_choice(command: str, option: str, value: str, valid: tuple[str, ...]) -> None:
+    """An option that takes one of ``valid``: anything else is a usage error, worded as Click's."""
+    if value not in valid:
+        shown = repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+        raise SpecError(f"moesim {command}: {option} {shown} is not valid; valid: "
+                        f"{', '.join(valid)}; see `moesim {command} --help`", field=option)
+
+
+def fail(message: str, code: int = EXIT_USER) -> None:
+    print(f"moesim: error: {clip(message, MAX_MESSAGE)}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+class OneLineGroup(TyperGroup):
+    """The root command: Click's usage and option errors as one line (not Typer's box)."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "moesim",
+                              complete_var=complete_var, standalone_mode=False, **extra)
+        except ClickException as exc:
+            if not standalone_mode:
+                raise
+            print(f"moesim: error: {usage_line(exc)}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            print("moesim: interrupted", file=sys.stderr)
+            sys.exit(130)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def usage_line(exc: Any) -> str:
+    """``moesim CMD: <what Click said>; see moesim CMD --help``, one line."""
+    ctx = getattr(exc, "ctx", None)
+    parts = ctx.command_path.split()[1:] if ctx is not None else []
+    cmd = " ".join(["moesim", *parts])
+    what = str(exc.format_message()).strip().rstrip(".")
+    return clip(f"{cmd}: {what}; see `{cmd} --help`", MAX_MESSAGE)
 
 
 def print_json(obj: Any) -> None:

@@ -8,14 +8,23 @@ import pkgutil
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 import moesim
-from moesim.cli.common import SET_HELP, console, print_json, user_errors
+from moesim.cli.common import (
+    SET_HELP,
+    OneLineGroup,
+    console,
+    plain_console,
+    print_json,
+    user_errors,
+)
 from moesim.errors import SpecError
 from moesim.io import write_text_atomic
 from moesim.specs.loader import read_yaml, validate_file
 
 app = typer.Typer(
+    cls=OneLineGroup,
     name="moesim",
     help="Simulate and plan Mixture-of-Experts training on real clusters.",
     no_args_is_help=True,
@@ -34,6 +43,8 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug",
+                               help="Show the Python traceback of an error instead of one line."),
 ) -> None:
     """moesim: step time, throughput and memory of MoE training before you rent the cluster."""
 
@@ -57,7 +68,7 @@ def validate(
         print_json(rows)
     else:
         for r in rows:
-            console.print(f"[green]ok[/green] {r['kind']:<9} {r['file']}")
+            console.print(f"[green]ok[/green] {escape(r['kind']):<9} {escape(r['file'])}")
 
 
 def _validate_one(path: Path, sets: list[str]) -> str:
@@ -67,8 +78,8 @@ def _validate_one(path: Path, sets: list[str]) -> str:
         from moesim.check.cases import load_case
 
         load_case(path)
-        return f"case:{data['case']}"
-    return validate_file(path, sets)[0]
+        return f"case:{str(data['case'])[:40]}"
+    return validate_file(path, sets, data=data)[0]
 
 
 @app.command()
@@ -77,10 +88,9 @@ def schema(out: Path = typer.Option(Path("schema"), "--out", help="Folder for th
     """Write the JSON Schema of every spec (for editor completion)."""
     from moesim.specs.jsonschema import all_schemas
 
-    out.mkdir(parents=True, exist_ok=True)
     for name, sch in all_schemas().items():
         write_text_atomic(out / f"{name}.schema.json", json.dumps(sch, indent=2, sort_keys=True))
-        console.print(f"wrote {out / f'{name}.schema.json'}")
+        plain_console.print(f"wrote {out / f'{name}.schema.json'}")
 
 
 def _register_subcommands() -> None:

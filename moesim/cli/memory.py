@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from moesim.cli.common import SET_HELP, console, print_json, user_errors
+from moesim.cli.common import SET_HELP, attributed, console, print_json, user_errors
 from moesim.memory import TERMS, ensure_fits, estimate_memory
 from moesim.memory.report import MemoryReport
 from moesim.results.schema import RankClassMemoryResult
@@ -35,7 +36,7 @@ def _cells(rc: RankClassMemoryResult) -> list[str]:
 
 
 def _table(name: str, report: MemoryReport) -> Table:
-    table = Table(title=f"{name}: peak GiB per device, HBM {report.capacity_bytes / GIB:.2f} GiB",
+    table = Table(title=f"{escape(name)}: peak GiB per device, HBM {report.capacity_bytes / GIB:.2f} GiB",
                   caption="wts weights, grad gradients, opt optimizer, act activations, buf "
                   "all-to-all + buckets, rsv framework reserve + fragmentation; --json: all terms")
     table.add_column("class", no_wrap=True)
@@ -65,8 +66,9 @@ def memory(
 ) -> None:
     """Peak bytes per rank class with the breakdown, HBM capacity, headroom and whether it
     fits (exit code 2 when some rank class does not)."""
-    s = load_scenario(scenario, sets)
-    report = estimate_memory(s)
+    with attributed(scenario):
+        s = load_scenario(scenario, sets)
+        report = estimate_memory(s)
     if as_json:
         print_json(report.model_dump(mode="json"))
     else:
@@ -74,7 +76,8 @@ def memory(
         if report.fits:
             console.print(f"fits; most loaded: {report.most_loaded} "
                           f"({report.peak_bytes / GIB:.2f} of {report.capacity_bytes / GIB:.2f} GiB)")
-    ensure_fits(report)  # a layout that does not fit: one line on stderr, exit code 2
+    with attributed(scenario):
+        ensure_fits(report)  # a layout that does not fit: one line on stderr, exit code 2
 
 
 def register(app: typer.Typer) -> None:

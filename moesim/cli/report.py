@@ -7,10 +7,11 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from moesim.cli.common import console, user_errors
+from moesim.cli.common import plain_console, user_errors
 from moesim.errors import SpecError
 from moesim.report import print_summary, write_report
 from moesim.results.schema import SimulationResult
+from moesim.specs.yamlsafe import shown_key
 
 
 def load_result(path: Path) -> SimulationResult:
@@ -19,11 +20,16 @@ def load_result(path: Path) -> SimulationResult:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read the result: {exc.strerror}", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise SpecError("not a moesim result: not UTF-8 text; expected the result.json that "
+                        "`moesim run` writes", file=str(path)) from None
     try:
         return SimulationResult.from_json(text)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        # keys come from the file: shown only where they look like field names
+        where = ".".join(str(x) if isinstance(x, int) else shown_key(x).strip("'")
+                         for x in err["loc"]) or "(top level)"
         raise SpecError(f"not a moesim result: {where}: {err['msg']}; "
                         "expected the result.json that `moesim run` writes",
                         file=str(path)) from None
@@ -36,9 +42,9 @@ def report(
     """Re-render report.html, summary.csv and trace.json from a saved result."""
     result = load_result(result_file)
     paths = write_report(result, out if out is not None else result_file.parent)
-    print_summary(result, console)
+    print_summary(result, plain_console)
     for key, path in paths.items():
-        console.print(f"wrote {key:<7} {path}")
+        plain_console.print(f"wrote {key:<7} {path}")
 
 
 def register(app: typer.Typer) -> None:

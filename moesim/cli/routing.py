@@ -7,11 +7,15 @@ from typing import Any
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from moesim.cli.common import SET_HELP, console, print_json, user_errors
+from moesim.cli.common import SET_HELP, attributed, console, print_json, user_errors
 from moesim.routing import StepRouting, draw_step_routing
+from moesim.routing.step import DEFAULT_DRAWS_PER_LAYER
+from moesim.specs.checks import scenario_work
 from moesim.specs.loader import load_scenario
+from moesim.specs.work import check_work
 from moesim.units import MB
 
 
@@ -37,14 +41,21 @@ def layer_rows(r: StepRouting) -> list[dict[str, Any]]:
 def routing(
     scenario: Path = typer.Argument(..., help="A scenario YAML file."),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP),
-    micro_batches: int | None = typer.Option(None, "--micro-batches",
+    micro_batches: int | None = typer.Option(None, "--micro-batches", min=1,
                                              help="Micro-batches to draw (default: the step's)."),
-    draws: int | None = typer.Option(None, "--draws", help="Independent draws per layer."),
+    draws: int | None = typer.Option(None, "--draws", min=1,
+                                     help=f"Independent draws per layer (default "
+                                     f"{DEFAULT_DRAWS_PER_LAYER}, at most the micro-batches)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Per MoE layer: max/mean tokens per EP rank, drop fraction, dispatch bytes per rank."""
-    spec = load_scenario(scenario, sets)
-    r = draw_step_routing(spec, num_micro_batches=micro_batches, num_draws_per_layer=draws)
+    with attributed(scenario):
+        spec = load_scenario(scenario, sets)
+        if micro_batches is not None or draws is not None:
+            # the scenario passed the work cap with its own micro-batches and draws; these may not
+            check_work(scenario_work(spec, micro_batches, draws),
+                       knobs="lower --micro-batches or --draws")
+        r = draw_step_routing(spec, num_micro_batches=micro_batches, num_draws_per_layer=draws)
     rows = layer_rows(r)
     summary = {"scenario": spec.name, "ep": r.ep, "tokens_per_source_rank": r.tokens_per_source_rank,
                "bytes_per_token_dispatch": r.bytes_per_token_dispatch,
@@ -55,7 +66,7 @@ def routing(
     if as_json:
         print_json(summary)
         return
-    console.print(f"[bold]{spec.name}[/bold]: EP{r.ep}, {r.tokens_per_source_rank} tokens per "
+    console.print(f"[bold]{escape(spec.name)}[/bold]: EP{r.ep}, {r.tokens_per_source_rank} tokens per "
                   f"source rank, dispatch {r.bytes_per_token_dispatch:g} B/token, "
                   f"max/mean {summary['max_over_mean']:.3f}, drops {r.drop_fraction:.2%}")
     table = Table(title="routing per MoE layer (max over ranks, mean over micro-batches)")

@@ -6,14 +6,21 @@ from pathlib import Path
 
 import typer
 
-from moesim.cli.common import SET_HELP, console, user_errors
+from moesim.cli.common import SET_HELP, attributed, check_choice, plain_console, user_errors
+from moesim.io import safe_name
 
 DEFAULT_SCENARIO = Path("scenarios/default.yaml")
 FALLBACK_SCENARIO = Path("scenarios/mixtral-8x7b-64xh100.yaml")
+REPORTS = Path("reports")
 
 
 def _default_scenario() -> Path:
     return DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else FALLBACK_SCENARIO
+
+
+def default_out(name: str) -> Path:
+    """reports/<name>, with the name made one safe path component (moesim.io.safe_name)."""
+    return REPORTS / safe_name(name, default="scenario")
 
 
 def _write(result, out_dir: Path) -> dict[str, Path]:  # noqa: ANN001
@@ -35,21 +42,21 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Simulate one training step: step time, throughput, MFU, breakdown, memory."""
         from moesim.engine import Simulation
-        from moesim.errors import SpecError
         from moesim.specs.loader import load_scenario
 
-        if fidelity not in ("des", "analytic"):
-            raise SpecError(f"--fidelity={fidelity!r} is not valid; valid: des, analytic")
+        check_choice("run", "--fidelity", fidelity, ("des", "analytic"))
         path = scenario or _default_scenario()
-        spec = load_scenario(path, tuple(sets))
-        result = Simulation(spec, fidelity=fidelity).run()  # type: ignore[arg-type]
-        out_dir = out or Path("reports") / spec.name
+        with attributed(path):
+            spec = load_scenario(path, tuple(sets))
+            result = Simulation(spec, fidelity=fidelity).run()  # type: ignore[arg-type]
+        # The scenario's name is text from its file: it names a folder inside reports/ only.
+        out_dir = out or default_out(spec.name)
         files = _write(result, out_dir)
         if as_json:
             typer.echo(result.to_json(include_trace=False))
             return
         from moesim.report import print_summary
 
-        print_summary(result, console)  # the same table `moesim report` prints
+        print_summary(result, plain_console)  # the same table `moesim report` prints
         for name, p in sorted(files.items()):
-            console.print(f"wrote {p}" if name else str(p))
+            plain_console.print(f"wrote {p}" if name else str(p))

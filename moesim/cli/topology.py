@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from moesim.cli.common import console, print_json, user_errors
@@ -38,7 +39,8 @@ def list_(
     for col in ("file", "accelerator", "devices", "tiers"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["file"], r["accelerator"], str(r["devices"]), " > ".join(r["tiers"]))
+        table.add_row(escape(r["file"]), escape(r["accelerator"]), str(r["devices"]),
+                      " > ".join(r["tiers"]))
     console.print(table)
 
 
@@ -55,11 +57,11 @@ def show(
         print_json(data)
         return
     acc = t.accelerator
-    console.print(f"[bold]{t.name}[/bold]: {t.num_devices} x {acc.name} "
-                  f"({acc.bf16_dense_tflops:g} TFLOP/s BF16 dense, {acc.hbm_capacity_gib:g} GB HBM "
+    console.print(f"[bold]{escape(t.name)}[/bold]: {t.num_devices} x {escape(acc.name)} "
+                  f"({acc.bf16_dense_tflops:g} TFLOP/s BF16 dense, {acc.hbm_capacity_gib:g} GiB HBM "
                   f"at {acc.hbm_gbyte_per_s:g} GB/s)", soft_wrap=True)
     for i, s in enumerate(data["tiers"]):
-        console.print(f"  tier {i} {s['name']} ({s['kind']}): {s['shape']}; "
+        console.print(f"  tier {i} {escape(s['name'])} ({s['kind']}): {escape(s['shape'])}; "
                       f"{s['per_device_gbyte_per_s']:g} GB/s per device per direction; "
                       f"bisection {s['bisection_gbyte_per_s']:g} GB/s per direction; "
                       f"spans {s['devices_spanned']} devices; latency {s['latency_us']:g} us",

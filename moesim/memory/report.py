@@ -113,6 +113,15 @@ def _gb(x: float) -> str:
     return f"{x / GIB:.2f} GiB"
 
 
+def _gb_pair(a: float, b: float) -> tuple[str, str]:
+    """Two sizes in GiB with enough decimals to tell them apart (never "80.0 > 80.0")."""
+    for digits in (2, 3, 4, 6):
+        x, y = f"{a / GIB:.{digits}f} GiB", f"{b / GIB:.{digits}f} GiB"
+        if x != y:
+            return x, y
+    return f"{a:.0f} bytes", f"{b:.0f} bytes"
+
+
 def ensure_fits(report: MemoryReport) -> None:
     """Raise InfeasibleError(reason="memory") naming the rank class, peak vs capacity and the
     largest term of the most loaded class, when some class does not fit."""
@@ -121,7 +130,8 @@ def ensure_fits(report: MemoryReport) -> None:
     rc = report.by_name(report.most_loaded)
     term = report.overflow_term
     size = rc.memory.breakdown_bytes.get(term, 0.0)
+    peak, cap = _gb_pair(rc.memory.peak_bytes, report.capacity_bytes)
     raise InfeasibleError(
-        f"{rc.rank_class}: {_gb(rc.memory.peak_bytes)} > {_gb(report.capacity_bytes)} HBM; "
+        f"{rc.rank_class}: {peak} > {cap} HBM; "
         f"largest term {term} {_gb(size)}: {ADVICE.get(term, 'change the layout')}",
         reason="memory")

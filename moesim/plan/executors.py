@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
@@ -22,6 +24,11 @@ class Executor(Protocol):
     def run(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]: ...
 
     def close(self) -> None: ...
+
+
+# Processes one pool may start: each holds a copy of moesim (about 150 MB); past a few per core
+# they only add memory. 256 is 4 per core on a 64-core host.
+MAX_WORKERS = 256
 
 
 def default_workers() -> int:
@@ -45,10 +52,24 @@ class SerialExecutor:
         return None
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C goes to the whole process group; only the parent handles it, so workers
-    # must not die with a traceback each.
+# How often a worker checks that the process that started it is still alive (seconds).
+PARENT_POLL_S = 0.25
+
+
+def _init_worker(parent: int) -> None:
+    """Ctrl-C goes to the whole process group; only the parent handles it, so workers must
+    not die with a traceback each. And a worker must not outlive its parent: a ``kill -9`` of
+    the sweep leaves the pool's workers orphaned (re-parented), so each one watches its
+    parent id from a daemon thread and exits when it changes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), name="moesim-parent-watch",
+                     daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # the parent is gone: no one will read this worker's results
 
 
 class LocalExecutor:
@@ -57,12 +78,13 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or default_workers()
+        self.workers = min(workers or default_workers(), MAX_WORKERS)
         self._pool: ProcessPoolExecutor | None = None
 
     def run(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_ignore_sigint)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_init_worker,
+                                             initargs=(os.getpid(),))
         pool = self._pool
         todo = iter(tasks)
         pending: set[Future[Any]] = set()

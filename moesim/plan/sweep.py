@@ -1,11 +1,16 @@
 """Sweeps: every point of a SweepSpec evaluated once, results streamed and resumable.
 
 A point is the base scenario plus its overrides: what ``load_scenario(base, sets=[...])``
-gives. Its identity is a hash of the overrides, so a rerun with the same out dir skips what
-is already recorded. Bad points are recorded with their reason and the sweep goes on.
+gives. Its identity (:func:`point_key`) is a hash of that resolved scenario, the fidelity,
+moesim's version and source, and the bytes of the side files it names, so a rerun with the
+same out dir skips exactly the points whose inputs did not change: an edited base scenario,
+model or topology file, or another moesim, computes them again. Bad points are recorded with
+their reason and the sweep goes on; two points that resolve to the same scenario are computed
+once and both get their row in the CSV.
 
 Files are not re-read per point. ``load_point`` loads the base once per process with
-``load_scenario`` (cached by path, size and modification time), sets the overrides on a copy
+``load_scenario`` (cached by the size and modification time of the base and of every file it
+names), sets the overrides on a copy
 of the mapping that ``load_scenario`` validates (topology and model embedded), and
 validates and checks that. Overrides that the loader resolves against files (a new
 topology or model file, ``topology_overrides``, a side file, a whole mapping inside the
@@ -16,7 +21,10 @@ equal specs, and equal errors, on every shipped sweep file.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +34,8 @@ from moesim.errors import InfeasibleError, MoesimError, SpecError, require_panda
 from moesim.plan.evaluate import ENGINE_EVALUATOR, require_fit, resolve
 from moesim.plan.executors import Executor, SerialExecutor
 from moesim.plan.store import ResultStore, point_id
-from moesim.specs.loader import apply_overrides, load_scenario, scenario_from_data
+from moesim.specs.loader import apply_overrides, load_scenario, read_yaml, scenario_from_data
+from moesim.specs.routing import HistogramLoadSpec
 from moesim.specs.scenario import ScenarioSpec
 from moesim.specs.sweep import SweepSpec
 
@@ -36,14 +45,42 @@ Overrides = tuple[tuple[str, Any], ...]
 _FILE_PATHS = ("topology", "model", "topology_overrides", "calibration", "routing.load.path")
 
 
+Stamp = tuple[int, int] | None  # (mtime in ns, size) of a file, None when it is missing
+
+
+def _stamp(path: str | Path) -> Stamp:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 @functools.lru_cache(maxsize=8)
-def _base(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
-    """The mapping ``load_scenario(path)`` validates, topology and model embedded."""
-    del mtime_ns, size  # cache key only: an edited base is parsed again
-    spec = load_scenario(path)
+def _base(path: str, stamp: Stamp) -> tuple[dict[str, Any], tuple[tuple[str, Stamp], ...]]:
+    """The mapping ``load_scenario(path)`` validates, topology and model embedded, and the
+    files it was read from with their stamps (a cached entry is used only while none changed:
+    an edited model or topology file must not give the points of an old one)."""
+    del stamp  # cache key only: an edited base is parsed again
+    raw = read_yaml(path)
+    spec = load_scenario(path, data=raw)
+    base = Path(path).parent
+    deps = [str(base / raw[k]) for k in ("topology", "model") if isinstance(raw.get(k), str)]
+    if spec.calibration:
+        deps.append(spec.calibration)
+    if isinstance(spec.routing.load, HistogramLoadSpec):
+        deps.append(spec.routing.load.path)
     # exclude_unset keeps the scenario's own fields as the file gave them (so a discriminated
     # union can change kind); topology and model were embedded as full dumps by the loader.
-    return _lists(spec.model_dump(exclude_unset=True))
+    return _lists(spec.model_dump(exclude_unset=True)), tuple((d, _stamp(d)) for d in deps)
+
+
+def _resolved_base(path: str) -> dict[str, Any]:
+    data, deps = _base(path, _stamp(path))
+    if any(_stamp(d) != st for d, st in deps):
+        _base.cache_clear()
+        data, deps = _base(path, _stamp(path))
+    return data
 
 
 def _lists(node: Any) -> Any:
@@ -76,11 +113,9 @@ def load_point(base_path: str | Path, overrides: Overrides) -> ScenarioSpec:
     p = Path(base_path)
     if not fast_path_ok(overrides):
         return load_scenario(p, sets=set_args(overrides))
-    try:
-        st = p.stat()
-    except OSError:
+    if _stamp(p) is None:
         return load_scenario(p, sets=set_args(overrides))  # the loader words the error
-    data = _base(str(p), st.st_mtime_ns, st.st_size)
+    data = _resolved_base(str(p))
     try:
         data = apply_overrides(data, list(overrides))
     except SpecError as exc:
@@ -130,13 +165,73 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def code_fingerprint() -> str:
+    """moesim's version and a hash of its Python source: an edited checkout is another moesim."""
+    import moesim
+
+    root = Path(moesim.__file__).resolve().parent
+    h = hashlib.sha256(moesim.__version__.encode("utf-8"))
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode("utf-8"))
+        h.update(f.read_bytes())
+    return f"{moesim.__version__}+{h.hexdigest()[:12]}"
+
+
+def _file_digest(path: str | Path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "unreadable"
+
+
+def point_key(scenario: ScenarioSpec, fidelity: str, code: str) -> dict[str, Any]:
+    """What decides a point's result: the resolved scenario (topology and model embedded),
+    the fidelity, moesim (``code_fingerprint``) and the bytes of the files it names."""
+    files = {}
+    if scenario.calibration:
+        files["calibration"] = _file_digest(scenario.calibration)
+    load = scenario.routing.load
+    if isinstance(load, HistogramLoadSpec):
+        files["routing.load.path"] = _file_digest(load.path)
+    return {"scenario": scenario.model_dump(mode="json"), "fidelity": fidelity,
+            "moesim": code, "files": files}
+
+
+def _base_digest(base: Path) -> str:
+    """The bytes of the base scenario and of the files it names by path (for invalid points,
+    whose scenario cannot be resolved)."""
+    h = hashlib.sha256(_file_digest(base).encode())
+    try:
+        data = read_yaml(base)
+    except SpecError:
+        return h.hexdigest()[:16]
+    if isinstance(data, dict):
+        for key in ("topology", "model", "calibration"):
+            if isinstance(data.get(key), str):
+                h.update(_file_digest(base.parent / data[key]).encode())
+    return h.hexdigest()[:16]
+
+
 def sweep_tasks(spec: SweepSpec, sweep_path: str | Path,
                 evaluator: str = ENGINE_EVALUATOR) -> list[PointTask]:
-    """Every point of ``spec`` as a task, in sweep order."""
+    """Every point of ``spec`` as a task, in sweep order, with its content-keyed id.
+
+    Each point is resolved here once to compute its id (the fast path of ``load_point``,
+    well under a millisecond a point); the worker resolves it again rather than receiving
+    it, so a 100,000-point sweep does not hold 100,000 scenarios in memory."""
     base = str((Path(sweep_path).parent / spec.base).resolve())
+    code = code_fingerprint()
+    base_digest = ""
     out = []
     for i, ov in enumerate(spec.points()):
-        out.append(PointTask(index=i, point_id=point_id(ov), overrides=tuple(ov.items()),
+        items = tuple(ov.items())
+        try:
+            key: dict[str, Any] = point_key(load_point(base, items), spec.fidelity, code)
+        except Exception:  # invalid (or a bug): keyed by the overrides and the files' bytes
+            base_digest = base_digest or _base_digest(Path(base))
+            key = {"unresolved": ov, "base": base_digest, "fidelity": spec.fidelity,
+                   "moesim": code}
+        out.append(PointTask(index=i, point_id=point_id(key), overrides=items,
                              base_path=base, fidelity=spec.fidelity, evaluator=evaluator))
     return out
 
@@ -179,29 +274,36 @@ Progress = Callable[[dict[str, Any]], None]
 
 def run_sweep(spec: SweepSpec, sweep_path: str | Path, out_dir: str | Path, *,
               executor: Executor | None = None, evaluator: str = ENGINE_EVALUATOR,
+              fresh: bool = False,
               on_start: Callable[[int, int, int], None] | None = None,
               on_result: Progress | None = None) -> SweepSummary:
     """Evaluate the points of ``spec`` not yet in ``out_dir``; Ctrl-C keeps what is done.
+    ``fresh``: forget what ``out_dir`` holds and compute every point.
 
     ``on_start(total, already_done, already_failed)`` is called once, ``on_result(record)`` per finished point.
     """
     tasks = sweep_tasks(spec, sweep_path, evaluator)
     manifest = {"name": spec.name, "base": spec.base, "fidelity": spec.fidelity,
-                "mode": spec.mode, "num_points": len(tasks)}
-    store = ResultStore(out_dir, manifest)
-    todo = [t for t in tasks if not store.done(t.point_id)]
-    summary = SweepSummary(total=len(tasks), skipped=len(tasks) - len(todo),
+                "mode": spec.mode, "num_points": len(tasks), "moesim": code_fingerprint()}
+    store = ResultStore(out_dir, manifest, fresh=fresh)
+    unique: dict[str, PointTask] = {}
+    for t in tasks:  # two points that resolve to the same scenario are computed once
+        unique.setdefault(t.point_id, t)
+    todo = [t for t in unique.values() if not store.done(t.point_id)]
+    rows = [(t.index, t.point_id, dict(t.overrides)) for t in tasks]
+    summary = SweepSummary(total=len(tasks),
+                           skipped=sum(store.done(t.point_id) for t in tasks),
                            jsonl_path=store.jsonl_path, csv_path=store.csv_path)
     if on_start:
-        bad = sum(r["status"] != "ok" for r in store.records.values())
+        bad = sum(store.done(t.point_id) and store.records[t.point_id]["status"] != "ok"
+                  for t in tasks)
         on_start(len(tasks), summary.skipped, bad)
     ex = executor or SerialExecutor()
-    errors = 0
+    copies = Counter(t.point_id for t in tasks)  # points sharing one computed record
     try:
         for rec in ex.run(run_point, todo):
             store.append(rec)
-            summary.computed += 1
-            errors += rec["status"] == "error"
+            summary.computed += copies.get(rec["point_id"], 1)
             if on_result:
                 on_result(rec)
     except KeyboardInterrupt:
@@ -210,10 +312,8 @@ def run_sweep(spec: SweepSpec, sweep_path: str | Path, out_dir: str | Path, *,
     finally:
         ex.close()
         store.close()
-        store.write_csv()
-        summary.records = store.ordered()
-        for r in store.records.values():
+        store.write_csv(rows)
+        summary.records = store.ordered(rows)
+        for r in summary.records:
             summary.counts[r["status"]] = summary.counts.get(r["status"], 0) + 1
-        if errors:
-            summary.counts["error"] = errors
     return summary

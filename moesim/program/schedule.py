@@ -101,8 +101,9 @@ def rank_program(rank: int, pp: int, m: int) -> list[Token]:
     _forward_chunk / _backward_chunk / _forward_backward_chunk / _weight_chunk expanded into
     their queue, commit and compute parts, and the first/last-stage skips of its send/recv.
     """
-    if pp % 2 or m % 2 or m < 2 * pp:
-        raise ValueError(f"DualPipe needs an even PP and an even m >= 2 PP (PP={pp}, m={m})")
+    if pp % 2 or m % 2 or m < 2 * pp:  # specs/checks.py refuses these at load
+        raise SpecError(f"DualPipe needs an even PP and an even m >= 2 PP (PP={pp}, m={m}) "
+                        "micro-batches", field="parallelism.pipeline_schedule")
     half_ranks, half = pp // 2, min(rank, pp - 1 - rank)
     second = int(rank >= half_ranks)
     middle = rank in (half_ranks - 1, half_ranks)

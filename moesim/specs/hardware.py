@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from moesim.specs import bounds as B
 from moesim.specs.base import FrozenSpec
 from moesim.units import GBIT_PER_S, GBYTE_PER_S, GIB, TFLOPS
 
@@ -21,23 +22,23 @@ class AcceleratorSpec(FrozenSpec):
 
     name: str
     vendor: Literal["nvidia", "google", "amd", "other"] = "nvidia"
-    bf16_dense_tflops: float = Field(gt=0, description="dense (no 2:4 sparsity) BF16 peak")
-    fp16_dense_tflops: float | None = Field(default=None, gt=0)
-    fp8_dense_tflops: float | None = Field(default=None, gt=0, description="None where no FP8 units")
-    fp32_dense_tflops: float | None = Field(default=None, gt=0)
+    bf16_dense_tflops: float = Field(gt=0, le=B.MAX_TFLOPS, description="dense (no 2:4 sparsity) BF16 peak")
+    fp16_dense_tflops: float | None = Field(default=None, gt=0, le=B.MAX_TFLOPS)
+    fp8_dense_tflops: float | None = Field(default=None, gt=0, le=B.MAX_TFLOPS, description="None where no FP8 units")
+    fp32_dense_tflops: float | None = Field(default=None, gt=0, le=B.MAX_TFLOPS)
     hbm_capacity_gib: float = Field(
-        gt=0, description="HBM the driver exposes, GiB (2^30 bytes; nvidia-smi's total): an "
-        "\"80 GB\" A100 holds 80 GiB; what training may use is this less the CUDA context, "
-        "communication buffers and the allocator's reserve (moesim.memory)")
-    hbm_gbyte_per_s: float = Field(gt=0)
+        gt=0, le=B.MAX_HBM_GB, description="HBM the driver exposes, GiB (2^30 bytes; "
+        "nvidia-smi's total): an \"80 GB\" A100 holds 80 GiB; what training may use is this "
+        "less the CUDA context, communication buffers and the allocator's reserve (moesim.memory)")
+    hbm_gbyte_per_s: float = Field(gt=0, le=B.MAX_HBM_GBYTE_PER_S)
     gemm_efficiency: float = Field(
         default=0.75, gt=0, le=1.0,
         description="best-case fraction of dense peak a large GEMM reaches (measured MAMF / peak)",
     )
     fp8_gemm_efficiency: float | None = Field(default=None, gt=0, le=1.0)
     hbm_efficiency: float = Field(default=0.85, gt=0, le=1.0)
-    kernel_launch_us: float = Field(default=4.0, ge=0)
-    num_sms: int | None = Field(default=None, ge=1, description="streaming multiprocessors (GPU)")
+    kernel_launch_us: float = Field(default=4.0, ge=0, le=B.MAX_LATENCY_US)
+    num_sms: int | None = Field(default=None, ge=1, le=B.MAX_HARDWARE_COUNT, description="streaming multiprocessors (GPU)")
     kernels_measured_as: str | None = Field(
         default=None, description="name of the accelerator whose measured kernel tables stand "
         "for this one (same SMs, clocks and tensor cores; e.g. H800 SXM: H100-SXM); its "
@@ -72,11 +73,11 @@ class NVSwitchDomainSpec(FrozenSpec):
 
     kind: Literal["nvswitch"] = "nvswitch"
     name: str = "nvlink"
-    num_devices: int = Field(ge=1, description="GPUs in one domain")
-    link_gbyte_per_s: float = Field(gt=0, description="per-GPU NVLink bandwidth, one direction")
-    latency_us: float = Field(default=2.0, ge=0)
+    num_devices: int = Field(ge=1, le=B.MAX_DEVICES, description="GPUs in one domain")
+    link_gbyte_per_s: float = Field(gt=0, le=B.MAX_LINK_GBYTE_PER_S, description="per-GPU NVLink bandwidth, one direction")
+    latency_us: float = Field(default=2.0, ge=0, le=B.MAX_LATENCY_US)
     in_switch_reduction: bool = Field(default=False, description="NVLink SHARP (NVLS) available")
-    num_switches: int = Field(default=4, ge=1)
+    num_switches: int = Field(default=4, ge=1, le=B.MAX_HARDWARE_COUNT)
 
     @property
     def size(self) -> int:
@@ -92,16 +93,16 @@ class FatTreeSpec(FrozenSpec):
 
     kind: Literal["fat_tree"] = "fat_tree"
     name: str = "infiniband"
-    num_domains: int = Field(ge=1, description="scale-up domains (nodes, racks) joined")
-    nics_per_domain: int = Field(ge=1, description="NICs per node (one per GPU when rail-optimized)")
-    nic_gbit_per_s: float = Field(gt=0, description="per-NIC line rate, one direction")
+    num_domains: int = Field(ge=1, le=B.MAX_DEVICES, description="scale-up domains (nodes, racks) joined")
+    nics_per_domain: int = Field(ge=1, le=B.MAX_HARDWARE_COUNT, description="NICs per node (one per GPU when rail-optimized)")
+    nic_gbit_per_s: float = Field(gt=0, le=B.MAX_NIC_GBIT_PER_S, description="per-NIC line rate, one direction")
     rail_optimized: bool = True
     domains_per_leaf_group: int = Field(
-        default=32, ge=1, description="nodes under one set of leaf switches (a scalable unit)")
-    leaf_radix: int = Field(default=64, ge=2)
-    spine_radix: int = Field(default=64, ge=2)
-    oversubscription: float = Field(default=1.0, ge=1.0, description="leaf down:up bandwidth ratio")
-    latency_us: float = Field(default=5.0, ge=0)
+        default=32, ge=1, le=B.MAX_DEVICES, description="nodes under one set of leaf switches (a scalable unit)")
+    leaf_radix: int = Field(default=64, ge=2, le=B.MAX_HARDWARE_COUNT)
+    spine_radix: int = Field(default=64, ge=2, le=B.MAX_HARDWARE_COUNT)
+    oversubscription: float = Field(default=1.0, ge=1.0, le=B.MAX_OVERSUBSCRIPTION, description="leaf down:up bandwidth ratio")
+    latency_us: float = Field(default=5.0, ge=0, le=B.MAX_LATENCY_US)
 
     @property
     def size(self) -> int:
@@ -119,19 +120,20 @@ class TorusSpec(FrozenSpec):
     name: str = "ici"
     dims: tuple[int, ...] = Field(min_length=1, max_length=3)
     wraparound: tuple[bool, ...] | None = Field(default=None, description="per axis; default all")
-    link_gbyte_per_s: float = Field(gt=0, description="one ICI link, one direction")
-    latency_us: float = Field(default=1.0, ge=0)
-    links_per_chip: int = Field(default=4, ge=1)
-    cores_per_chip: int = Field(default=1, ge=1)
-    chips_per_host: int = Field(default=4, ge=1)
+    link_gbyte_per_s: float = Field(gt=0, le=B.MAX_LINK_GBYTE_PER_S, description="one ICI link, one direction")
+    latency_us: float = Field(default=1.0, ge=0, le=B.MAX_LATENCY_US)
+    links_per_chip: int = Field(default=4, ge=1, le=B.MAX_HARDWARE_COUNT)
+    cores_per_chip: int = Field(default=1, ge=1, le=B.MAX_HARDWARE_COUNT)
+    chips_per_host: int = Field(default=4, ge=1, le=B.MAX_HARDWARE_COUNT)
     cube_dims: tuple[int, ...] | None = Field(
         default=None, description="building block joined by optical circuit switches "
         "(TPU v4/v5p: 4x4x4); None: one monolithic torus")
 
     @model_validator(mode="after")
     def _check_axes(self) -> TorusSpec:
-        if any(d < 1 for d in self.dims):
-            raise ValueError(f"dims={list(self.dims)} must all be >= 1")
+        if any(d < 1 for d in self.dims) or math.prod(self.dims) > B.MAX_DEVICES:
+            raise ValueError(f"dims={list(self.dims)} must all be >= 1, with a product of at "
+                             f"most {B.MAX_DEVICES:,} chips ({B.REASONS['num_devices']})")
         if self.wraparound is not None and len(self.wraparound) != len(self.dims):
             raise ValueError(
                 f"wraparound has {len(self.wraparound)} entries but dims has {len(self.dims)}; "
@@ -163,9 +165,9 @@ class DcnSpec(FrozenSpec):
 
     kind: Literal["dcn"] = "dcn"
     name: str = "dcn"
-    num_slices: int = Field(ge=1)
-    per_device_gbit_per_s: float = Field(gt=0, description="DCN egress per chip, one direction")
-    latency_us: float = Field(default=10.0, ge=0)
+    num_slices: int = Field(ge=1, le=B.MAX_DEVICES)
+    per_device_gbit_per_s: float = Field(gt=0, le=B.MAX_NIC_GBIT_PER_S, description="DCN egress per chip, one direction")
+    latency_us: float = Field(default=10.0, ge=0, le=B.MAX_LATENCY_US)
 
     @property
     def size(self) -> int:
@@ -184,10 +186,13 @@ class TopologySpec(FrozenSpec):
     description: str = ""
     accelerator: AcceleratorSpec
     tiers: tuple[TierSpec, ...] = Field(min_length=1)
-    price_per_device_hour: float | None = Field(default=None, ge=0, description="USD, for cost")
+    price_per_device_hour: float | None = Field(default=None, ge=0, le=B.MAX_PRICE_PER_DEVICE_HOUR, description="USD, for cost")
 
     @model_validator(mode="after")
     def _check_tiers(self) -> TopologySpec:
+        if self.num_devices > B.MAX_DEVICES:
+            raise ValueError(f"the tiers join {self.num_devices:,} devices, more than "
+                             f"{B.MAX_DEVICES:,} ({B.REASONS['num_devices']})")
         first = self.tiers[0]
         if first.kind not in ("nvswitch", "torus"):
             raise ValueError(

@@ -200,9 +200,9 @@ def _hugging_face(data: dict[str, Any], p: Path, notes: list[str],
         if unknown:
             known = sorted(f.read - hf_families.IGNORED_FIELDS)
             key = unknown[0]
-            raise f.error(key, f"is a field moesim does not know for {arch} (it reads "
-                          f"{', '.join(known)}); if it changes no shape or cost, skip it with "
-                          f"'moesim model import --ignore {f.prefix}{key}'")
+            raise f.error(key, f"is a field moesim does not know for {arch}; if it changes no "
+                          f"shape or cost, skip it with 'moesim model import --ignore "
+                          f"{f.prefix}{key}' (moesim reads {', '.join(known)})")
     return out, arch
 
 

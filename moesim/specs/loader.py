@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from moesim.errors import SpecError
@@ -17,6 +17,13 @@ from moesim.specs.messages import format_error
 from moesim.specs.model import MoEModelSpec
 from moesim.specs.overrides import apply_overrides, as_override_items, parse_set, set_path
 from moesim.specs.scenario import ScenarioSpec
+from moesim.specs.yamlsafe import (
+    MAX_FILE_BYTES,
+    PARSE_ERRORS,
+    parse_yaml,
+    read_text_bounded,
+    yaml_problem,
+)
 
 __all__ = ["apply_overrides", "detect_kind", "is_file", "load_model", "load_scenario",
            "load_topology", "parse_set", "read_yaml", "set_path", "validate_as", "validate_file"]
@@ -32,30 +39,27 @@ def is_file(path: Path) -> bool:
         return False
 
 
-# libyaml's safe loader where PyYAML was built with it (about 10x faster), else the pure one.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a syntax error names the line and column."""
+    """Parse a YAML file once, bounded in size, depth and alias expansion (see yamlsafe);
+    a syntax error names the line and column, never the line's text."""
     p = Path(path)
     if not is_file(p):
+        if _is_dir(p):
+            raise SpecError("is a folder, not a file; name a YAML file", file=str(p))
         raise SpecError(f"file not found: {p}; check the path (relative paths are resolved "
                         "against the file that names them)", file=str(p))
+    text = read_text_bounded(p)
     try:
-        return yaml.load(p.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        what = (exc.problem or exc.context or "malformed YAML").strip()
-        raise SpecError(f"malformed YAML at {where}: {what}", file=str(p)) from None
-    except (yaml.YAMLError, UnicodeDecodeError, ValueError, OverflowError) as exc:
-        # ValueError / OverflowError: a scalar YAML resolves but Python cannot build (a bad date).
-        raise SpecError(f"malformed YAML: {' '.join(str(exc).split())}", file=str(p)) from None
-    except RecursionError:
-        raise SpecError("malformed YAML: nested too deeply", file=str(p)) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read the file: {exc.strerror or exc}", file=str(p)) from None
+        return parse_yaml(text)
+    except PARSE_ERRORS as exc:
+        raise SpecError(yaml_problem(exc), file=str(p)) from None
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def validate_as(model: type[T], data: Any, file: str | None = None) -> T:
@@ -83,6 +87,7 @@ def _resolve_ref(base: Path, ref: str) -> Path:
 def load_topology(path: str | Path, overrides: dict[str, Any] | None = None) -> TopologySpec:
     """Load a topology file; ``overrides`` maps dotted paths to values (as topology_overrides)."""
     data = read_yaml(path)
+    _require_kind(data, TopologySpec, "topology", path)
     if overrides and isinstance(data, dict):
         data = _with_file(lambda: apply_overrides(data, as_override_items(overrides, "overrides")),
                           path)
@@ -91,20 +96,26 @@ def load_topology(path: str | Path, overrides: dict[str, Any] | None = None) -> 
 
 def load_model(path: str | Path) -> MoEModelSpec:
     """Load a model file."""
-    return validate_as(MoEModelSpec, read_yaml(path), file=str(path))
+    data = read_yaml(path)
+    _require_kind(data, MoEModelSpec, "model", path)
+    return validate_as(MoEModelSpec, data, file=str(path))
 
 
-def load_scenario(path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> ScenarioSpec:
+def load_scenario(path: str | Path, sets: list[str] | tuple[str, ...] = (), *,
+                  data: Any = None) -> ScenarioSpec:
     """Load a scenario, resolve its topology and model, apply ``--set``, check consistency.
 
     ``--set topology.X=V`` / ``model.X=V`` go into the referenced file when the scenario names
-    one by path; every other path goes into the scenario itself."""
+    one by path; every other path goes into the scenario itself. ``data``: the file as
+    ``read_yaml`` already parsed it (so a caller that looked inside does not parse it again)."""
 
     p = Path(path)
-    data = read_yaml(p)
+    if data is None:
+        data = read_yaml(p)
     if not isinstance(data, dict):
-        raise SpecError("expected a mapping at the top level", file=str(p))
-    own, routed = _split_sets(data, parse_set(sets))
+        raise SpecError(f"expected a mapping at the top level, got {type(data).__name__}",
+                        file=str(p))
+    own, routed = _split_sets(data, _with_file(lambda: parse_set(sets), p))
     data = _with_file(lambda: apply_overrides(data, own), p)
     extra = _with_file(lambda: as_override_items(data.get("topology_overrides"),
                                                  "topology_overrides"), p)
@@ -115,9 +126,28 @@ def load_scenario(path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> S
     return scenario_from_data(data, p)
 
 
+def _require_kind(data: Any, cls: type[BaseModel], what: str, path: str | Path,
+                  scenario: Path | None = None) -> None:
+    """Refuse a file that is not a ``what`` spec at all (no top-level key is one of its
+    fields), without quoting it: a scenario naming ``/etc/shadow`` must not print its lines."""
+    where = {"file": str(scenario), "field": what} if scenario else {"file": str(path)}
+    prefix = f"{what}={_shown_path(Path(path))}: " if scenario else ""
+    if not isinstance(data, dict):
+        raise SpecError(f"{prefix}not a {what} file: expected a mapping of its fields at the "
+                        f"top level, got {type(data).__name__}", **where)
+    if data and not any(isinstance(k, str) and k in cls.model_fields for k in data):
+        fields = ", ".join(k for k, f in cls.model_fields.items() if f.is_required())
+        raise SpecError(f"{prefix}not a {what} file: none of its {len(data)} top-level keys is "
+                        f"a {what} field (a {what} needs {fields})", **where)
+
+
 def scenario_from_data(data: dict[str, Any], path: str | Path) -> ScenarioSpec:
     """Validate a resolved scenario mapping and check its consistency; errors name ``path``."""
     spec = validate_as(ScenarioSpec, data, file=str(path))
+    for key in ("topology", "model"):
+        if isinstance(getattr(spec, key), str):  # set after resolution (a sweep's fast path)
+            raise SpecError(f"{key} must name a {key} file or hold its fields",
+                            file=str(path), field=key)
     try:
         check_scenario(spec)
     except SpecError as exc:
@@ -147,25 +177,42 @@ def _split_sets(data: dict[str, Any], overrides: list[tuple[str, Any]]
     return own, routed
 
 
+# Side files are data tables, not specs: the shipped calibration table is 91 KB and a per-layer
+# expert histogram of DeepSeek-V3 (58 x 256 loads) about 100 KB; 64 MiB of JSON is 700x that
+# and parses in about a second. A YAML histogram gets the spec limit (YAML parses ~100x slower).
+MAX_TABLE_BYTES = 64 << 20
+
+
 def _resolve_side_files(data: dict[str, Any], base: Path, scenario: Path) -> None:
-    """Make the calibration table and a histogram load file absolute; check they exist."""
+    """Make the calibration table and a histogram load file absolute; check they exist and
+    parse within bounds (the engine reads them later, and must not meet a bomb)."""
     if isinstance(data.get("calibration"), str) and data["calibration"].lower() == "none":
         data["calibration"] = "none"
     elif isinstance(data.get("calibration"), str):
-        ref = _resolve_ref(base, data["calibration"])
-        if not is_file(ref):
-            raise SpecError(f"calibration={data['calibration']!r}: file not found; give a path "
-                            "relative to the scenario file", file=str(scenario), field="calibration")
-        data["calibration"] = str(ref)
+        data["calibration"] = _side_file(base, data["calibration"], scenario, "calibration")
     routing = data.get("routing")
     load = routing.get("load") if isinstance(routing, dict) else None
     if isinstance(load, dict) and isinstance(load.get("path"), str):
-        ref = _resolve_ref(base, load["path"])
-        if not is_file(ref):
-            raise SpecError(f"routing.load.path={load['path']!r}: file not found; give a path "
-                            "relative to the scenario file", file=str(scenario),
-                            field="routing.load.path")
-        load["path"] = str(ref)
+        load["path"] = _side_file(base, load["path"], scenario, "routing.load.path")
+
+
+def _side_file(base: Path, given: str, scenario: Path, field: str) -> str:
+    ref = _resolve_ref(base, given)
+    if not is_file(ref):
+        raise SpecError(f"{field}={_short_ref(given)}: file not found; give a path relative "
+                        "to the scenario file", file=str(scenario), field=field)
+    is_json = ref.suffix == ".json"
+    text = read_text_bounded(ref, MAX_TABLE_BYTES if is_json else MAX_FILE_BYTES)
+    try:
+        if is_json:
+            json.loads(text)
+        else:
+            parse_yaml(text)
+    except (*PARSE_ERRORS, json.JSONDecodeError) as exc:
+        what = (f"not JSON: {exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError)
+                else "not JSON: nested too deeply" if is_json else yaml_problem(exc))
+        raise SpecError(f"{field}: {what}", file=str(ref), field=field) from None
+    return str(ref)
 
 
 def _embed(data: dict[str, Any], key: str, base: Path, scenario: Path,
@@ -176,18 +223,38 @@ def _embed(data: dict[str, Any], key: str, base: Path, scenario: Path,
         hf = key == "model" and ref.startswith(HF_PREFIX)  # a Hugging Face config, imported
         target = _resolve_ref(base, ref.removeprefix(HF_PREFIX) if hf else ref)
         if not is_file(target):
-            raise SpecError(f"{key}={ref!r}: referenced file not found (looked for "
+            what = "is a folder, not a file" if _is_dir(target) else "referenced file not found"
+            raise SpecError(f"{key}={_short_ref(ref)}: {what} (looked for "
                             f"{_shown_path(target)}); give a path relative to the scenario "
                             "file", file=str(scenario), field=key)
         sub = import_model(target).spec.model_dump() if hf else read_yaml(target)
-        if not isinstance(sub, dict):
-            raise SpecError("expected a mapping at the top level", file=str(target))
-        sub = _with_file(lambda: apply_overrides(sub, overrides), scenario)
         cls = TopologySpec if key == "topology" else MoEModelSpec
-        data[key] = validate_as(cls, sub, file=str(target)).model_dump()
+        _require_kind(sub, cls, key, target, scenario)
+        sub = _with_file(lambda: apply_overrides(sub, overrides), scenario)
+        data[key] = _validate_routed(cls, sub, target, key, scenario, overrides).model_dump()
     elif isinstance(ref, dict) and overrides:
         data[key] = _with_file(lambda: apply_overrides(ref, overrides), scenario)
     return data
+
+
+def _validate_routed(cls: type[T], sub: dict[str, Any], target: Path, key: str, scenario: Path,
+                     overrides: list[tuple[str, Any]]) -> T:
+    """Validate a referenced file; an error in a field that ``--set key.X=V`` changed is the
+    scenario's (named as ``key.X``), any other is the referenced file's."""
+    try:
+        return validate_as(cls, sub, file=str(target))
+    except SpecError as exc:
+        field = exc.field or ""
+        if not any(field == p or field.startswith(p + ".") or p.startswith(field + ".")
+                   for p, _ in overrides) or not field:
+            raise
+        bare = exc.bare
+        msg = f"{key}.{bare}" if bare.startswith(field) else f"{key}: {bare}"
+        raise SpecError(msg, file=str(scenario), field=f"{key}.{field}") from None
+
+
+def _short_ref(ref: str) -> str:
+    return repr(ref) if len(ref) <= 80 else repr("..." + ref[-77:])
 
 
 def _shown_path(target: Path) -> str:
@@ -212,15 +279,19 @@ def detect_kind(data: Any) -> str:
     return "unknown"
 
 
-def validate_file(path: str | Path, sets: list[str] | tuple[str, ...] = ()
-                  ) -> tuple[str, BaseModel]:
-    """Validate any spec file, with ``--set`` overrides applied; returns (kind, spec)."""
-    data = read_yaml(path)
+def validate_file(path: str | Path, sets: list[str] | tuple[str, ...] = (), *,
+                  data: Any = None) -> tuple[str, BaseModel]:
+    """Validate any spec file, with ``--set`` overrides applied; returns (kind, spec).
+    ``data``: the file as ``read_yaml`` already parsed it."""
+    if data is None:
+        data = read_yaml(path)
     kind = detect_kind(data)
     if kind == "scenario":
-        return kind, load_scenario(path, sets)
+        return kind, load_scenario(path, sets, data=data)
     if sets and isinstance(data, dict):
         data = _with_file(lambda: apply_overrides(data, parse_set(sets)), path)
+    elif sets:
+        _with_file(lambda: parse_set(sets), path)  # a malformed --set is an error everywhere
     if kind == "topology":
         return kind, validate_as(TopologySpec, data, file=str(path))
     if kind == "model":
@@ -228,6 +299,6 @@ def validate_file(path: str | Path, sets: list[str] | tuple[str, ...] = ()
     if kind == "sweep":
         from moesim.specs.sweep import load_sweep
 
-        return kind, load_sweep(path)
+        return kind, load_sweep(path, data=data)
     raise SpecError("cannot tell what this file is: a topology has 'tiers', a model "
                     "'num_layers', a scenario 'workload', a sweep 'axes'", file=str(path))

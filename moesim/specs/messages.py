@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
+
+from moesim.specs import bounds
+from moesim.specs.yamlsafe import shown_key
 
 # DESIGN.md's unit list, as a hint appended where a field name looks like a unit mistake.
 UNIT_HINT = ("units live in field names: _gb/_gib (memory), _gbyte_per_s (HBM, NVLink, ICI), "
@@ -130,22 +134,37 @@ def format_error(model: type[BaseModel], exc: ValidationError, data: Any) -> tup
         return path, f"{path} is required; add it"
     if etype in ("union_tag_invalid", "union_tag_not_found"):
         ctx = err.get("ctx", {})
-        return path, (f"{path}.kind={ctx.get('tag', value)!r} is not a known kind; "
+        where = f"{path}.kind" if path else "kind"
+        if etype == "union_tag_not_found":
+            return path, f"{where} is required; valid: {ctx.get('expected_tags', '?')}"
+        return path, (f"{where}={_short(ctx.get('tag', value))} is not a known kind; "
                       f"valid: {ctx.get('expected_tags', '?')}")
     msg = str(err["msg"]).removeprefix("Value error, ")
     shown = _short(value)
     where = f"{path}={shown}" if path else f"value {shown}"
-    return path, f"{where}: {msg}"
+    why = bounds.reason(path) if etype in _BOUND_ERRORS else None
+    return path, f"{where}: {msg}" + (f" ({why})" if why else "")
+
+
+# pydantic error types of a number above a field's upper bound (the reason is appended).
+_BOUND_ERRORS = ("less_than_equal", "less_than")  # upper bounds: bounds.REASONS says why
 
 
 def _short(value: Any) -> str:
+    """A value as a message shows it: at most 60 characters, without walking all of a big or
+    deeply nested value (``reprlib`` stops at a few items per level)."""
     if isinstance(value, dict):
         return "{...}"
     try:
-        shown = repr(value)
+        shown = _REPR.repr(value)
     except Exception:  # a value whose repr fails is still reported
         shown = f"<{type(value).__name__}>"
     return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxstring, _REPR.maxother = 2, 6, 6, 58, 58
+_REPR.maxlong = 40
 
 
 def _unknown_field(model: type[BaseModel], loc: tuple[Any, ...], data: Any, path: str) -> str:
@@ -158,5 +177,30 @@ def _unknown_field(model: type[BaseModel], loc: tuple[Any, ...], data: Any, path
     close, unit_mistake = suggest_field(name, allowed)
     hint = f"; did you mean {close!r}?" if close else ""
     extra = f" ({UNIT_HINT})" if unit_mistake else ""
-    listing = f"; allowed fields here: {', '.join(allowed)}" if allowed else ""
-    return f"unknown field {path!r}{hint}{extra}{listing}"
+    return f"unknown field {_shown_path(loc)}{hint}{extra}{_listing(allowed)}"
+
+
+def _shown_path(loc: tuple[Any, ...]) -> str:
+    """The dotted path of an unknown field, its last key shown only if it looks like a field
+    name (a key that is a line of some other file is not echoed)."""
+    parent = dotted(loc[:-1])
+    last = shown_key(loc[-1]) if loc else "''"
+    if not parent:
+        return last
+    if last.startswith("'"):
+        return repr(f"{parent}.{last[1:-1]}")
+    return f"{last} under {parent!r}"
+
+
+def _listing(allowed: list[str], limit: int = 200) -> str:
+    """"; allowed fields here: a, b, ..." cut to about ``limit`` characters."""
+    if not allowed:
+        return ""
+    shown: list[str] = []
+    for name in allowed:
+        if sum(len(x) + 2 for x in shown) + len(name) > limit:
+            rest = len(allowed) - len(shown)
+            return (f"; allowed fields here: {', '.join(shown)}, and {rest} more "
+                    "(`moesim schema` lists them)")
+        shown.append(name)
+    return f"; allowed fields here: {', '.join(shown)}"

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from moesim.specs import bounds as B
 from moesim.specs.base import FrozenSpec
 
 
@@ -18,9 +19,9 @@ class GQAAttentionSpec(FrozenSpec):
     """Multi-head attention with grouped KV heads (MHA when kv = heads, MQA when kv = 1)."""
 
     kind: Literal["gqa"] = "gqa"
-    num_heads: int = Field(ge=1)
-    num_kv_heads: int = Field(ge=1)
-    head_dim: int = Field(ge=1)
+    num_heads: int = Field(ge=1, le=B.MAX_HEADS)
+    num_kv_heads: int = Field(ge=1, le=B.MAX_HEADS)
+    head_dim: int = Field(ge=1, le=B.MAX_HEADS)
     qkv_bias: bool = False
     out_bias: bool = Field(default=False, description="bias on the output projection (GPT-OSS)")
     qk_norm: bool = Field(default=False, description="RMSNorm on each q and k head (Qwen3)")
@@ -46,12 +47,12 @@ class MLAAttentionSpec(FrozenSpec):
     """Multi-head latent attention (DeepSeek-V2/V3): low-rank Q and compressed KV."""
 
     kind: Literal["mla"] = "mla"
-    num_heads: int = Field(ge=1)
-    q_lora_rank: int | None = Field(default=None, ge=1, description="None: full-rank Q")
-    kv_lora_rank: int = Field(ge=1)
-    qk_nope_head_dim: int = Field(ge=1)
-    qk_rope_head_dim: int = Field(ge=1)
-    v_head_dim: int = Field(ge=1)
+    num_heads: int = Field(ge=1, le=B.MAX_HEADS)
+    q_lora_rank: int | None = Field(default=None, ge=1, le=B.MAX_WIDTH, description="None: full-rank Q")
+    kv_lora_rank: int = Field(ge=1, le=B.MAX_WIDTH)
+    qk_nope_head_dim: int = Field(ge=1, le=B.MAX_HEADS)
+    qk_rope_head_dim: int = Field(ge=1, le=B.MAX_HEADS)
+    v_head_dim: int = Field(ge=1, le=B.MAX_HEADS)
 
     @property
     def num_kv_heads(self) -> int:
@@ -80,32 +81,32 @@ class MoEModelSpec(FrozenSpec):
     """A decoder-only transformer; MoE layers replace some FFNs with routed experts."""
 
     name: str
-    num_layers: int = Field(ge=1)
-    hidden_size: int = Field(ge=1)
+    num_layers: int = Field(ge=1, le=B.MAX_LAYERS)
+    hidden_size: int = Field(ge=1, le=B.MAX_WIDTH)
     attention: AttentionSpec
-    ffn_hidden_size: int = Field(ge=0, description="dense FFN intermediate size (0: no dense FFN)")
+    ffn_hidden_size: int = Field(ge=0, le=B.MAX_WIDTH, description="dense FFN intermediate size (0: no dense FFN)")
     activation: Literal["swiglu", "geglu", "gelu", "relu"] = "swiglu"
     expert_activation: Literal["swiglu", "geglu", "gelu", "relu"] | None = Field(
         default=None, description="activation of the routed experts; default: activation "
         "(GLaM gates its dense FFNs but not its experts)")
-    num_experts: int = Field(default=0, ge=0, description="routed experts per MoE layer; 0: dense")
-    expert_ffn_hidden_size: int = Field(default=0, ge=0)
-    top_k: int = Field(default=0, ge=0)
-    num_shared_experts: int = Field(default=0, ge=0)
+    num_experts: int = Field(default=0, ge=0, le=B.MAX_EXPERTS, description="routed experts per MoE layer; 0: dense")
+    expert_ffn_hidden_size: int = Field(default=0, ge=0, le=B.MAX_WIDTH)
+    top_k: int = Field(default=0, ge=0, le=B.MAX_EXPERTS)
+    num_shared_experts: int = Field(default=0, ge=0, le=B.MAX_EXPERTS)
     shared_expert_ffn_hidden_size: int | None = Field(
-        default=None, ge=1, description="per shared expert; default expert_ffn_hidden_size")
-    num_dense_layers: int = Field(default=0, ge=0, description="dense layers before the first MoE")
-    moe_layer_frequency: int = Field(default=1, ge=1, description="every Nth layer after those is MoE")
-    vocab_size: int = Field(ge=1)
+        default=None, ge=1, le=B.MAX_WIDTH, description="per shared expert; default expert_ffn_hidden_size")
+    num_dense_layers: int = Field(default=0, ge=0, le=B.MAX_LAYERS, description="dense layers before the first MoE")
+    moe_layer_frequency: int = Field(default=1, ge=1, le=B.MAX_LAYERS, description="every Nth layer after those is MoE")
+    vocab_size: int = Field(ge=1, le=B.MAX_VOCAB)
     tied_embeddings: bool = False
-    num_mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction modules")
+    num_mtp_layers: int = Field(default=0, ge=0, le=B.MAX_LAYERS, description="multi-token-prediction modules")
     sliding_window: int | None = Field(
-        default=None, ge=1, description="sliding-window attention: keys each query attends "
-        "(itself included) in the windowed layers; null: full attention everywhere")
+        default=None, ge=1, le=B.MAX_SEQUENCE, description="sliding-window attention: keys each "
+        "query attends (itself included) in the windowed layers; null: full attention everywhere")
     sliding_window_frequency: int = Field(
-        default=1, ge=1, description="every Nth layer (0, N, 2N, ...) is windowed, the rest "
-        "full (GPT-OSS alternates: 2)")
-    max_position_embeddings: int | None = Field(default=None, ge=1)
+        default=1, ge=1, le=B.MAX_LAYERS, description="every Nth layer (0, N, 2N, ...) is "
+        "windowed, the rest full (GPT-OSS alternates: 2)")
+    max_position_embeddings: int | None = Field(default=None, ge=1, le=B.MAX_SEQUENCE)
 
     @model_validator(mode="after")
     def _check(self) -> MoEModelSpec:

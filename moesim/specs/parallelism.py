@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from moesim.specs import bounds as B
 from moesim.specs.base import FrozenSpec
 
 
@@ -21,7 +22,7 @@ class InterleavedScheduleSpec(FrozenSpec):
     """Interleaved 1F1B (Megatron virtual pipeline): each rank holds ``num_virtual_stages`` chunks."""
 
     kind: Literal["interleaved_1f1b"] = "interleaved_1f1b"
-    num_virtual_stages: int = Field(ge=1)
+    num_virtual_stages: int = Field(ge=1, le=B.MAX_LAYERS)
 
 
 class DualPipeScheduleSpec(FrozenSpec):
@@ -52,7 +53,7 @@ class DeepEPAllToAllSpec(FrozenSpec):
     """DeepEP normal mode: one IB copy per destination node to the same-rail peer, then NVLink."""
 
     kind: Literal["deepep"] = "deepep"
-    num_sms: int = Field(default=20, ge=1, description="SMs the kernels occupy (DeepSeek-V3: 20)")
+    num_sms: int = Field(default=20, ge=1, le=B.MAX_HARDWARE_COUNT, description="SMs the kernels occupy (DeepSeek-V3: 20)")
 
 
 AllToAllSpec = Annotated[
@@ -64,19 +65,19 @@ AllToAllSpec = Annotated[
 class ParallelismSpec(FrozenSpec):
     """A layout. The data-parallel degree is derived: devices / (TP x CP x PP)."""
 
-    tensor_parallel_degree: int = Field(default=1, ge=1)
+    tensor_parallel_degree: int = Field(default=1, ge=1, le=B.MAX_DEVICES)
     sequence_parallel: bool = Field(default=True, description="with TP > 1 (Megatron SP)")
-    pipeline_parallel_degree: int = Field(default=1, ge=1)
+    pipeline_parallel_degree: int = Field(default=1, ge=1, le=B.MAX_DEVICES)
     pipeline_schedule: PipelineScheduleSpec = Field(default_factory=OneFOneBScheduleSpec)
     pipeline_layer_split: tuple[int, ...] | None = Field(
         default=None, description="layers per (virtual) stage; default: even split")
-    expert_parallel_degree: int = Field(default=1, ge=1)
-    expert_tensor_parallel_degree: int = Field(default=1, ge=1)
-    context_parallel_degree: int = Field(default=1, ge=1)
+    expert_parallel_degree: int = Field(default=1, ge=1, le=B.MAX_DEVICES)
+    expert_tensor_parallel_degree: int = Field(default=1, ge=1, le=B.MAX_DEVICES)
+    context_parallel_degree: int = Field(default=1, ge=1, le=B.MAX_DEVICES)
     zero_stage: Literal[0, 1, 2, 3] = Field(
         default=1, description="0 none; 1 optimizer (Megatron distributed optimizer); 2 +grads; 3 +params")
     fsdp: bool = Field(default=False, description="FSDP: parameters sharded over DP (like ZeRO-3)")
-    micro_batch_size: int = Field(default=1, ge=1, description="sequences per micro-batch")
+    micro_batch_size: int = Field(default=1, ge=1, le=B.MAX_BATCH, description="sequences per micro-batch")
     recompute: Literal["none", "selective", "full"] = "none"
     recompute_modules: tuple[Literal["core_attn", "layernorm", "mla_up_proj", "moe_act",
                                      "mlp", "moe", "shared_experts"], ...] | None = Field(
@@ -102,7 +103,7 @@ class ParallelismSpec(FrozenSpec):
         "while attention computes), all_gather (gathered before attention), a2a (Ulysses "
         "head exchange); Megatron-Core cp_comm_type")
     moe_overlap_chunks: int = Field(
-        default=1, ge=1, description="chunks the all-to-all is split into to overlap expert GEMMs")
+        default=1, ge=1, le=B.MAX_OVERLAP_CHUNKS, description="chunks the all-to-all is split into to overlap expert GEMMs")
 
     @property
     def num_virtual_stages(self) -> int:

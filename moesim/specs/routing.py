@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from moesim.specs import bounds as B
 from moesim.specs.base import FrozenSpec
 
 
@@ -76,11 +77,11 @@ class RoutingSpec(FrozenSpec):
 
     router: RouterSpec = Field(default_factory=TopKRouterSpec)
     capacity_factor: float | None = Field(
-        default=None, gt=0.0, description="None: dropless; else capacity = ceil(T k CF / E)")
+        default=None, gt=0.0, le=B.MAX_EXPERTS, description="None: dropless; else capacity = ceil(T k CF / E)")
     pad_to_capacity: bool = Field(default=False, description="pad every expert to its capacity")
     load: LoadSpec = Field(default_factory=BalancedLoadSpec)
     max_nodes_per_token: int | None = Field(
-        default=None, ge=1, description="node-limited routing (DeepSeek-V3: 4)")
+        default=None, ge=1, le=B.MAX_DEVICES, description="node-limited routing (DeepSeek-V3: 4)")
     num_redundant_experts: int = Field(
-        default=0, ge=0, description="extra copies of hot experts placed greedily (EPLB)")
-    seed: int | None = Field(default=None, description="None: derived from the scenario seed")
+        default=0, ge=0, le=B.MAX_EXPERTS, description="extra copies of hot experts placed greedily (EPLB)")
+    seed: int | None = Field(default=None, ge=0, le=B.MAX_SEED, description="None: derived from the scenario seed")

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from moesim.specs import bounds as B
 from moesim.specs.base import FrozenSpec
 from moesim.specs.hardware import TopologySpec
 from moesim.specs.model import MoEModelSpec
@@ -38,11 +39,11 @@ class ScenarioSpec(FrozenSpec):
     topology_overrides: dict[str, Any] = Field(
         default_factory=dict, description="dotted paths into the topology, e.g. tiers.1.num_domains")
     model: str | MoEModelSpec
-    num_devices: int | None = Field(default=None, ge=1, description="default: all in the topology")
+    num_devices: int | None = Field(default=None, ge=1, le=B.MAX_DEVICES, description="default: all in the topology")
     parallelism: ParallelismSpec = Field(default_factory=ParallelismSpec)
     workload: TrainingWorkloadSpec
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=B.MAX_SEED)
     calibration: str | None = Field(
         default=None, description="path to a calibration table; null: the accelerator's shipped "
         "measured table (calibration/, docs/compute.md); none: the roofline")

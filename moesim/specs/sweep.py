@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,12 +44,54 @@ class SweepSpec(FrozenSpec):
         return [dict(self.fixed) | dict(zip(paths, c, strict=True)) for c in combos]
 
 
-def load_sweep(path: str | Path) -> SweepSpec:
-    from moesim.specs.loader import read_yaml, validate_as
+# Points one sweep may hold: 100,000 is 100x the largest shipped sweep (1,000 points) and about
+# 3 hours of analytic points on a 2-core VM; split a larger study into several sweeps.
+MAX_SWEEP_POINTS = 100_000
 
-    spec = validate_as(SweepSpec, read_yaml(path), file=str(path))
+
+def load_sweep(path: str | Path, *, data: Any = None) -> SweepSpec:
+    """Load and check a sweep file: its base exists, it has at most MAX_SWEEP_POINTS points,
+    and no two points are the same."""
+    from moesim.specs.loader import is_file, read_yaml, validate_as
+
+    if data is None:
+        data = read_yaml(path)
+    spec = validate_as(SweepSpec, data, file=str(path))
     base = Path(path).parent / spec.base
-    if not base.is_file():
-        raise SpecError(f"base={spec.base!r}: referenced file not found; give a path relative "
+    if not is_file(base):
+        shown = repr(spec.base) if len(spec.base) <= 80 else repr("..." + spec.base[-77:])
+        raise SpecError(f"base={shown}: referenced file not found; give a path relative "
                         "to the sweep file", file=str(path), field="base")
+    _check_points(spec, str(path))
     return spec
+
+
+def _check_points(spec: SweepSpec, path: str) -> None:
+    if spec.mode == "zip":
+        n = len(spec.axes[0].values)
+    else:
+        n = 1
+        for a in spec.axes:
+            n *= len(a.values)
+    if n > MAX_SWEEP_POINTS:
+        sizes = " x ".join(str(len(a.values)) for a in spec.axes)
+        raise SpecError(f"axes: {sizes} = {n:,} points, more than {MAX_SWEEP_POINTS:,} (about 3 "
+                        "hours of analytic points on 2 cores); split the sweep or drop values",
+                        file=path, field="axes")
+    for i, a in enumerate(spec.axes):
+        seen: dict[str, int] = {}
+        for j, v in enumerate(a.values):
+            key = json.dumps(v, sort_keys=True, default=str)
+            if key in seen and spec.mode == "grid":
+                raise SpecError(f"axes.{i}.values: entries {seen[key]} and {j} are equal, so "
+                                "points would repeat; remove one", file=path,
+                                field=f"axes.{i}.values")
+            seen.setdefault(key, j)
+    if spec.mode == "zip":
+        seen_points: dict[str, int] = {}
+        for j, point in enumerate(spec.points()):
+            key = json.dumps(point, sort_keys=True, default=str)
+            if key in seen_points:
+                raise SpecError(f"points {seen_points[key]} and {j} of the zip are equal; "
+                                "remove one", file=path, field="axes")
+            seen_points[key] = j

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from moesim.specs import bounds as B
 from moesim.specs.base import FrozenSpec
 
 
@@ -13,8 +14,8 @@ class TrainingWorkloadSpec(FrozenSpec):
     """One optimizer step of pre-training."""
 
     kind: Literal["training"] = "training"
-    global_batch_size: int = Field(ge=1, description="sequences per optimizer step")
-    sequence_length: int = Field(ge=1, description="tokens per sequence")
+    global_batch_size: int = Field(ge=1, le=B.MAX_BATCH, description="sequences per optimizer step")
+    sequence_length: int = Field(ge=1, le=B.MAX_SEQUENCE, description="tokens per sequence")
     dtype: Literal["bf16", "fp16", "fp8", "fp32"] = Field(
         default="bf16", description="GEMM compute dtype")
     fp8_recipe: Literal["tensorwise", "delayed", "blockwise", "mxfp8"] = Field(
@@ -35,7 +36,7 @@ class TrainingWorkloadSpec(FrozenSpec):
         default=True, description="count the MTP modules in the model FLOPs (Megatron-LM's "
         "convention); false: the main model only (DeepSeek-V3's own figures)")
     host_op_us: float | None = Field(
-        default=None, ge=0, description="host time to issue one modeled op (the framework's "
+        default=None, ge=0, le=B.MAX_LATENCY_US, description="host time to issue one modeled op (the framework's "
         "Python, autograd and launch work); the host runs ahead of the device and waits at "
         "synchronization points (docs/engine.md, Host); null: moesim's fitted value on GPUs "
         "and 0 on TPUs (XLA launches the compiled step once)")

@@ -149,3 +149,86 @@ def test_capacity_json(tmp_path: Path) -> None:
     assert data["devices"] % 8 == 0 and data["tokens_per_s"] >= data["required_tokens_per_s"]
     assert data["cost_usd"] == pytest.approx(
         data["devices"] * 2.5 * 1e9 / data["tokens_per_s"] / 3600)
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper has finished)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc (Linux)")
+def test_kill_9_of_the_parent_leaves_no_worker(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, [2, 4, 8], [1, 2, 4, 8])
+    out = tmp_path / "o"
+    jsonl = out / "points.jsonl"
+    proc = subprocess.Popen([*CLI, "sweep", str(sweep), "--out", str(out), "--workers", "2",
+                             *FAKE], env=_env(PLAN_FAKES_SLEEP_S="0.5"), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+            jsonl.is_file() and len(jsonl.read_text(encoding="utf-8").splitlines()) >= 2):
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, workers
+    proc.kill()  # SIGKILL to the parent only: the workers are not in its signal's reach
+    proc.wait(timeout=30)
+    time.sleep(5)
+    assert not [w for w in workers if _alive(w)], "a sweep worker outlived its parent by 5 s"
+    done_before = len(_lines(jsonl))
+    r = moesim("sweep", str(sweep), "--out", str(out), "--workers", "2", *FAKE)
+    assert r.returncode == 0, r.stderr
+    assert f"{done_before} already done, {12 - done_before} computed" in r.stdout
+    recs = _lines(jsonl)
+    assert len(recs) == 12 and len({rec["point_id"] for rec in recs}) == 12
+    rows = (out / "points.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert sorted(int(x.split(",")[0]) for x in rows) == list(range(12))
+
+
+def test_rerun_after_a_base_edit_recomputes(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    text = MIXTRAL.read_text(encoding="utf-8")
+    base.write_text(text.replace("../topologies/", f"{ROOT}/topologies/").replace(
+        "models/", f"{ROOT}/scenarios/models/"), encoding="utf-8")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"name: t\nbase: {base.as_posix()}\naxes:\n"
+                     "  - {path: parallelism.expert_parallel_degree, values: [2, 4, 8]}\n",
+                     encoding="utf-8")
+    args = ["sweep", str(sweep), "--out", str(tmp_path / "o"), "--workers", "1", *FAKE]
+    assert "0 already done, 3 computed" in moesim(*args).stdout
+    assert "3 already done, 0 computed" in moesim(*args).stdout
+    base.write_text(base.read_text(encoding="utf-8").replace("global_batch_size: 256",
+                                                             "global_batch_size: 512"),
+                    encoding="utf-8")
+    assert "0 already done, 3 computed" in moesim(*args).stdout
+    assert "0 already done, 3 computed" in moesim(*args, "--fresh").stdout
+
+
+def test_sweep_name_stays_inside_reports(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, [8], [1]).read_text(encoding="utf-8").replace("name: t",
+                                                                           "name: ../../x")
+    (tmp_path / "s.yaml").write_text(sweep, encoding="utf-8")
+    cwd = tmp_path / "a" / "b"
+    cwd.mkdir(parents=True)
+    r = subprocess.run([*CLI, "sweep", str(tmp_path / "s.yaml"), "--workers", "1", *FAKE],
+                       capture_output=True, text=True, env=_env(), cwd=cwd, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (cwd / "reports/sweeps/x/points.csv").is_file()
+    assert not (tmp_path / "x").exists() and not (cwd / "x").exists()

@@ -23,3 +23,14 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
         write_bytes_atomic(p, "not bytes")  # type: ignore[arg-type]
     assert p.read_text() == "old"
     assert [f.name for f in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_safe_name_is_one_path_component() -> None:
+    from moesim.io import safe_name
+
+    for name, want in [("default", "default"), ("../../x", "x"), ("/etc/passwd", "etc_passwd"),
+                       ("..", "unnamed"), ("", "unnamed"), ("a/b\\c", "a_b_c"),
+                       (".hidden", "hidden"), ("a\x00b", "a_b"), ("x" * 300, "x" * 100)]:
+        got = safe_name(name)
+        assert got == want, (name, got)
+        assert "/" not in got and not got.startswith(".")

@@ -31,7 +31,7 @@ def test_set_override_reaches_the_model_and_overflow_is_exit_2():
     res = runner.invoke(app, ["memory", str(QWEN3), "--set", "parallelism.fsdp=false"])
     assert res.exit_code == 2
     line = res.stderr.strip()
-    assert line.startswith("moesim: error: pp0: ") and "gradients" in line
+    assert line.startswith(f"moesim: error: {QWEN3}: pp0: ") and "gradients" in line  # names the file
     assert "\n" not in line
 
 
