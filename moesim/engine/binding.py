@@ -27,7 +27,14 @@ from moesim.compute import KernelCostModel
 from moesim.compute.calibration import CalibrationTable
 from moesim.compute.tables import TableCache, table_path_for
 from moesim.network import all_to_all_v_time, collective_time, send_time
-from moesim.program.ops import AttentionShape, CollectiveShape, GemmShape, MemoryShape
+from moesim.program.ops import (
+    AttentionShape,
+    CollectiveShape,
+    GemmShape,
+    GroupedGemmShape,
+    GroupedMemoryShape,
+    MemoryShape,
+)
 from moesim.specs.scenario import ScenarioSpec
 
 # Sustained fraction of the isolated-kernel speed that whole training steps reach: every
@@ -110,7 +117,21 @@ class ScenarioCostProvider:
                 _LINKS.clear()
             hit = _PRICES[key] = price()
         self.sources[hit[1]] += 1
+        self.last_source = hit[1]
         return hit[0]
+
+    def source_of(self, shape: object) -> str:
+        """Which path priced ``shape`` (measured, derived, roofline, network); compute shapes
+        are priced first, so this reads what that pricing found."""
+        if isinstance(shape, (GemmShape, AttentionShape, MemoryShape)):
+            key = (self._kernel_id, shape)
+            hit = _PRICES.get(key)
+            return hit[1] if hit is not None else self.kernels.source
+        if isinstance(shape, GroupedGemmShape):
+            return "derived" if self.kernels.source != "roofline" else "roofline"
+        if isinstance(shape, GroupedMemoryShape):
+            return self.kernels_bf16.memory_op(1e6, kind=shape.kind).source
+        return "network"
 
     # --- compute ---------------------------------------------------------------------------
     def gemm(self, shape: GemmShape) -> float:

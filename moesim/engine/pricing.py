@@ -82,6 +82,14 @@ class Pricer:
         t = np.full(self.m, self.fixed(op, stage))
         return OpCost(t, t)
 
+    def source(self, op: Op) -> str:
+        """The path that priced ``op`` (measured, derived, roofline, network; "model" for a
+        cost provider that does not say)."""
+        if not op.is_compute:
+            return "network"
+        of = getattr(self.costs, "source_of", None)
+        return of(op.shape) if of is not None else "model"
+
     def fixed(self, op: Op, stage: int) -> float:
         """Seconds of a shape that does not depend on routing (cached by shape)."""
         shape = op.shape

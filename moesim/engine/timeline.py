@@ -47,6 +47,7 @@ class Step:
     comm_kind: str = ""
     host: float = 0.0  # host issue time before the step can start (seconds)
     sync: bool = False  # the host waits for the device before issuing this step
+    source: str = ""  # the path that priced its compute (measured, derived, roofline)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class PhaseSummary:
     imbalance: np.ndarray
     ops: int
     host_wait: np.ndarray  # [M] device idle waiting for the host
+    by_source: dict[str, np.ndarray]  # [M] mean-rank compute time by pricing path
 
 
 @dataclass
@@ -84,7 +86,10 @@ def _summarize(steps: list[Step]) -> PhaseSummary:
     def add(d: dict[str, np.ndarray], k: str, v: np.ndarray) -> None:
         d[k] = d[k] + v if k in d else v.astype(np.float64, copy=True)
 
+    by_source: dict[str, np.ndarray] = {}
     for s in steps:
+        if s.compute:
+            add(by_source, s.source or "model", s.mean)
         if s.exposed is not None:
             add(compute, s.kind, s.mean)
             add(exposed, s.comm_kind, s.exposed)
@@ -95,7 +100,7 @@ def _summarize(steps: list[Step]) -> PhaseSummary:
         else:
             add(exposed, s.kind, s.slow)
     total, host_wait = host_recursion(steps, m)
-    return PhaseSummary(total, compute, exposed, imbalance, len(steps), host_wait)
+    return PhaseSummary(total, compute, exposed, imbalance, len(steps), host_wait, by_source)
 
 
 def host_recursion(steps: list[Step], m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +160,8 @@ def _steps(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> list[Step]
             continue
         c = pricer.cost(op, stage)
         out.append((op, Step(op.name, op.kind, op.stream, op.is_compute, c.slow, c.mean,
-                             host=issue[i], sync=host.syncs_before(op))))
+                             host=issue[i], sync=host.syncs_before(op),
+                             source=pricer.source(op) if op.is_compute else "")))
         i += 1
     return [st for _, st in fuse_overlaps(pricer, out)]
 
@@ -165,7 +171,7 @@ def _merged(comp: Step, comm: Step, f: float) -> Step:
     slow = overlapped_pair(comp.slow, comm.slow, f)
     return Step(f"{comp.name}+{comm.name}", comp.kind, "compute", True, slow, comp.mean,
                 exposed=slow - comp.slow, comm_kind=comm.kind, host=comp.host + comm.host,
-                sync=comp.sync or comm.sync)
+                sync=comp.sync or comm.sync, source=comp.source)
 
 
 def _summed(steps: list[Step], kind: str) -> Step:
@@ -173,7 +179,7 @@ def _summed(steps: list[Step], kind: str) -> Step:
     first = steps[0]
     return Step(first.name, kind, "compute", True, sum(s.slow for s in steps),
                 sum(s.mean for s in steps), host=sum(s.host for s in steps),
-                sync=any(s.sync for s in steps))
+                sync=any(s.sync for s in steps), source=first.source)
 
 
 def _plain_compute(item: tuple[Op | None, Step]) -> bool:
@@ -308,7 +314,8 @@ def _overlapped(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> Step:
     hidden = np.maximum(comm - (total - work_slow), 0.0)
     total = total + ep_fraction(pricer.program.context.parallelism, pricer.num_sms) * hidden
     return Step(f"{ops[0].name}+overlap", "experts", "compute", True, total, work_mean,
-                exposed=total - work_slow, comm_kind=ops[0].kind)
+                exposed=total - work_slow, comm_kind=ops[0].kind,
+                source=pricer.source(ops[1]))
 
 
 def _fused_backward(chunk: ChunkProgram) -> list[Op]:
@@ -429,6 +436,8 @@ class Ledger:
     exposed: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     imbalance: float = 0.0
     host_wait: float = 0.0  # device idle waiting for the host to issue ops
+    # mean-rank compute time by the path that priced it (measured, derived, roofline)
+    by_source: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     optimizer: float = 0.0
     ops: int = 0
     # schedule phases of a rank (DualPipe: unpaired forward / backward, deferred weight
@@ -462,6 +471,8 @@ def run_phase(plan: PhasePlan, mb: int, t0: float, ledger: Ledger,
             ledger.host_wait += h - t
             t = h
         d = float(s.slow[mb])
+        if s.compute:
+            ledger.by_source[s.source or "model"] += float(s.mean[mb])
         if s.exposed is not None:
             mean = float(s.mean[mb])
             ledger.compute[s.kind] += mean
@@ -499,6 +510,8 @@ def add_summary(plan: PhasePlan, ledger: Ledger, mb: int | slice) -> None:
         ledger.exposed[k] += pick(v)
     ledger.imbalance += pick(sm.imbalance)
     ledger.host_wait += pick(sm.host_wait)
+    for k, v in sm.by_source.items():
+        ledger.by_source[k] += pick(v)
     ledger.ops += sm.ops * n
 
 
@@ -520,6 +533,8 @@ def fold_pair(scratch: Ledger, ledger: Ledger, busy: float) -> None:
         ledger.compute[k] += v
     ledger.imbalance += scratch.imbalance
     ledger.host_wait += scratch.host_wait
+    for k, v in scratch.by_source.items():
+        ledger.by_source[k] += v
     comm = sum(scratch.exposed.values())
     exposed = max(0.0, busy - sum(scratch.compute.values()) - scratch.imbalance
                   - scratch.host_wait)

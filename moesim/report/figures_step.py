@@ -66,6 +66,13 @@ def headline_rows(result: SimulationResult) -> list[HeadlineRow]:
             v = b.pipeline_phases_s[key]
             rows.append(HeadlineRow(f"pipeline_{key}_s", f"DualPipe: {label}", v,
                                     f"{v / MS:,.2f} ms"))
+    src = result.compute_time_by_source_s
+    if src:
+        total = sum(src.values())
+        parts = ", ".join(f"{k} {v / total * 100:.1f} %" for k, v in sorted(src.items()))
+        share = result.measured_compute_share
+        rows.append(HeadlineRow("measured_compute_share", "compute time from measurements",
+                                share, f"{share * 100:.1f} % ({parts})"))
     rows += [
         HeadlineRow("drop_fraction", "dropped tokens", result.routing.drop_fraction,
                     f"{result.routing.drop_fraction * 100:.2f} %"),

@@ -54,6 +54,8 @@ def build_result(scenario: ScenarioSpec, program: Any, routing: Any, outcomes: l
         most_loaded_rank_class=str(getattr(memory, "most_loaded", "")) if memory else "",
         routing=_routing(program, routing), trace=_trace(outcomes),
         cost_sources={k: int(v) for k, v in sorted(sources.items())},
+        compute_time_by_source_s={k: _r(v) for k, v in sorted(crit.ledger.by_source.items())
+                                  if v > 0},
         parallelism=_layout(scenario, program), notes=_notes(routing, memory, sources),
         links=_links(links or [], step))
 

@@ -118,7 +118,19 @@ class SimulationResult(FrozenSpec):
     links: list[LinkUsageResult] = Field(default_factory=list)
     trace: list[TraceEventResult] = Field(default_factory=list)
     cost_sources: dict[str, int] = Field(
-        default_factory=dict, description="ops timed by each path: calibration, roofline, ...")
+        default_factory=dict, description="op prices by the path that gave them: measured, "
+        "derived (from measurements by a documented rule), roofline, network")
+    compute_time_by_source_s: dict[str, float] = Field(
+        default_factory=dict, description="the critical rank class's compute time (mean rank) "
+        "by the path that priced it: measured, derived, roofline")
+
+    @property
+    def measured_compute_share(self) -> float:
+        """Share of compute time priced from measurements (measured or derived), 0..1."""
+        total = sum(self.compute_time_by_source_s.values())
+        good = sum(v for k, v in self.compute_time_by_source_s.items()
+                   if k in ("measured", "derived"))
+        return good / total if total > 0 else 0.0
     parallelism: dict[str, int | str | bool] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
 
