@@ -13,17 +13,20 @@ import numpy as np
 
 from moesim.engine.des import StageOutcome, _Streams
 from moesim.engine.dualpipe import dualpipe_ledger, dualpipe_schedules
-from moesim.engine.overlap import ep_fraction, nccl_fraction, overlapped_pair
+from moesim.engine.host import host_runs_ahead
+from moesim.engine.overlap import ep_fraction, nccl_fraction
+from moesim.engine.pairing import pair_time
 from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import (
     ChunkPlan,
     Ledger,
+    PhasePlan,
     add_summary,
-    phase_split,
     phase_time,
     run_phase,
 )
 from moesim.program.builder import StepProgram
+from moesim.program.schedule import paired_actions, schedule_for
 
 
 def _mean(plan_steps_time: np.ndarray) -> float:
@@ -41,6 +44,7 @@ def run_analytic(program: StepProgram, pricer: Pricer,
     send = 0.0
     overlap = ctx.parallelism.overlap_moe_expert_parallel_comm
     f = ep_fraction(ctx.parallelism, pricer.num_sms) if program.moe_layers else 0.0
+    ahead = host_runs_ahead(program.schedule, pp, v)
     for st in program.stages:
         ledger = Ledger(f"pp{st.stage}")
         total = pair = 0.0
@@ -48,10 +52,13 @@ def run_analytic(program: StepProgram, pricer: Pricer,
             p = plans[(st.stage, c)]
             add_summary(p.forward, ledger, slice(None))  # ledger sums over micro-batches
             add_summary(p.backward, ledger, slice(None))
-            total += _mean(phase_time(p.forward)) + _mean(phase_time(p.backward))
-            if overlap:
-                (wf, cf), (wb, cb) = phase_split(p.forward), phase_split(p.backward)
-                pair += _mean(overlapped_pair(wf + wb, cf + cb, f))
+            tf, tb = _led(p.forward, p.backward, ledger) if ahead else (
+                _mean(phase_time(p.forward)), _mean(phase_time(p.backward)))
+            total += tf + tb
+            if overlap and p.forward.steps and p.backward.steps:
+                pair += _pair_mean(p.forward, p.backward, m, f, ahead)
+            elif overlap:
+                pair += tf + tb
             ch = program.chunks[c]
             if ch.send_forward is not None:
                 send = max(send, pricer.fixed(ch.send_forward, st.stage))
@@ -61,18 +68,58 @@ def run_analytic(program: StepProgram, pricer: Pricer,
     t, tp = np.asarray(per_mb), np.asarray(paired)
     if program.schedule == "dualpipe":
         return _dualpipe(program, pricer, plans)
-    if overlap:  # the communication the pairs hid is no longer exposed
-        steady = m if program.schedule == "interleaved_1f1b" and v > 1 else m - 1
-        for ledger, full, pair in zip(ledgers, t, tp, strict=True):
-            _hide(ledger, steady * float(full - pair))
-    # Steady micro-batches take the paired time (the same as the plain one without overlap);
-    # warm-up and cool-down run unpaired.
-    if program.schedule == "interleaved_1f1b" and v > 1:
-        pipe = m * tp.max() + (pp - 1) * t.max() / v + 2 * (pp - 1) * send
+    # With the 1F1B all-to-all overlap each stage runs the forward/backward pairs its schedule
+    # forms (paired_actions: the steady state; warm-up and cool-down run alone); a chunk pair
+    # saves (t - tp) / v of the stage's per-micro-batch time.
+    interleaved = program.schedule == "interleaved_1f1b" and v > 1
+    vv = v if interleaved else 1
+    pairs = np.array([_pairs(program, st.stage) for st in program.stages]) if overlap \
+        else np.zeros(len(t))
+    saved = pairs * (t - tp) / vv
+    for ledger, hid in zip(ledgers, saved, strict=True):
+        _hide(ledger, float(hid))
+    if interleaved:
+        pipe = (m * t - saved).max() + (pp - 1) * t.max() / v + 2 * (pp - 1) * send
     else:
-        pipe = (m - 1) * tp.max() + t.sum() + 2 * (pp - 1) * send
+        pipe = ((m - 1) * t - saved).max() + t.sum() + 2 * (pp - 1) * send
     return [_finish_stage(program, pricer, plans, st, ledger, pipe)
             for st, ledger in zip(program.stages, ledgers, strict=True)]
+
+
+def _led(fwd: PhasePlan, bwd: PhasePlan, ledger: Ledger) -> tuple[float, float]:
+    """Mean forward and backward phase times with the host running ahead across phases
+    (moesim.engine.host.host_runs_ahead): forward and backward alternate, each starting with
+    the lead the other ended with (a fixed point, three rounds); ``ledger``'s host waits drop
+    by what the lead saves."""
+    if not fwd.steps or not bwd.steps:
+        return _mean(phase_time(fwd)), _mean(phase_time(bwd))
+    sf, sb = fwd.summary, bwd.summary
+    lead = np.zeros_like(sf.total)
+    for _ in range(3):
+        tf, wf, out_f = sf.with_lead(lead)
+        tb, wb, lead = sb.with_lead(out_f)
+    ledger.host_wait -= float((sf.host_wait - wf).sum() + (sb.host_wait - wb).sum())
+    return float(tf.mean()), float(tb.mean())
+
+
+def _pair_mean(fwd: PhasePlan, bwd: PhasePlan, m: int, f: float, ahead: bool) -> float:
+    """Mean seconds of a chunk's forward beside its backward (moesim.engine.pairing; forward i
+    beside backward i: equal chunks, equal loads), the host's lead carried between pairs."""
+    idx = np.arange(m)
+    lead = np.zeros(m)
+    for _ in range(3 if ahead else 1):
+        dur, _, h_end = pair_time(fwd.nodes(True), bwd.nodes(False), idx, idx, f, lead)
+        lead = dur - h_end
+    return _mean(dur)
+
+
+def _pairs(program: StepProgram, s: int) -> int:
+    """Merged forward/backward pairs in stage ``s``'s schedule with the all-to-all overlap
+    (its extra warm-up forward included; the same order the DES runs)."""
+    ctx = program.context
+    actions = program.stages[s].actions or schedule_for(
+        program.schedule, s, ctx.pp, ctx.num_micro_batches, ctx.num_virtual, 1)
+    return sum(1 for g in paired_actions(actions) if len(g) == 2)
 
 
 def _hide(ledger: Ledger, seconds: float) -> None:

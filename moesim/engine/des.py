@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import simpy
 
 from moesim.engine.dualpipe import RankSchedule, dualpipe_ledger, dualpipe_schedules
-from moesim.engine.overlap import busy_overlap, ep_fraction, nccl_fraction, overlapped_pair
+from moesim.engine.host import host_runs_ahead
+from moesim.engine.overlap import busy_overlap, ep_fraction, nccl_fraction
+from moesim.engine.pairing import pair_time
 from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import (
     ChunkPlan,
@@ -23,7 +24,7 @@ from moesim.engine.timeline import (
     PhasePlan,
     add_summary,
     fold_pair,
-    phase_split,
+    phase_time,
     plan_chunk,
     run_phase,
     stage_ledger,
@@ -145,6 +146,8 @@ def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: A
     pending: list[tuple[float, Op]] = []
     groups = (paired_actions(st.actions) if par.overlap_moe_expert_parallel_comm
               else [(a,) for a in st.actions])
+    # The host clock, carried across phases where the schedule lets the host run ahead.
+    host = ([0.0] if host_runs_ahead(program.schedule, ctx.pp, ctx.num_virtual) else None)
     for group in groups:
         for action in group:  # inputs: the previous chunk's forward, the next one's backward
             c = action.virtual * ctx.pp + s
@@ -173,12 +176,13 @@ def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: A
             plan = plans[(s, c)]
             phase = plan.forward if action.phase == "F" else plan.backward
             ends: list[float] = []
-            end = run_phase(phase, action.micro_batch, t0, ledger, ends if last_b else None)
+            end = run_phase(phase, action.micro_batch, t0, ledger, ends if last_b else None,
+                            host)
             if last_b:
                 _grad_buckets(streams, ledger, pricer, s, par, pending,
                               [(ends[i], op) for i, op in plan.backward.buckets])
         else:
-            end = t0 + _pair(plans, s, ctx.pp, group, f_ep, ledger)
+            end = t0 + _pair(plans, s, ctx.pp, group, f_ep, ledger, host, t0)
             parts = [(_phase_of(plans, s, ctx.pp, a), a.micro_batch)
                      for a in sorted(group, key=lambda a: a.phase == "B")]
             _segment(parts, t0, end - t0, ledger, streams, pricer, s, bool(last_b),
@@ -205,18 +209,29 @@ def _phase_of(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
 
 
 def _pair(plans: dict[tuple[int, int], ChunkPlan], s: int, pp: int,
-          group: tuple[Action, ...], f: float, ledger: Ledger) -> float:
-    """Seconds of a merged forward/backward pair; its compute and exposed communication go to
-    ``ledger`` the way DualPipe's pairs do (the rest of the pair is exposed, shared by kind)."""
-    work = comm = 0.0
+          group: tuple[Action, ...], f: float, ledger: Ledger, host: list[float] | None = None,
+          t0: float = 0.0) -> float:
+    """Seconds of a merged forward/backward pair (the layer-by-layer two-stream schedule of
+    :mod:`moesim.engine.pairing`) starting at ``t0``, the host clock ``host`` carried where it
+    runs ahead; its compute and exposed communication go to ``ledger`` the way DualPipe's
+    pairs do (the rest of the pair is exposed, shared by kind)."""
     scratch = Ledger(ledger.rank_class)
-    for a in group:
-        ph = _phase_of(plans, s, pp, a)
-        w, c = phase_split(ph)
-        work += float(w[a.micro_batch])
-        comm += float(c[a.micro_batch])
+    fa = next(a for a in group if a.phase == "F")
+    ba = next(a for a in group if a.phase == "B")
+    fp, bp = _phase_of(plans, s, pp, fa), _phase_of(plans, s, pp, ba)
+    for a, ph in ((fa, fp), (ba, bp)):
         add_summary(ph, scratch, a.micro_batch)
-    dur = float(overlapped_pair(np.array([work]), np.array([comm]), f)[0])
+    if fp.steps and bp.steps:
+        lead = t0 - host[0] if host is not None else 0.0
+        d, stall, h_end = pair_time(fp.nodes(True), bp.nodes(False), fa.micro_batch,
+                                    ba.micro_batch, f, lead)
+        dur = float(d)
+        scratch.host_wait = float(stall)  # the pair's own waits for the host
+        if host is not None:
+            host[0] = t0 + float(h_end)
+    else:
+        dur = sum(float(phase_time(ph)[a.micro_batch]) if ph.steps else 0.0
+                  for a, ph in ((fa, fp), (ba, bp)))
     fold_pair(scratch, ledger, dur)
     return dur
 

@@ -88,3 +88,18 @@ def host_model(scenario: ScenarioSpec, op_s: float | None = None) -> HostModel:
     static = rt.capacity_factor is not None and rt.pad_to_capacity
     return HostModel(op_s=float(op_s), graphed=frozenset(wl.cuda_graph_modules),
                      sync_at_dispatch=not static)
+
+
+def host_runs_ahead(schedule: str, pp: int, num_virtual: int) -> bool:
+    """Whether the host keeps issuing across phase boundaries instead of waiting for the device.
+
+    Megatron-Core's non-interleaved pipeline schedule exchanges activations with
+    ``batch_isend_irecv`` followed by ``torch.cuda.synchronize()`` (p2p_communication.py:
+    ``batch_p2p_comm`` and ``batch_p2p_sync`` default true), so with PP > 1 each phase starts
+    synced. The interleaved schedule overlaps its sends and receives (``overlap_p2p_comm``,
+    on by default, turns ``batch_p2p_comm`` off: training/argument_utils.py) and waits for
+    them on the stream, and PP 1 exchanges nothing: there the host runs ahead. DualPipe's
+    phases start synced (its own schedule)."""
+    if schedule == "dualpipe":
+        return False
+    return pp == 1 or (schedule == "interleaved_1f1b" and num_virtual > 1)

@@ -21,6 +21,7 @@ import numpy as np
 
 from moesim.engine.host import HostModel
 from moesim.engine.overlap import ep_fraction, nccl_fraction, overlapped_pair
+from moesim.engine.pairing import PhaseNodes, phase_nodes
 from moesim.engine.pricing import Pricer
 from moesim.program.builder import ChunkProgram
 from moesim.program.ops import AllToAllShape, AttentionShape, CollectiveShape, GemmShape, Op
@@ -61,6 +62,26 @@ class PhaseSummary:
     ops: int
     host_wait: np.ndarray  # [M] device idle waiting for the host
     by_source: dict[str, np.ndarray]  # [M] mean-rank compute time by pricing path
+    # The host's lead (below): the duration with the host unboundedly ahead at the start,
+    # the host's total issue time, the lead it ends with from a synced start, and whether
+    # the host synchronizes inside the phase.
+    free_total: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    host_total: float = 0.0
+    lead_out: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    syncs: bool = False
+
+    def with_lead(self, lead: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """([M] duration, [M] host wait, [M] lead at the end) when the host starts issuing
+        ``lead`` seconds before the phase can start on the device.
+
+        The device's waits for the host before the first sync point are the running maximum
+        of host issue minus device work, so a head start of L removes min(L, those waits):
+        T(L) = max(T(inf), T(0) - L). After a sync the host's lead no longer depends on L;
+        without one the host ends H - T(L) - L behind (H its issue time)."""
+        total = np.maximum(self.free_total, self.total - lead)
+        wait = np.maximum(self.host_wait - (self.total - total), 0.0)
+        out = self.lead_out if self.syncs else total + lead - self.host_total
+        return total, wait, np.asarray(out, dtype=np.float64)
 
 
 @dataclass
@@ -68,6 +89,14 @@ class PhasePlan:
     steps: list[Step]
     buckets: list[tuple[int, Op]] = field(default_factory=list)  # (issue after step i, op)
     _summary: PhaseSummary | None = None
+    _nodes: dict[bool, PhaseNodes] = field(default_factory=dict)
+
+    def nodes(self, forward: bool) -> PhaseNodes:
+        """The phase cut into Megatron's per-layer nodes for the 1F1B all-to-all overlap
+        (:mod:`moesim.engine.pairing`), computed once."""
+        if forward not in self._nodes:
+            self._nodes[forward] = phase_nodes(self.steps, forward)
+        return self._nodes[forward]
 
     @property
     def summary(self) -> PhaseSummary:
@@ -99,8 +128,27 @@ def _summarize(steps: list[Step]) -> PhaseSummary:
             imbalance = imbalance + s.slow - s.mean
         else:
             add(exposed, s.kind, s.slow)
-    total, host_wait = host_recursion(steps, m)
-    return PhaseSummary(total, compute, exposed, imbalance, len(steps), host_wait, by_source)
+    total, host_wait, pre_wait, h_end = _host_recursion(steps, m)
+    host_total = float(sum(st.host for st in steps))
+    return PhaseSummary(total, compute, exposed, imbalance, len(steps), host_wait, by_source,
+                        free_total=total - pre_wait, host_total=host_total,
+                        lead_out=total - h_end, syncs=any(st.sync for st in steps))
+
+
+def _host_recursion(steps: list[Step], m: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """([M] duration, host wait, host wait before the first sync, host clock at the end)."""
+    h, d, wait, pre = np.zeros(m), np.zeros(m), np.zeros(m), None
+    for s in steps:
+        if s.sync:
+            if pre is None:
+                pre = wait.copy()
+            h = np.maximum(h, d)
+        h = h + s.host
+        start = np.maximum(d, h)
+        wait = wait + (start - d)
+        d = start + s.slow
+    return d, wait, (wait if pre is None else pre), h
 
 
 def host_recursion(steps: list[Step], m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,14 +156,7 @@ def host_recursion(steps: list[Step], m: int) -> tuple[np.ndarray, np.ndarray]:
 
     h: host clock, d: device clock; h += issue time; start = max(d, h); d = start + duration;
     at a sync point h = max(h, d) before the step's issue (module docstring)."""
-    h, d, wait = np.zeros(m), np.zeros(m), np.zeros(m)
-    for s in steps:
-        if s.sync:
-            h = np.maximum(h, d)
-        h = h + s.host
-        start = np.maximum(d, h)
-        wait = wait + (start - d)
-        d = start + s.slow
+    d, wait, _, _ = _host_recursion(steps, m)
     return d, wait
 
 
@@ -453,16 +494,27 @@ class Ledger:
 
 
 def run_phase(plan: PhasePlan, mb: int, t0: float, ledger: Ledger,
-              on_step: list[float] | None = None) -> float:
+              on_step: list[float] | None = None, host: list[float] | None = None) -> float:
     """Run ``plan`` for micro-batch ``mb`` from ``t0``; returns the end time (seconds).
 
-    ``on_step`` receives each step's end time (for bucket issue times). Once the trace is
-    full, phases without ``on_step`` take the precomputed per-kind totals (no op loop).
+    ``on_step`` receives each step's end time (for bucket issue times). ``host`` (one
+    element: the host clock, updated) lets the host start issuing before ``t0`` where it ran
+    ahead; without it the phase starts synced. Once the trace is full, phases without
+    ``on_step`` take the precomputed per-kind totals (no op loop).
     """
+    if not plan.steps:
+        return t0
     if on_step is None and len(ledger.trace) >= ledger.cap:
         add_summary(plan, ledger, mb)
-        return t0 + float(plan.summary.total[mb]) if plan.steps else t0
-    t = h = t0
+        lead = t0 - host[0] if host is not None else 0.0
+        total, wait, out = plan.summary.with_lead(lead)
+        ledger.host_wait += float(wait[mb]) - float(plan.summary.host_wait[mb])
+        end = t0 + float(total[mb])
+        if host is not None:
+            host[0] = end - float(out[mb])
+        return end
+    t = t0
+    h = host[0] if host is not None else t0
     for s in plan.steps:
         if s.sync:
             h = max(h, t)
@@ -488,6 +540,8 @@ def run_phase(plan: PhasePlan, mb: int, t0: float, ledger: Ledger,
         t += d
         if on_step is not None:
             on_step.append(t)
+    if host is not None:
+        host[0] = h
     return t
 
 

@@ -102,3 +102,42 @@ def test_host_time_slows_a_small_op_model_and_graphs_remove_it() -> None:
     slow = run("workload.host_op_us=200")
     graphed = run("workload.host_op_us=200", "workload.cuda_graph_modules=[attn, moe_router]")
     assert free.step_time_s < graphed.step_time_s < slow.step_time_s
+
+
+def _summary(steps: list[Step]):  # noqa: ANN202
+    from moesim.engine.timeline import PhasePlan
+    return PhasePlan(steps).summary
+
+
+def test_a_head_start_removes_the_waits_before_the_first_sync() -> None:
+    # [10, 1, 1, 10] with issue 3 (first case): T(0) = 25 with 3 of waiting, all before any
+    # sync, so T(inf) = 22 and T(L) = max(22, 25 - L). Host issue H = 12; with no sync the
+    # host ends T(L) + L - H ahead: 13 from a synced start.
+    sm = _summary(_steps([10, 1, 1, 10], 3))
+    for lead, t in ((0, 25), (2, 23), (5, 22), (50, 22)):
+        total, wait, out = sm.with_lead(lead * US)
+        assert total[0] == pytest.approx(t * US)
+        assert wait[0] == pytest.approx((t - 22) * US)
+        assert out[0] == pytest.approx((t + lead - 12) * US)
+
+
+def test_after_a_sync_the_lead_no_longer_matters() -> None:
+    # Sync before step 2 (third case): T(0) = 30; unboundedly ahead the host still waits
+    # for the device at the sync (d = 11, h = 14 -> 15; h = 17 -> 27), T(inf) = 27, and both
+    # end with the host 10 ahead (30 - 20, 27 - 17).
+    sm = _summary(_steps([10, 1, 1, 10], 3, sync_at=2))
+    assert sm.with_lead(0.0)[0][0] == pytest.approx(30 * US)
+    assert sm.with_lead(1.0)[0][0] == pytest.approx(27 * US)
+    assert sm.with_lead(0.0)[2][0] == pytest.approx(10 * US)
+    assert sm.with_lead(1.0)[2][0] == pytest.approx(10 * US)
+
+
+def test_which_schedules_let_the_host_run_ahead() -> None:
+    # Megatron-Core: non-interleaved PP > 1 synchronizes after each batched p2p exchange;
+    # the interleaved schedule overlaps p2p on the stream; PP 1 exchanges nothing.
+    from moesim.engine.host import host_runs_ahead
+    assert not host_runs_ahead("1f1b", 4, 1)
+    assert host_runs_ahead("1f1b", 1, 1)
+    assert host_runs_ahead("interleaved_1f1b", 4, 2)
+    assert not host_runs_ahead("interleaved_1f1b", 4, 1)
+    assert not host_runs_ahead("dualpipe", 8, 1)
