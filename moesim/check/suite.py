@@ -15,12 +15,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moesim import shipped
 from moesim.check.cases import is_case_file, load_case
 from moesim.check.evaluate import CheckRow, Fidelity, evaluate_case, evaluate_scenario
 from moesim.errors import MAX_MESSAGE, InfeasibleError, MoesimError, SpecError, clip
 from moesim.specs.loader import is_file, load_scenario, read_yaml
 
-DEFAULT_PATH = Path("scenarios/published")
+DEFAULT_PATH = shipped.shipped_dir("scenarios/published")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
     """YAML files named by ``paths`` (files as given, folders recursively, sorted)."""
     found: list[Path] = []
     for raw in paths:
-        p = Path(raw)
+        p = shipped.resolve(raw, "case")
+        if not p.exists():
+            p = shipped.resolve(raw, "scenario")
         if p.is_dir():
             found += sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")
                             and is_file(q))

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def check(
         paths: list[Path] | None = typer.Argument(
-            None, help="Case files or folders (default: scenarios/published)."),
+            None, help="Case files, folders or shipped case names (default: every shipped case)."),
         as_json: bool = typer.Option(False, "--json", help="Print rows and summary as JSON."),
         out: Path = typer.Option(Path("reports/check"), "--out",
                                  help="Folder for check.html (predicted vs published)."),

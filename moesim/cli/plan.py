@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from moesim import shipped
 from moesim.cli.common import (
     SET_HELP,
     check_choice,
@@ -53,7 +54,7 @@ def _progress() -> Progress:
 
 
 def sweep(
-    file: Path = typer.Argument(..., help="A sweep YAML file."),
+    file: Path = typer.Argument(..., help="A sweep YAML file or a shipped sweep's name."),
     executor: str = typer.Option("local", "--executor", help="local (process pool) or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address, e.g. auto."),
     workers: int = typer.Option(None, "--workers", min=1, max=MAX_WORKERS,
@@ -68,6 +69,7 @@ def sweep(
 
     A point counts as done only while its resolved scenario, the files it names and moesim
     itself are unchanged; anything else computes it again."""
+    file = shipped.resolve(file, "sweep")  # a path, or a shipped sweep's name
     spec = load_sweep(file)
     # The sweep's name is text from its file: it names one folder inside reports/sweeps/.
     out_dir = out or Path("reports") / "sweeps" / safe_name(spec.name, default="sweep")

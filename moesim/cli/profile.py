@@ -10,6 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from moesim import shipped
 from moesim.cli.common import console, err_console, print_json, user_errors
 from moesim.compute.calibration import CalibrationTable, load_calibration, save_calibration
 from moesim.compute.coverage import coverage_dtype, scenario_coverage
@@ -173,8 +174,10 @@ def coverage(
     table_path: Path = typer.Argument(..., help="A calibration table (profile or import)."),
     accelerator: str = typer.Option(..., "--accelerator", help="Accelerator name from "
                                     "topologies/*.yaml, or 'self' for a profiled table's device."),
-    topologies: Path = typer.Option(Path("topologies"), "--topologies"),
-    scenarios: Path = typer.Option(Path("scenarios"), "--scenarios",
+    topologies: Path = typer.Option(shipped.shipped_dir("topologies"), "--topologies",
+                                    show_default="the shipped topologies"),
+    scenarios: Path = typer.Option(shipped.shipped_dir("scenarios"), "--scenarios",
+                                   show_default="the shipped scenarios",
                                    help="Folder of scenarios (its *.yaml) to report on."),
     scenario: list[Path] = typer.Option([], "--scenario", help="Report on this scenario "
                                         "only (repeatable; default: the --scenarios folder)."),

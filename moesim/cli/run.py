@@ -6,16 +6,16 @@ from pathlib import Path
 
 import typer
 
+from moesim import shipped
 from moesim.cli.common import SET_HELP, attributed, check_choice, plain_console, user_errors
 from moesim.io import safe_name
 
-DEFAULT_SCENARIO = Path("scenarios/default.yaml")
-FALLBACK_SCENARIO = Path("scenarios/mixtral-8x7b-64xh100.yaml")
 REPORTS = Path("reports")
 
 
 def _default_scenario() -> Path:
-    return DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else FALLBACK_SCENARIO
+    """The shipped ``scenarios/default.yaml`` (the checkout's, or the wheel's copy)."""
+    return shipped.shipped_dir("scenarios") / "default.yaml"
 
 
 def default_out(name: str) -> Path:
@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def run(
-        scenario: Path | None = typer.Argument(None, help="Scenario YAML (default: scenarios/default.yaml)."),
+        scenario: Path | None = typer.Argument(None, help="Scenario YAML, or a shipped scenario's name (default: the shipped default)."),
         sets: list[str] = typer.Option([], "--set", help=SET_HELP),
         fidelity: str = typer.Option("des", "--fidelity", help="des (event simulation) or analytic."),
         out: Path | None = typer.Option(None, "--out", help="Report folder (default reports/<scenario>/)."),
