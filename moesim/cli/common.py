@@ -42,6 +42,9 @@ _get_current_context = importlib.import_module(
     _CLICK_EXCEPTIONS.__name__.rsplit(".", 1)[0] + ".globals").get_current_context
 
 EXIT_USER = 2
+# Valid input, impossible here: the layout does not fit in memory (run, memory), every
+# point of a sweep is infeasible.
+EXIT_INFEASIBLE = 3
 EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE: moesim itself failed
 
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
 from moesim import shipped
-from moesim.cli.common import SET_HELP, attributed, check_choice, plain_console, user_errors
+from moesim.cli.common import (
+    EXIT_INFEASIBLE,
+    SET_HELP,
+    attributed,
+    check_choice,
+    fail,
+    plain_console,
+    user_errors,
+)
 from moesim.io import safe_name
+from moesim.units import GIB
 
 REPORTS = Path("reports")
 
@@ -39,8 +49,13 @@ def register(app: typer.Typer) -> None:
         fidelity: str = typer.Option("des", "--fidelity", help="des (event simulation) or analytic."),
         out: Path | None = typer.Option(None, "--out", help="Report folder (default reports/<scenario>/)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result JSON to stdout."),
+        allow_oom: bool = typer.Option(False, "--allow-oom",
+                                       help="Exit 0 even when the layout does not fit in memory."),
     ) -> None:
-        """Simulate one training step: step time, throughput, MFU, breakdown, memory."""
+        """Simulate one training step: step time, throughput, MFU, breakdown, memory.
+
+        A layout that does not fit in device memory (the verdict `moesim memory` gives) still
+        writes its report, then exits with code 3 unless --allow-oom."""
         from moesim.engine import Simulation
         from moesim.specs.loader import load_scenario
 
@@ -54,9 +69,25 @@ def register(app: typer.Typer) -> None:
         files = _write(result, out_dir)
         if as_json:
             typer.echo(result.to_json(include_trace=False))
+            _fit_verdict(result, path, allow_oom)
             return
         from moesim.report import print_summary
 
         print_summary(result, plain_console)  # the same table `moesim report` prints
         for name, p in sorted(files.items()):
             plain_console.print(f"wrote {p}" if name else str(p))
+        _fit_verdict(result, path, allow_oom)
+
+
+def _fit_verdict(result, path: Path, allow_oom: bool) -> None:  # noqa: ANN001
+    """Does not fit: the memory verdict's line on stderr and exit 3 (unless --allow-oom)."""
+    if result.fits_memory:
+        return
+    worst = max(result.memory, key=lambda m: m.memory.peak_bytes - m.memory.capacity_bytes)
+    m = worst.memory
+    line = (f"{path}: {worst.rank_class}: does not fit: peak {m.peak_bytes / GIB:.2f} GiB > "
+            f"{m.capacity_bytes / GIB:.2f} GiB HBM (see `moesim memory`)")
+    if allow_oom:
+        print(f"moesim: warning: {line}; exit 0 (--allow-oom)", file=sys.stderr)
+        return
+    fail(line + "; --allow-oom to exit 0 anyway", EXIT_INFEASIBLE)

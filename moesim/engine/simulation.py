@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
+
 from moesim.engine.analytic import run_analytic
 from moesim.engine.binding import ScenarioCostProvider
 from moesim.engine.costs import CostProvider
@@ -11,11 +13,12 @@ from moesim.engine.des import chunk_plans, run_des
 from moesim.engine.host import HostModel, host_model
 from moesim.engine.links import step_link_loads
 from moesim.engine.pricing import Pricer
-from moesim.engine.routing_view import RoutingView, draw_routing
+from moesim.engine.routing_view import RoutingView, closed_form_applies, draw_routing
 from moesim.memory import MemoryReport, estimate_memory
 from moesim.program.builder import StepProgram, build_program
 from moesim.results.build import build_result
 from moesim.results.schema import SimulationResult
+from moesim.routing import draw_step_routing
 from moesim.specs.scenario import ScenarioSpec
 
 Fidelity = Literal["des", "analytic"]
@@ -58,7 +61,10 @@ class Simulation:
         else:
             outcomes = run_analytic(self.program, self.pricer, plans)
         self.ops_simulated = sum(o.ledger.ops for o in outcomes)  # op intervals run
-        memory = _memory_report(self.scenario, self.routing) if self.include_memory else None
+        memory = None
+        if self.include_memory:  # the DES's own draws; the analytic run draws them for memory
+            raw = self.routing.raw if self.fidelity == "des" else None
+            memory = step_memory(self.scenario, getattr(raw, "recv_tokens", None))
         links = step_link_loads(self.program, self.pricer) if self.fidelity == "des" else []
         return build_result(self.scenario, self.program, self.routing, outcomes,
                             fidelity=self.fidelity, memory=memory,
@@ -88,8 +94,20 @@ def simulate(scenario: ScenarioSpec, *, fidelity: Fidelity = "des") -> Simulatio
     return Simulation(scenario, fidelity=fidelity).run()
 
 
-def _memory_report(scenario: ScenarioSpec, routing: RoutingView) -> MemoryReport:
-    """Peak memory per rank class, fed the routing draws this step used."""
-    raw = routing.raw
-    recv = getattr(raw, "recv_tokens", None) if raw is not None else None
-    return estimate_memory(scenario, recv_tokens=recv)
+def step_memory(scenario: ScenarioSpec, recv_tokens: np.ndarray | None = None) -> MemoryReport:
+    """Peak memory per rank class with the routing load the DES step runs: its seeded
+    per-micro-batch draws (``recv_tokens`` [L, M, EP] when the caller has them), or balanced
+    routing where the scenario's load is balanced and dropless (the draws' expectation, and
+    what they give). ``moesim memory`` and ``moesim run`` at either fidelity call this, so one
+    scenario has one fit verdict; ``routing_load`` says which load it assumed."""
+    moe = scenario.model_spec.is_moe and scenario.parallelism.expert_parallel_degree > 1
+    if recv_tokens is None and moe and not closed_form_applies(scenario):
+        recv_tokens = draw_step_routing(scenario).recv_tokens
+    report = estimate_memory(scenario, recv_tokens=recv_tokens if moe else None)
+    if moe and recv_tokens is not None and not closed_form_applies(scenario):
+        r = scenario.routing
+        load = (f"the step's routing draws ({r.load.kind} load, {recv_tokens.shape[1]} "
+                f"micro-batches, seed {scenario.seed}; the hottest EP rank)")
+    else:
+        load = "balanced routing (every EP rank gets the mean)"
+    return report.model_copy(update={"routing_load": load})

@@ -181,6 +181,8 @@ def _layout(scenario: ScenarioSpec, program: Any) -> dict[str, int | str | bool]
 
 def _notes(routing: Any, memory: Any | None, sources: dict[str, int]) -> list[str]:
     notes = [f"routing: {routing.source}"]
+    if memory is not None and getattr(memory, "routing_load", ""):
+        notes.append(f"memory assumes {memory.routing_load}")
     if memory is None:
         notes.append("memory: moesim.memory not available; fits_memory assumed true")
     return notes
