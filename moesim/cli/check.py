@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from moesim import shipped
 from moesim.cli.common import (
     check_choice,
     console,
@@ -17,6 +19,7 @@ from moesim.cli.common import (
     print_json,
     user_errors,
 )
+from moesim.io import safe_name
 
 
 def _rows_table(report) -> Table:  # noqa: ANN001
@@ -51,7 +54,8 @@ def register(app: typer.Typer) -> None:
         paths: list[Path] | None = typer.Argument(
             None, help="Case files, folders or shipped case names (default: every shipped case)."),
         as_json: bool = typer.Option(False, "--json", help="Print rows and summary as JSON."),
-        out: Path = typer.Option(Path("reports/check"), "--out",
+        out: Path = typer.Option(None, "--out", show_default="reports/check for every case, "
+                                 "reports/check-<first case>-<hash> for a subset",
                                  help="Folder for check.html (predicted vs published)."),
         fidelity: str = typer.Option("des", "--fidelity",
                                      help="Engine fidelity for training cases: des or analytic."),
@@ -71,7 +75,7 @@ def register(app: typer.Typer) -> None:
             _print_failures(report)
             raise SpecError("no measured points found under "
                             f"{', '.join(str(p) for p in (paths or [DEFAULT_PATH]))}")
-        page = write_check_html(report, out)
+        page = write_check_html(report, out or check_out(paths or []))
         if as_json:
             print_json({**report.as_dict(), "html": str(page)})
         else:
@@ -81,6 +85,19 @@ def register(app: typer.Typer) -> None:
         if report.failed:  # every other case was checked; the failures still fail the run
             _print_failures(report)
             raise typer.Exit(2)
+
+
+def check_out(paths: list[Path]) -> Path:
+    """reports/check for the whole suite; a subset gets its own folder, named by its first
+    case, how many more, and a hash of the resolved paths, so it never replaces the full
+    page (or another subset's)."""
+    if not paths:
+        return Path("reports") / "check"
+    resolved = sorted(str(shipped.resolve(p, "case").resolve()) for p in paths)
+    digest = hashlib.sha256("\n".join(resolved).encode("utf-8")).hexdigest()[:8]
+    first = safe_name(Path(str(paths[0])).stem, default="cases")[:60]
+    more = f"+{len(paths) - 1}" if len(paths) > 1 else ""
+    return Path("reports") / f"check-{first}{more}-{digest}"
 
 
 def _print_failures(report) -> None:  # noqa: ANN001

@@ -28,9 +28,12 @@ def _default_scenario() -> Path:
     return shipped.shipped_dir("scenarios") / "default.yaml"
 
 
-def default_out(name: str) -> Path:
-    """reports/<name>, with the name made one safe path component (moesim.io.safe_name)."""
-    return REPORTS / safe_name(name, default="scenario")
+def default_out(name: str, inputs_hash: str = "") -> Path:
+    """reports/<name>-<hash of the resolved inputs>, the name made one safe path component
+    (moesim.io.safe_name): runs of other inputs never overwrite each other, a rerun of the
+    same inputs writes the same folder."""
+    base = safe_name(name, default="scenario")
+    return REPORTS / (f"{base}-{inputs_hash}" if inputs_hash else base)
 
 
 def _write(result, out_dir: Path) -> dict[str, Path]:  # noqa: ANN001
@@ -47,7 +50,8 @@ def register(app: typer.Typer) -> None:
         scenario: Path | None = typer.Argument(None, help="Scenario YAML, or a shipped scenario's name (default: the shipped default)."),
         sets: list[str] = typer.Option([], "--set", help=SET_HELP),
         fidelity: str = typer.Option("des", "--fidelity", help="des (event simulation) or analytic."),
-        out: Path | None = typer.Option(None, "--out", help="Report folder (default reports/<scenario>/)."),
+        out: Path | None = typer.Option(None, "--out", help="Report folder (default "
+                                        "reports/<scenario>-<inputs hash>/)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result JSON to stdout."),
         allow_oom: bool = typer.Option(False, "--allow-oom",
                                        help="Exit 0 even when the layout does not fit in memory."),
@@ -57,6 +61,7 @@ def register(app: typer.Typer) -> None:
         A layout that does not fit in device memory (the verdict `moesim memory` gives) still
         writes its report, then exits with code 3 unless --allow-oom."""
         from moesim.engine import Simulation
+        from moesim.results.provenance import provenance
         from moesim.specs.loader import load_scenario
 
         check_choice("run", "--fidelity", fidelity, ("des", "analytic"))
@@ -64,8 +69,10 @@ def register(app: typer.Typer) -> None:
         with attributed(path):
             spec = load_scenario(path, tuple(sets))
             result = Simulation(spec, fidelity=fidelity).run()  # type: ignore[arg-type]
+        prov = provenance(spec, fidelity, scenario_file=scenario or "default", overrides=sets)
+        result = result.model_copy(update={"provenance": prov})
         # The scenario's name is text from its file: it names a folder inside reports/ only.
-        out_dir = out or default_out(spec.name)
+        out_dir = out or default_out(spec.name, prov.inputs_hash)
         files = _write(result, out_dir)
         if as_json:
             typer.echo(result.to_json(include_trace=False))

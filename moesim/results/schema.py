@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from moesim.errors import require_pandas
+from moesim.results.provenance import ProvenanceResult
 from moesim.results.trace import TraceEventResult, TraceResult, trace_from_events
 from moesim.specs.base import FrozenSpec
 
@@ -127,6 +128,9 @@ class SimulationResult(FrozenSpec):
         return good / total if total > 0 else 0.0
     parallelism: dict[str, int | str | bool] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    provenance: ProvenanceResult | None = Field(
+        default=None, description="the resolved scenario, overrides, moesim version and "
+        "calibration table of the run (moesim run and moesim.simulate set it)")
 
     @field_validator("trace", mode="before")
     @classmethod
