@@ -11,7 +11,7 @@ marked ``in_sample`` (a constant was fitted to them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,14 +104,19 @@ def check_file(path: Path, fidelity: Fidelity) -> list[CheckRow] | None:
 
 
 def run_check(paths: Sequence[str | Path] = (DEFAULT_PATH,), *,
-              fidelity: Fidelity = "des") -> CheckReport:
-    """Predict every measured point under ``paths``; engine runs at ``fidelity``."""
+              fidelity: Fidelity = "des",
+              on_file: Callable[[int, int, Path], None] | None = None) -> CheckReport:
+    """Predict every measured point under ``paths``; engine runs at ``fidelity``.
+    ``on_file(done, total, path)`` hears of each file before it is checked."""
     if fidelity not in ("des", "analytic"):
         raise SpecError(f"fidelity={fidelity!r} is not valid; valid: des, analytic")
     rows: list[CheckRow] = []
     skipped: list[str] = []
     failed: list[tuple[str, str]] = []
-    for path in discover(paths):
+    files = discover(paths)
+    for i, path in enumerate(files):
+        if on_file is not None:
+            on_file(i, len(files), path)
         try:
             got = check_file(path, fidelity)
         except KeyboardInterrupt:

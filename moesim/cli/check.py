@@ -17,6 +17,7 @@ from moesim.cli.common import (
     fail,
     plain_console,
     print_json,
+    progress,
     user_errors,
 )
 from moesim.io import safe_name
@@ -67,8 +68,11 @@ def register(app: typer.Typer) -> None:
         from moesim.errors import SpecError
 
         check_choice("check", "--fidelity", fidelity, ("des", "analytic"))
-        report = run_check(list(paths) if paths else [DEFAULT_PATH],
-                           fidelity=fidelity)  # type: ignore[arg-type]
+        with progress("check") as update:
+            report = run_check(list(paths) if paths else [DEFAULT_PATH],
+                               fidelity=fidelity,  # type: ignore[arg-type]
+                               on_file=lambda i, n, p: update(
+                                   completed=i, total=n, description=escape(p.stem[:50])))
         if not report.rows:
             if len(report.failed) == 1:
                 fail(report.failed[0][1])

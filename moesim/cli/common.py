@@ -21,6 +21,14 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from typer.core import TyperGroup
 
 from moesim.errors import MAX_MESSAGE, InfeasibleError, MoesimError, SpecError, clip, clip_path
@@ -118,6 +126,30 @@ def attributed(path: Any) -> Iterator[None]:
         yield
     except (SpecError, InfeasibleError) as exc:
         raise exc.with_file(str(path)) from None
+
+
+Update = Callable[..., None]
+
+
+def progress_shown() -> bool:
+    """Progress bars go to stderr, and only when it is a terminal (never into a pipe, a log
+    file or CI's output)."""
+    return err_console.is_terminal
+
+
+@contextlib.contextmanager
+def progress(description: str, total: float | None = None) -> Iterator[Update]:
+    """A transient rich progress bar on stderr while the block runs; yields
+    ``update(completed=, total=, description=, advance=)``. Silent (a no-op update) when
+    stderr is not a terminal; a total of None draws a pulsing bar with the elapsed time."""
+    if not progress_shown():
+        yield lambda **_kw: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                  transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda **kw: bar.update(task, **kw)
 
 
 def check_choice(command: str, option: str, value: str, valid: tuple[str, ...]) -> None:

@@ -21,12 +21,15 @@ from rich.table import Table
 from moesim import shipped
 from moesim.cli.common import (
     SET_HELP,
+    Update,
     check_choice,
     console,
     err_console,
     fail,
     plain_console,
     print_json,
+    progress,
+    progress_shown,
     user_errors,
 )
 from moesim.errors import InfeasibleError, SpecError
@@ -50,7 +53,15 @@ EVALUATOR_HELP = "MODULE:FUNCTION returning metrics for (scenario, fidelity) (de
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=err_console)
+                    TextColumn("ETA"), TimeRemainingColumn(), console=err_console,
+                    disable=not progress_shown())
+
+
+def _bar(update: Update) -> Any:
+    """A plan_layouts progress callback drawing on ``update`` (moesim.cli.common.progress)."""
+    def say(phase: str, done: int, total: int) -> None:
+        update(description=escape(phase), completed=done, total=max(total, 1))
+    return say
 
 
 def sweep(
@@ -164,9 +175,11 @@ def plan(
     s = load_scenario(scenario, sets)
     n = devices or s.devices
     w = workers or default_workers()
-    res = plan_layouts(s, n, objective=objective, des_top=des_top,  # type: ignore[arg-type]
-                       backend=Backend(evaluator, memory), analytic_budget=budget,
-                       executor=LocalExecutor(w) if w > 1 else None)
+    with progress(f"plan {s.name[:40]}") as update:
+        res = plan_layouts(s, n, objective=objective, des_top=des_top,  # type: ignore[arg-type]
+                           backend=Backend(evaluator, memory), analytic_budget=budget,
+                           executor=LocalExecutor(w) if w > 1 else None,
+                           progress=_bar(update))
     if not res.ranked:
         raise InfeasibleError(f"none of the {res.considered} layouts on {n} devices fits; "
                               f"excluded: {dict(res.excluded.most_common())}", reason="plan")
@@ -207,9 +220,11 @@ def capacity(
                         field="days")
     s = load_scenario(scenario, sets)
     w = workers or default_workers()
-    res = plan_capacity(s, n_tokens, days, price_per_device_hour=price,
-                        backend=Backend(evaluator, memory),
-                        executor_factory=(lambda: LocalExecutor(w)) if w > 1 else None)
+    with progress(f"capacity {s.name[:40]}") as update:
+        res = plan_capacity(s, n_tokens, days, price_per_device_hour=price,
+                            backend=Backend(evaluator, memory),
+                            executor_factory=(lambda: LocalExecutor(w)) if w > 1 else None,
+                            progress=_bar(update))
     assert res.plan is not None and res.plan.best is not None
     best = res.plan.best
     data = {"devices": res.devices, "layout": best.layout.label, "fidelity": best.fidelity,

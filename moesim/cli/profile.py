@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from moesim import shipped
-from moesim.cli.common import console, err_console, print_json, user_errors
+from moesim.cli.common import console, err_console, print_json, progress, user_errors
 from moesim.compute.calibration import CalibrationTable, load_calibration, save_calibration
 from moesim.compute.coverage import coverage_dtype, scenario_coverage
 from moesim.compute.fit import accelerator_from_table, fit_efficiency
@@ -37,9 +38,10 @@ def profile(
     dt = dtype or ("bf16" if device == "cuda" else "fp32")
     if dt not in ("bf16", "fp8", "fp32", "fp16"):
         raise SpecError(f"--dtype {dt!r} is not supported; valid: bf16, fp8, fp32")
-    table = run_profile(device, dt, quick=quick, name=name or out.stem,
-                        collectives=not no_collectives,
-                        progress=lambda msg: err_console.print(f"[dim]{msg}[/dim]"))
+    with progress(f"profile {device}") as update:
+        table = run_profile(device, dt, quick=quick, name=name or out.stem,
+                            collectives=not no_collectives,
+                            progress=lambda msg: update(description=escape(msg[:70])))
     save_calibration(table, out)
     console.print(f"wrote {out}: {len(table.gemm)} GEMMs, {len(table.grouped_gemm)} grouped, "
                   f"{len(table.attention)} attention, {len(table.memory)} memory ops, "

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from moesim import shipped
 from moesim.cli.common import (
@@ -15,6 +16,7 @@ from moesim.cli.common import (
     check_choice,
     fail,
     plain_console,
+    progress,
     user_errors,
 )
 from moesim.io import safe_name
@@ -66,14 +68,16 @@ def register(app: typer.Typer) -> None:
 
         check_choice("run", "--fidelity", fidelity, ("des", "analytic"))
         path = scenario or _default_scenario()
-        with attributed(path):
+        with attributed(path), progress(f"simulating ({fidelity})") as update:
             spec = load_scenario(path, tuple(sets))
+            update(description=f"simulating {escape(spec.name[:40])} ({fidelity})")
             result = Simulation(spec, fidelity=fidelity).run()  # type: ignore[arg-type]
         prov = provenance(spec, fidelity, scenario_file=scenario or "default", overrides=sets)
         result = result.model_copy(update={"provenance": prov})
         # The scenario's name is text from its file: it names a folder inside reports/ only.
         out_dir = out or default_out(spec.name, prov.inputs_hash)
-        files = _write(result, out_dir)
+        with progress(f"writing {out_dir}"[:60]):
+            files = _write(result, out_dir)
         if as_json:
             typer.echo(result.to_json(include_trace=False))
             _fit_verdict(result, path, allow_oom)

@@ -75,8 +75,10 @@ def smallest_fast_enough(sizes: list[int], fast: Callable[[int], bool]) -> int |
 def plan_capacity(scenario: ScenarioSpec, tokens: float, days: float, *,
                   price_per_device_hour: float | None = None, backend: Backend | None = None,
                   space: SearchSpaceSpec | None = None, des_top: int = 1,
-                  executor_factory: Callable[[], Executor] | None = None) -> CapacityResult:
-    """The smallest device count whose best layout trains ``tokens`` within ``days``."""
+                  executor_factory: Callable[[], Executor] | None = None,
+                  progress: Callable[[str, int, int], None] | None = None) -> CapacityResult:
+    """The smallest device count whose best layout trains ``tokens`` within ``days``;
+    ``progress(phase, done, total)`` hears of each size's search (a progress bar)."""
     rate = required_rate(tokens, days)
     price = (price_per_device_hour if price_per_device_hour is not None
              else scenario.topology_spec.price_per_device_hour)
@@ -86,8 +88,12 @@ def plan_capacity(scenario: ScenarioSpec, tokens: float, days: float, *,
 
     def fast(n: int) -> bool:
         ex = executor_factory() if executor_factory else None
+        def say(phase: str, done: int, total: int) -> None:
+            if progress is not None:
+                progress(f"{n:,} devices: {phase}", done, total)
+
         p = plan_layouts(scenario, n, des_top=des_top, backend=backend, space=space,
-                         executor=ex, price_per_device_hour=price)
+                         executor=ex, price_per_device_hour=price, progress=say)
         plans[n] = p
         res.visited[n] = p.best.tokens_per_s if p.best else 0.0
         return res.visited[n] >= rate

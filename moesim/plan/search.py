@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -151,7 +151,8 @@ def sized(scenario: ScenarioSpec, devices: int) -> ScenarioSpec:
 def plan(scenario: ScenarioSpec | str | Path, devices: int | None = None, *,
          objective: Objective = "throughput", des_top: int = 3,
          analytic_budget: int = DEFAULT_ANALYTIC_BUDGET, workers: int = 1,
-         sets: Mapping[str, Any] | Iterable[str] | None = None) -> PlanResult:
+         sets: Mapping[str, Any] | Iterable[str] | None = None,
+         progress: Progress | None = None) -> PlanResult:
     """Search every layout of ``scenario`` (a spec or a YAML path; ``sets`` applied as
     ``--set`` either way) on ``devices`` devices (default: the scenario's); ``moesim.plan(...)``.
 
@@ -159,25 +160,29 @@ def plan(scenario: ScenarioSpec | str | Path, devices: int | None = None, *,
     ``analytic_budget`` of them), and the best ``des_top`` simulated with the DES.
     ``result.ranked`` is best first; ``result.excluded`` counts why the rest were dropped;
     ``result.to_dataframe()`` tabulates the ranked layouts. ``workers`` > 1 runs on a
-    process pool."""
+    process pool; ``progress(phase, done, total)`` hears of each phase's headway."""
     spec = scenario_with_sets(scenario, sets)
     return plan_layouts(spec, devices or spec.devices, objective=objective, des_top=des_top,
                         analytic_budget=analytic_budget,
-                        executor=LocalExecutor(workers) if workers > 1 else None)
+                        executor=LocalExecutor(workers) if workers > 1 else None,
+                        progress=progress)
 
 
 def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective = "throughput",
                  des_top: int = 3, backend: Backend | None = None,
                  space: SearchSpaceSpec | None = None, executor: Executor | None = None,
                  price_per_device_hour: float | None = None,
-                 analytic_budget: int = DEFAULT_ANALYTIC_BUDGET) -> PlanResult:
+                 analytic_budget: int = DEFAULT_ANALYTIC_BUDGET,
+                 progress: Progress | None = None) -> PlanResult:
     """Search every layout of ``scenario`` on ``devices`` devices; ranked best first.
 
     With a fixed device count, cost per token is device count x price / throughput, so both
     objectives give the same order; 'cost' changes what tables and the Pareto page show.
     The analytic and DES phases run on ``executor`` (default: in this process); at most
     ``analytic_budget`` fitting layouts get an analytic evaluation (``explore`` picks them).
+    ``progress(phase, done, total)`` hears of each phase's headway (a command's progress bar).
     """
+    say = progress or _silent
     backend = backend or Backend()
     space = space or SearchSpaceSpec()
     base = sized(scenario, devices)
@@ -188,11 +193,14 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
     ex = executor or SerialExecutor()
     try:
         t0 = time.perf_counter()
-        fitting = _screen(base, space, backend, ex, res)
+        fitting = _screen(base, space, backend, ex, res, say)
         t1 = time.perf_counter()
-        _rank_analytic(base, fitting, backend, ex, res, analytic_budget)
+        _rank_analytic(base, fitting, backend, ex, res, analytic_budget, say)
         t2 = time.perf_counter()
+        n_des = min(des_top, len(res.ranked))
+        say("simulating the best layouts (DES)", 0, n_des)
         _refine_with_des(base, res, des_top, backend, ex)
+        say("simulating the best layouts (DES)", n_des, n_des)
         res.phase_s = {"screen": t1 - t0, "analytic": t2 - t1,
                        "des": time.perf_counter() - t2}
     finally:
@@ -201,14 +209,16 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
 
 
 def _screen(base: ScenarioSpec, space: SearchSpaceSpec, backend: Backend, ex: Executor,
-            res: PlanResult) -> Fitting:
+            res: PlanResult, say: Progress) -> Fitting:
     todo = groups(with_shipped(base, list(structures(base, space))))
     # Dealt round-robin: neighbouring structures cost alike, so slices would load one
     # worker with the expensive corner of the lattice.
     n = max(1, min(len(todo), 8 * _workers(ex) if _workers(ex) > 1 else 1))
     tasks = [ScreenTask(backend, base, space, tuple(todo[i::n])) for i in range(n)]
     fitting: Fitting = []
-    for considered, fit, excluded, calls in ex.run(run_screen, tasks):
+    say("screening layouts for memory", 0, len(tasks))
+    for done, (considered, fit, excluded, calls) in enumerate(ex.run(run_screen, tasks), 1):
+        say("screening layouts for memory", done, len(tasks))
         res.considered += considered
         res.excluded.update(excluded)
         res.memory_calls += calls
@@ -219,9 +229,11 @@ def _screen(base: ScenarioSpec, space: SearchSpaceSpec, backend: Backend, ex: Ex
 
 
 def _rank_analytic(base: ScenarioSpec, fitting: Fitting, backend: Backend, ex: Executor,
-                   res: PlanResult, budget: int) -> None:
+                   res: PlanResult, budget: int, say: Progress) -> None:
     verdicts = {lay: v for lay, v in fitting}
     metrics: dict[Layout, Metrics] = {}
+    total, scored = min(budget, len(fitting)), 0
+    say("ranking layouts (analytic)", 0, total)
 
     def score(layouts: list[Layout]) -> dict[Layout, float | None]:
         size = max(1, min(64, len(layouts) // (4 * _workers(ex)) or 1))
@@ -235,6 +247,9 @@ def _rank_analytic(base: ScenarioSpec, fitting: Fitting, backend: Backend, ex: E
                 else:
                     metrics[lay] = o
                     out[lay] = float(o.get("tokens_per_s") or 0.0)
+        nonlocal scored
+        scored += len(layouts)
+        say("ranking layouts (analytic)", min(scored, total), total)
         return out
 
     seen = explore([lay for lay, _ in fitting], budget, score,
@@ -254,6 +269,13 @@ def shipped_candidates(base: ScenarioSpec, fitting: list[Layout]) -> list[Layout
             if replace(lay, recompute=own.recompute, all_to_all=own.all_to_all) == own]
     exact = [lay for lay in same if lay.all_to_all == own.all_to_all]
     return (exact or same)[:1]
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _silent(_phase: str, _done: int, _total: int) -> None:
+    pass
 
 
 def _workers(ex: Executor) -> int:
