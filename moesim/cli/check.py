@@ -12,15 +12,17 @@ from rich.table import Table
 
 from moesim import shipped
 from moesim.cli.common import (
-    check_choice,
+    FidelityChoice,
     console,
     fail,
     plain_console,
     print_json,
     progress,
     user_errors,
+    value_of,
 )
 from moesim.io import safe_name
+from moesim.units import eng
 
 
 def _rows_table(report) -> Table:  # noqa: ANN001
@@ -33,7 +35,7 @@ def _rows_table(report) -> Table:  # noqa: ANN001
         err = f"{r.error_pct:+.1f}%"
         style = "green" if abs(r.error_pct) <= 10 else "yellow" if abs(r.error_pct) <= 15 else "red"
         label = escape(r.label + (" *" if r.in_sample else ""))
-        t.add_row(escape(r.case), label, escape(r.metric), f"{r.published:.4g}", f"{r.predicted:.4g}",
+        t.add_row(escape(r.case), label, escape(r.metric), eng(r.published), eng(r.predicted),
                   f"[{style}]{err}[/{style}]", r.units)
     return t
 
@@ -58,8 +60,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, "--out", show_default="reports/check for every case, "
                                  "reports/check-<first case>-<hash> for a subset",
                                  help="Folder for check.html (predicted vs published)."),
-        fidelity: str = typer.Option("des", "--fidelity",
-                                     help="Engine fidelity for training cases: des or analytic."),
+        fidelity: FidelityChoice = typer.Option(  # type: ignore[valid-type]
+            "des", "--fidelity", help="Engine fidelity for training cases."),
     ) -> None:
         """Run every published case and compare: table, mean error per category, HTML scatter."""
         from moesim.check import run_check
@@ -67,7 +69,7 @@ def register(app: typer.Typer) -> None:
         from moesim.check.suite import DEFAULT_PATH
         from moesim.errors import SpecError
 
-        check_choice("check", "--fidelity", fidelity, ("des", "analytic"))
+        fidelity = value_of(fidelity)
         with progress("check") as update:
             report = run_check(list(paths) if paths else [DEFAULT_PATH],
                                fidelity=fidelity,  # type: ignore[arg-type]

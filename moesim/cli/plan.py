@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -21,8 +20,8 @@ from rich.table import Table
 from moesim import shipped
 from moesim.cli.common import (
     SET_HELP,
+    ObjectiveChoice,
     Update,
-    check_choice,
     console,
     err_console,
     fail,
@@ -31,6 +30,7 @@ from moesim.cli.common import (
     progress,
     progress_shown,
     user_errors,
+    value_of,
 )
 from moesim.errors import InfeasibleError, SpecError
 from moesim.io import safe_name
@@ -43,7 +43,7 @@ from moesim.plan.sweep import run_sweep
 from moesim.specs.bounds import MAX_DEVICES, MAX_PRICE_PER_DEVICE_HOUR
 from moesim.specs.loader import load_scenario
 from moesim.specs.sweep import load_sweep
-from moesim.units import GB, parse_count
+from moesim.units import GIB, eng, parse_count
 
 # Tokens one training run may ask for: 1e18, 50,000x the 15T of today's largest runs.
 MAX_TRAIN_TOKENS = 1e18
@@ -125,18 +125,22 @@ def _fmt(v: Any, scale: float = 1.0, spec: str = ".4g") -> str:
     return "-" if v is None else format(v / scale, spec)
 
 
+def _gib(v: Any) -> str:
+    return "-" if v is None else f"{v / GIB:.1f}"
+
+
 def _print_plan(res: PlanResult, top: int) -> None:
     table = Table(title=f"{escape(res.scenario)} on {res.devices} devices: best {top} of "
                   f"{len(res.ranked)} ranked ({res.fitting:,} fit, {res.considered:,} considered)")
-    for col in ("#", "layout", "fidelity", "tokens/s", "step s", "MFU", "peak GB",
-                "headroom GB", "USD/Mtok"):
+    for col in ("#", "layout", "fidelity", "tokens/s", "step s", "MFU", "peak GiB",
+                "headroom GiB", "USD/Mtok"):
         table.add_column(col, justify="left" if col in ("layout", "fidelity") else "right")
     for r in summary_rows(res, top):
-        table.add_row(str(r["rank"]), r["layout"], r["fidelity"], _fmt(r["tokens_per_s"]),
-                      _fmt(r["step_time_s"]), _fmt(r["mfu"], spec=".3f"),
-                      _fmt(r["peak_bytes"], GB, ".1f"), _fmt(r["headroom_bytes"], GB, ".1f"),
+        table.add_row(str(r["rank"]), r["layout"], r["fidelity"], eng(r["tokens_per_s"]),
+                      _fmt(r["step_time_s"], spec=".3f"), _fmt(r["mfu"], spec=".3f"),
+                      _gib(r["peak_bytes"]), _gib(r["headroom_bytes"]),
                       _fmt(r["usd_per_million_tokens"], spec=".3f"))
-    out = console if console.is_terminal else Console(width=170)  # piped: do not wrap rows
+    out = console  # piped: as wide as the rows (moesim.cli.common.WideWhenPiped)
     out.print(table)
     ex = Table(title="excluded layouts")
     ex.add_column("reason")
@@ -156,7 +160,8 @@ def plan(
     scenario: Path = typer.Argument(..., help="A scenario YAML file (its layout is ignored)."),
     devices: int = typer.Option(None, "--devices", min=1, max=MAX_DEVICES,
                                 help="Devices (default: scenario's)."),
-    objective: str = typer.Option("throughput", "--objective", help="throughput or cost."),
+    objective: ObjectiveChoice = typer.Option(  # type: ignore[valid-type]
+        "throughput", "--objective", help="Rank by throughput or by cost per token."),
     top: int = typer.Option(10, "--top", min=1, max=10_000, help="Layouts to print."),
     des_top: int = typer.Option(3, "--des-top", min=0, max=1_000,
                                 help="Best analytic layouts to simulate."),
@@ -171,7 +176,7 @@ def plan(
     memory: str = typer.Option(ENGINE_MEMORY, "--memory", hidden=True),
 ) -> None:
     """Search every layout on N devices; print the best and why the rest were excluded."""
-    check_choice("plan", "--objective", objective, ("throughput", "cost"))
+    objective = value_of(objective)
     s = load_scenario(scenario, sets)
     n = devices or s.devices
     w = workers or default_workers()
@@ -194,7 +199,8 @@ def plan(
 
 def capacity(
     scenario: Path = typer.Argument(..., help="A scenario YAML file (its layout is ignored)."),
-    tokens: str = typer.Option(..., "--tokens", help="Tokens to train, e.g. 15T."),
+    tokens: str = typer.Option(..., "--tokens", help="Tokens to train, e.g. 15T or 2.5B: k M G "
+                               "T are 10^3 10^6 10^9 10^12 (B = G, billion), Ki Mi Gi Ti 2^10..."),
     days: float = typer.Option(..., "--days", min=1e-6, max=1e5,
                                help="Wall-clock days allowed."),
     price: float = typer.Option(None, "--price-per-device-hour", min=0,
@@ -236,11 +242,12 @@ def capacity(
         print_json(data)
         return
     cost = "-" if res.cost_usd is None else f"${res.cost_usd:,.0f}"
-    console.print(f"{res.devices} devices, {best.layout.label} ({best.fidelity}): "
-                  f"{best.tokens_per_s:.4g} tokens/s (need {res.required_tokens_per_s:.4g}); "
-                  f"{n_tokens:.3g} tokens in {res.train_days:.1f} days, {cost}")
+    console.print(f"{res.devices:,} devices, {best.layout.label} ({best.fidelity}): "
+                  f"{eng(best.tokens_per_s, 'tokens/s')} (need "
+                  f"{eng(res.required_tokens_per_s, 'tokens/s')}); "
+                  f"{eng(n_tokens, 'tokens')} in {res.train_days:.1f} days, {cost}")
     console.print("sizes tried: " + ", ".join(
-        f"{k}: {v:.3g} tok/s" for k, v in sorted(res.visited.items())))
+        f"{k:,}: {eng(v, 'tokens/s')}" for k, v in sorted(res.visited.items())))
 
 
 def register(app: typer.Typer) -> None:

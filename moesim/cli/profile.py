@@ -19,6 +19,7 @@ from moesim.compute.fit import accelerator_from_table, fit_efficiency
 from moesim.errors import SpecError
 from moesim.specs.hardware import AcceleratorSpec
 from moesim.specs.loader import load_scenario, load_topology
+from moesim.units import eng
 
 
 @user_errors
@@ -151,7 +152,7 @@ def _print_report(table: CalibrationTable, acc: AcceleratorSpec, rows: list[dict
     console.print(cov)
     if eff["gemm_bins"]:
         fit = Table(title=f"{eff['dtype']} GEMM efficiency vs {eff['peak_tflops']:.4g} TFLOP/s: "
-                          f"e(F) = {eff['gemm_e_max']:.3f} F / (F + {eff['gemm_half_flops']:.3g})")
+                          f"e(F) = {eff['gemm_e_max']:.3f} F / (F + {eng(eff['gemm_half_flops'], 'FLOP')})")
         for col in ("FLOPs per kernel", "kernels", "measured (median)", "fitted"):
             fit.add_column(col)
         for b in eff["gemm_bins"]:

@@ -12,12 +12,13 @@ from moesim import shipped
 from moesim.cli.common import (
     EXIT_INFEASIBLE,
     SET_HELP,
+    FidelityChoice,
     attributed,
-    check_choice,
     fail,
     plain_console,
     progress,
     user_errors,
+    value_of,
 )
 from moesim.io import safe_name
 from moesim.units import GIB
@@ -51,7 +52,8 @@ def register(app: typer.Typer) -> None:
     def run(
         scenario: Path | None = typer.Argument(None, help="Scenario YAML, or a shipped scenario's name (default: the shipped default)."),
         sets: list[str] = typer.Option([], "--set", help=SET_HELP),
-        fidelity: str = typer.Option("des", "--fidelity", help="des (event simulation) or analytic."),
+        fidelity: FidelityChoice = typer.Option(  # type: ignore[valid-type]
+            "des", "--fidelity", help="des (event simulation) or analytic (closed form)."),
         out: Path | None = typer.Option(None, "--out", help="Report folder (default "
                                         "reports/<scenario>-<inputs hash>/)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result JSON to stdout."),
@@ -66,7 +68,7 @@ def register(app: typer.Typer) -> None:
         from moesim.results.provenance import provenance
         from moesim.specs.loader import load_scenario
 
-        check_choice("run", "--fidelity", fidelity, ("des", "analytic"))
+        fidelity = value_of(fidelity)
         path = scenario or _default_scenario()
         with attributed(path), progress(f"simulating ({fidelity})") as update:
             spec = load_scenario(path, tuple(sets))

@@ -15,7 +15,7 @@ from moesim.errors import SpecError
 from moesim.specs.describe import as_gbyte_per_s, tier_summaries
 from moesim.specs.hardware import FatTreeSpec, TopologySpec, TorusSpec
 from moesim.specs.loader import load_topology
-from moesim.units import US
+from moesim.units import GB, US, eng
 
 topology_app = typer.Typer(help="Inspect the shipped topologies.", no_args_is_help=True)
 
@@ -68,9 +68,10 @@ def show(
                   f"at {acc.hbm_gbyte_per_s:g} GB/s)", soft_wrap=True)
     for i, s in enumerate(data["tiers"]):
         console.print(f"  tier {i} {escape(s['name'])} ({s['kind']}): {escape(s['shape'])}; "
-                      f"{s['per_device_gbyte_per_s']:g} GB/s per device per direction; "
-                      f"bisection {s['bisection_gbyte_per_s']:g} GB/s per direction; "
-                      f"spans {s['devices_spanned']} devices; latency {s['latency_us']:g} us",
+                      f"{eng(s['per_device_gbyte_per_s'] * GB, 'B/s')} per device per direction; "
+                      f"bisection {eng(s['bisection_gbyte_per_s'] * GB, 'B/s')} per direction; "
+                      f"spans {s['devices_spanned']:,} devices; latency "
+                      f"{eng(s['latency_us'] * US, 's')}",
                       soft_wrap=True, highlight=False)
 
 

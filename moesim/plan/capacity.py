@@ -19,7 +19,7 @@ from moesim.plan.executors import Executor
 from moesim.plan.layouts import SearchSpaceSpec
 from moesim.plan.search import HOUR_S, PlanResult, plan_layouts
 from moesim.specs.scenario import ScenarioSpec
-from moesim.units import S
+from moesim.units import S, eng
 
 DAY_S = 86400.0 * S  # seconds in a day
 
@@ -103,8 +103,9 @@ def plan_capacity(scenario: ScenarioSpec, tokens: float, days: float, *,
     if idx is None:
         best = max(res.visited.values(), default=0.0)
         raise InfeasibleError(
-            f"no size up to {sizes[-1] if sizes else 0} devices trains {tokens:.3g} tokens in "
-            f"{days:g} days: that needs {rate:.3g} tokens/s, the best found is {best:.3g}; "
+            f"no size up to {sizes[-1] if sizes else 0:,} devices trains {eng(tokens, 'tokens')} in "
+            f"{days:g} days: that needs {eng(rate, 'tokens/s')}, the best found is "
+            f"{eng(best, 'tokens/s')}; "
             "allow more days or a larger topology", reason="capacity")
     n = sizes[idx]
     res.devices, res.plan = n, plans[n]

@@ -17,7 +17,7 @@ from typing import Any
 
 from moesim.errors import InfeasibleError, MoesimError
 from moesim.specs.scenario import ScenarioSpec
-from moesim.units import GB
+from moesim.units import GIB
 
 Metrics = dict[str, Any]
 PointEvaluator = Callable[[ScenarioSpec, str], Metrics]
@@ -192,5 +192,5 @@ def require_fit(metrics: Metrics) -> None:
     """Raise InfeasibleError(reason='memory') when the engine said the step does not fit."""
     if metrics.get("fits_memory") is False:
         peak = metrics.get("peak_bytes")
-        shown = f" (peak {peak / GB:.1f} GB)" if isinstance(peak, (int, float)) else ""
+        shown = f" (peak {peak / GIB:.1f} GiB)" if isinstance(peak, (int, float)) else ""
         raise InfeasibleError(f"does not fit in device memory{shown}", reason="memory")
