@@ -170,31 +170,51 @@ def plan(
     workers: int = typer.Option(None, "--workers", min=1, max=MAX_WORKERS,
                                 help="Processes (default: all cores)."),
     out: Path = typer.Option(Path("reports"), "--out", help="Folder for the Pareto HTML page."),
+    price: float = typer.Option(None, "--price-per-device-hour", min=0,
+                                max=MAX_PRICE_PER_DEVICE_HOUR, help="USD (default: topology)."),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
     evaluator: str = typer.Option(PLAN_EVALUATOR, "--evaluator", hidden=True),
     memory: str = typer.Option(ENGINE_MEMORY, "--memory", hidden=True),
 ) -> None:
-    """Search every layout on N devices; print the best and why the rest were excluded."""
+    """Search every layout on N devices; print the best and why the rest were excluded.
+
+    USD per million tokens needs a price per device-hour: the topology's (every shipped
+    system but GB300 has one, citing its price list) or --price-per-device-hour."""
     objective = value_of(objective)
     s = load_scenario(scenario, sets)
+    missing = _missing_price(s, price)
+    if missing and objective == "cost" and not as_json:
+        err_console.print(f"moesim: warning: {escape(missing)}", soft_wrap=True)
     n = devices or s.devices
     w = workers or default_workers()
     with progress(f"plan {s.name[:40]}") as update:
         res = plan_layouts(s, n, objective=objective, des_top=des_top,  # type: ignore[arg-type]
                            backend=Backend(evaluator, memory), analytic_budget=budget,
                            executor=LocalExecutor(w) if w > 1 else None,
-                           progress=_bar(update))
+                           price_per_device_hour=price, progress=_bar(update))
     if not res.ranked:
         raise InfeasibleError(f"none of the {res.considered} layouts on {n} devices fits; "
                               f"excluded: {dict(res.excluded.most_common())}", reason="plan")
     path = write_plan_html(res, out / f"plan-{safe_name(s.name, default='scenario')}-{n}.html",
                            versus="cost" if objective == "cost" else "memory")
     if as_json:
-        print_json(_plan_json(res, top) | {"html": str(path)})
+        print_json(_plan_json(res, top) | {"html": str(path), "missing_price": missing or None})
         return
     _print_plan(res, top)
+    if missing:
+        plain_console.print(f"USD/Mtok: {missing}")
     plain_console.print(f"wrote {path}")
+
+
+def _missing_price(s: Any, price: float | None) -> str:
+    """Which accelerator has no price per device-hour, and what to do ("" when priced)."""
+    topo = s.topology_spec
+    if price is not None or topo.price_per_device_hour is not None:
+        return ""
+    return (f"the {topo.accelerator.name} ({topo.name}) has no price per device-hour, so "
+            "USD per million tokens is not computed; give one with --price-per-device-hour "
+            "or --set topology.price_per_device_hour=USD")
 
 
 def capacity(
@@ -241,7 +261,8 @@ def capacity(
     if as_json:
         print_json(data)
         return
-    cost = "-" if res.cost_usd is None else f"${res.cost_usd:,.0f}"
+    cost = ("no cost: " + _missing_price(s, price) if res.cost_usd is None
+            else f"${res.cost_usd:,.0f}")
     console.print(f"{res.devices:,} devices, {best.layout.label} ({best.fidelity}): "
                   f"{eng(best.tokens_per_s, 'tokens/s')} (need "
                   f"{eng(res.required_tokens_per_s, 'tokens/s')}); "
