@@ -29,21 +29,37 @@ from moesim.cli.common import (
     user_errors,
 )
 from moesim.errors import InfeasibleError, SpecError
+from moesim.goodput import goodput_for
 from moesim.io import safe_name
-from moesim.plan.capacity import plan_capacity
+from moesim.plan.capacity import CapacityResult, plan_capacity
+from moesim.plan.capacity_page import write_capacity_html
 from moesim.plan.evaluate import ENGINE_EVALUATOR, ENGINE_MEMORY, PLAN_EVALUATOR, Backend
 from moesim.plan.executors import MAX_WORKERS, LocalExecutor, default_workers, make_executor
 from moesim.plan.figures import write_plan_html, write_sweep_html
 from moesim.plan.search import DEFAULT_ANALYTIC_BUDGET, PlanResult, plan_layouts, summary_rows
 from moesim.plan.sweep import run_sweep
 from moesim.specs.bounds import MAX_DEVICES, MAX_PRICE_PER_DEVICE_HOUR
+from moesim.specs.goodput import GoodputSpec
 from moesim.specs.loader import load_scenario
+from moesim.specs.scenario import ScenarioSpec
 from moesim.specs.sweep import load_sweep
 from moesim.units import GB, parse_count
 
 # Tokens one training run may ask for: 1e18, 50,000x the 15T of today's largest runs.
 MAX_TRAIN_TOKENS = 1e18
 EVALUATOR_HELP = "MODULE:FUNCTION returning metrics for (scenario, fidelity) (default: the engine)"
+GOODPUT_HELP = ("YAML with goodput sections (reliability, checkpoint, stragglers, host, pue) over "
+                "topologies/goodput/defaults.yaml; docs/goodput.md")
+IDEAL_HELP = "Price the failure-free run only (no failures, checkpoints or stragglers)."
+
+
+def _goodput(s: ScenarioSpec, path: Path | None, ideal: bool) -> GoodputSpec | None:
+    if ideal:
+        if path is not None:
+            raise SpecError("moesim: --ideal and --goodput exclude each other; give one",
+                            field="goodput")
+        return None
+    return goodput_for(s, path)
 
 
 def _progress() -> Progress:
@@ -115,16 +131,23 @@ def _fmt(v: Any, scale: float = 1.0, spec: str = ".4g") -> str:
 def _print_plan(res: PlanResult, top: int) -> None:
     table = Table(title=f"{escape(res.scenario)} on {res.devices} devices: best {top} of "
                   f"{len(res.ranked)} ranked ({res.fitting:,} fit, {res.considered:,} considered)")
-    for col in ("#", "layout", "fidelity", "tokens/s", "step s", "MFU", "peak GB",
-                "headroom GB", "USD/Mtok"):
+    good = res.goodput is not None
+    cols = ["#", "layout", "fidelity", "tokens/s", *(["goodput tok/s"] if good else []),
+            "step s", "MFU", "peak GB", "headroom GB", "USD/Mtok"]
+    for col in cols:
         table.add_column(col, justify="left" if col in ("layout", "fidelity") else "right")
     for r in summary_rows(res, top):
+        usd = r["goodput_usd_per_million_tokens" if good else "usd_per_million_tokens"]
         table.add_row(str(r["rank"]), r["layout"], r["fidelity"], _fmt(r["tokens_per_s"]),
+                      *([_fmt(r["goodput_tokens_per_s"])] if good else []),
                       _fmt(r["step_time_s"]), _fmt(r["mfu"], spec=".3f"),
                       _fmt(r["peak_bytes"], GB, ".1f"), _fmt(r["headroom_bytes"], GB, ".1f"),
-                      _fmt(r["usd_per_million_tokens"], spec=".3f"))
-    out = console if console.is_terminal else Console(width=170)  # piped: do not wrap rows
+                      _fmt(usd, spec=".3f"))
+    out = console if console.is_terminal else Console(width=190)  # piped: do not wrap rows
     out.print(table)
+    if good:
+        out.print("goodput tok/s: the long-run rate after failures, checkpoints and stragglers "
+                  "(topologies/goodput/defaults.yaml); USD/Mtok at that rate; --ideal drops it")
     ex = Table(title="excluded layouts")
     ex.add_column("reason")
     ex.add_column("layouts", justify="right")
@@ -135,6 +158,7 @@ def _print_plan(res: PlanResult, top: int) -> None:
 
 def _plan_json(res: PlanResult, top: int) -> dict[str, Any]:
     return {"scenario": res.scenario, "devices": res.devices, "objective": res.objective,
+            "goodput": res.goodput is not None,
             "considered": res.considered, "fitting": res.fitting, "ranked": len(res.ranked),
             "excluded": dict(sorted(res.excluded.items())), "top": summary_rows(res, top)}
 
@@ -154,17 +178,23 @@ def plan(
     out: Path = typer.Option(Path("reports"), "--out", help="Folder for the Pareto HTML page."),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
+    goodput_file: Path = typer.Option(None, "--goodput", help=GOODPUT_HELP),
+    ideal: bool = typer.Option(False, "--ideal", help=IDEAL_HELP),
     evaluator: str = typer.Option(PLAN_EVALUATOR, "--evaluator", hidden=True),
     memory: str = typer.Option(ENGINE_MEMORY, "--memory", hidden=True),
 ) -> None:
-    """Search every layout on N devices; print the best and why the rest were excluded."""
+    """Search every layout on N devices; print the best and why the rest were excluded.
+
+    Each ranked layout also shows its goodput: the long-run tokens/s after failures,
+    checkpoints and stragglers (--ideal leaves it out)."""
     check_choice("plan", "--objective", objective, ("throughput", "cost"))
     s = load_scenario(scenario, sets)
+    good = _goodput(s, goodput_file, ideal)
     n = devices or s.devices
     w = workers or default_workers()
     res = plan_layouts(s, n, objective=objective, des_top=des_top,  # type: ignore[arg-type]
                        backend=Backend(evaluator, memory), analytic_budget=budget,
-                       executor=LocalExecutor(w) if w > 1 else None)
+                       executor=LocalExecutor(w) if w > 1 else None, goodput=good)
     if not res.ranked:
         raise InfeasibleError(f"none of the {res.considered} layouts on {n} devices fits; "
                               f"excluded: {dict(res.excluded.most_common())}", reason="plan")
@@ -184,14 +214,24 @@ def capacity(
                                help="Wall-clock days allowed."),
     price: float = typer.Option(None, "--price-per-device-hour", min=0,
                                 max=MAX_PRICE_PER_DEVICE_HOUR, help="USD (default: topology)."),
+    devices: int = typer.Option(None, "--devices", min=1, max=MAX_DEVICES,
+                                help="Ask about this one size only."),
+    keep_layout: bool = typer.Option(False, "--keep-layout",
+                                     help="Price the scenario's own layout (no search)."),
     workers: int = typer.Option(None, "--workers", min=1, max=MAX_WORKERS,
                                 help="Processes (default: all cores)."),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP),
+    goodput_file: Path = typer.Option(None, "--goodput", help=GOODPUT_HELP),
+    ideal: bool = typer.Option(False, "--ideal", help=IDEAL_HELP),
+    out: Path = typer.Option(Path("reports"), "--out", help="Folder for the days-vs-devices page."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
     evaluator: str = typer.Option(PLAN_EVALUATOR, "--evaluator", hidden=True),
     memory: str = typer.Option(ENGINE_MEMORY, "--memory", hidden=True),
 ) -> None:
-    """The smallest device count (multiples of the scale-up domain) that trains in time."""
+    """The smallest device count (multiples of the scale-up domain) that trains in time.
+
+    By default a size must finish within the days with failures, checkpoints and stragglers
+    priced (goodput, docs/goodput.md); the ideal days, cost and energy are shown beside."""
     try:
         n_tokens = parse_count(tokens)
     except (ValueError, OverflowError):
@@ -204,26 +244,77 @@ def capacity(
         raise SpecError("moesim capacity: --days and --price-per-device-hour must be numbers",
                         field="days")
     s = load_scenario(scenario, sets)
+    good = _goodput(s, goodput_file, ideal)
     w = workers or default_workers()
     res = plan_capacity(s, n_tokens, days, price_per_device_hour=price,
-                        backend=Backend(evaluator, memory),
+                        backend=Backend(evaluator, memory), goodput=good, devices=devices,
+                        keep_layout=keep_layout,
                         executor_factory=(lambda: LocalExecutor(w)) if w > 1 else None)
     assert res.plan is not None and res.plan.best is not None
-    best = res.plan.best
-    data = {"devices": res.devices, "layout": best.layout.label, "fidelity": best.fidelity,
-            "tokens_per_s": best.tokens_per_s, "required_tokens_per_s": res.required_tokens_per_s,
-            "train_days": res.train_days, "cost_usd": res.cost_usd,
-            "price_per_device_hour": res.price_per_device_hour,
-            "visited": {str(k): v for k, v in sorted(res.visited.items())}}
+    path = write_capacity_html(res, out / f"capacity-{safe_name(s.name, default='scenario')}.html",
+                               s.name)
     if as_json:
-        print_json(data)
+        print_json(_capacity_json(res) | {"html": str(path)})
         return
-    cost = "-" if res.cost_usd is None else f"${res.cost_usd:,.0f}"
-    console.print(f"{res.devices} devices, {best.layout.label} ({best.fidelity}): "
-                  f"{best.tokens_per_s:.4g} tokens/s (need {res.required_tokens_per_s:.4g}); "
-                  f"{n_tokens:.3g} tokens in {res.train_days:.1f} days, {cost}")
+    _print_capacity(res, n_tokens)
+    plain_console.print(f"wrote {path}")
+
+
+def _capacity_json(res: CapacityResult) -> dict[str, Any]:
+    assert res.plan is not None and res.plan.best is not None
+    best = res.plan.best
+    g = res.goodput
+    return {"devices": res.devices, "layout": best.layout.label, "fidelity": best.fidelity,
+            "tokens_per_s": best.tokens_per_s, "required_tokens_per_s": res.required_tokens_per_s,
+            "train_days": res.train_days, "ideal_days": res.ideal_days,
+            "cost_usd": res.cost_usd, "ideal_cost_usd": res.ideal_cost_usd,
+            "energy_mwh": res.energy_mwh, "price_per_device_hour": res.price_per_device_hour,
+            "goodput": g.summary() if g else None,
+            "visited": {str(k): v for k, v in sorted(res.visited.items())},
+            "visited_goodput_days": {str(k): v.expected_wall_s / 86400.0
+                                     for k, v in sorted(res.visited_goodput.items())}}
+
+
+def _money(v: float | None) -> str:
+    return "-" if v is None else f"${v:,.0f}"
+
+
+def _print_capacity(res: CapacityResult, n_tokens: float) -> None:
+    assert res.plan is not None and res.plan.best is not None
+    best, g = res.plan.best, res.goodput
+    rate = f"{best.tokens_per_s:.4g} tokens/s ideal"
+    if g is not None:
+        rate += f", {g.goodput_tokens_per_s:.4g} goodput ({100 * g.efficiency:.1f}%)"
+    console.print(f"{res.devices} devices, {best.layout.label} ({best.fidelity}): {rate} "
+                  f"(need {res.required_tokens_per_s:.4g})")
+    if g is None:
+        console.print(f"{n_tokens:.3g} tokens in {res.train_days:.1f} days (ideal), "
+                      f"{_money(res.cost_usd)}")
+    else:
+        mwh = g.energy_mwh(g.expected_wall_s)
+        ideal_mwh = g.energy_mwh(g.ideal_s)
+        console.print(
+            f"{n_tokens:.3g} tokens: ideal {res.ideal_days:.1f} days, goodput "
+            f"{res.train_days:.1f} days (p50 {g.p50_s / 86400:.1f}, p90 {g.p90_s / 86400:.1f}, "
+            f"{g.runs} runs)")
+        console.print(
+            f"failures: {g.interruptions_per_day:.3g}/day (MTBF {g.mtbf_s / 3600:.3g} h), "
+            f"{g.expected_failures:.0f} expected; checkpoint {g.checkpoint.bytes / 1e12:.3g} TB "
+            f"in {g.checkpoint.blocking_s:.3g} s every {g.interval_s / 60:.3g} min (Daly; Young "
+            f"{g.interval_young_s / 60:.3g}); {g.lost_work_per_failure_s / 60:.3g} min of work "
+            f"and {g.restart_per_failure_s / 60:.3g} min of recovery per interruption")
+        energy = ("energy not published for this accelerator" if mwh is None else
+                  f"energy {mwh:,.0f} MWh (ideal {ideal_mwh:,.0f}) at PUE {g.pue:g}")
+        console.print(f"cost {_money(res.cost_usd)} (ideal {_money(res.ideal_cost_usd)}) at "
+                      f"{_money_rate(res.price_per_device_hour)}; {energy}")
     console.print("sizes tried: " + ", ".join(
-        f"{k}: {v:.3g} tok/s" for k, v in sorted(res.visited.items())))
+        f"{k}: {v:.3g} tok/s" + (f" {res.visited_goodput[k].expected_wall_s / 86400:.3g} d"
+                                 if k in res.visited_goodput else "")
+        for k, v in sorted(res.visited.items())))
+
+
+def _money_rate(price: float | None) -> str:
+    return "no price" if price is None else f"${price:g}/device-hour"
 
 
 def register(app: typer.Typer) -> None:
