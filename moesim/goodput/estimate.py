@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from moesim.engine.stragglers import expected_max
+from moesim.errors import InfeasibleError
 from moesim.goodput import daly
 from moesim.goodput.checkpoint import CheckpointCost, checkpoint_cost
 from moesim.goodput.montecarlo import simulate_walls, simulated_best_interval
@@ -25,6 +26,9 @@ from moesim.specs.goodput import GoodputSpec
 from moesim.specs.scenario import ScenarioSpec
 
 DAY_S = 86400.0
+# A run that expects more restarts than this never finishes in practice (and its numbers
+# overflow): it is reported as infeasible, with the rates that make it so.
+MAX_EXPECTED_FAILURES = 1e9
 HOUR_S = 3600.0
 MWH_J = 3.6e9  # joules in one megawatt-hour
 
@@ -138,6 +142,7 @@ def estimate_goodput(scenario: ScenarioSpec, spec: GoodputSpec, tokens: float,
     recovery = spec.reliability.detect_s + spec.reliability.restart_s + ck.reload_s
     young, best, used = _interval(spec, ck, mtbf)
     delta = ck.blocking_s if not math.isinf(mtbf) else 0.0
+    _check_progress(n, solve, used, delta, recovery, mtbf)
     seed = spec.seed if spec.seed is not None else scenario.seed
     walls = simulate_walls(solve, used, delta, recovery, mtbf, spec.monte_carlo_runs, seed)
     simulated, curve = None, []
@@ -161,6 +166,21 @@ def estimate_goodput(scenario: ScenarioSpec, spec: GoodputSpec, tokens: float,
         interval_simulated_s=simulated, simulated_curve=curve)
 
 
+def _check_progress(devices: int, solve: float, interval: float, delta: float, recovery: float,
+                    mtbf: float) -> None:
+    if math.isinf(mtbf):
+        return
+    exponent = (min(interval, solve) + delta + recovery) / mtbf
+    failures = (math.inf if exponent > 700 else
+                daly.expected_failures(solve, interval, delta, recovery, mtbf))
+    if not failures <= MAX_EXPECTED_FAILURES:
+        raise InfeasibleError(
+            f"on {devices:,} devices the job is interrupted every {mtbf:.3g} s on average but "
+            f"needs {recovery:.3g} s to recover and {min(interval, solve) + delta:.3g} s between "
+            f"checkpoints: it would restart about {failures:.3g} times; lower the failure "
+            "rates, shorten the restart or use fewer devices", reason="goodput")
+
+
 def steady_efficiency(scenario: ScenarioSpec, spec: GoodputSpec, devices: int,
                       compute_fraction: float = 1.0) -> float:
     """Useful work over wall time of a long run on ``devices`` (no tokens needed): Daly's
@@ -173,4 +193,6 @@ def steady_efficiency(scenario: ScenarioSpec, spec: GoodputSpec, devices: int,
     ck = checkpoint_cost(scenario, spec.checkpoint, devices, spec.host.devices_per_host)
     recovery = spec.reliability.detect_s + spec.reliability.restart_s + ck.reload_s
     _, _, used = _interval(spec, ck, mtbf)
+    if (used + ck.blocking_s + recovery) / mtbf > 700:  # no progress at all
+        return 0.0
     return daly.steady_efficiency(used, ck.blocking_s, recovery, mtbf) / factor

@@ -142,9 +142,12 @@ def plan_capacity(scenario: ScenarioSpec, tokens: float, days: float, *,
             return False
         if goodput is None:
             return res.visited[n] >= rate
-        est = estimate_goodput(sized(scenario, n), goodput, tokens, res.visited[n], devices=n,
-                               compute_fraction=compute_fraction(p.best.metrics),
-                               price_per_device_hour=price)
+        try:
+            est = estimate_goodput(sized(scenario, n), goodput, tokens, res.visited[n],
+                                   devices=n, compute_fraction=compute_fraction(p.best.metrics),
+                                   price_per_device_hour=price)
+        except InfeasibleError:  # restarts outpace progress on this size
+            return False
         res.visited_goodput[n] = est
         return est.expected_wall_s <= days * DAY_S
 

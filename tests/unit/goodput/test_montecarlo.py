@@ -45,3 +45,30 @@ def test_the_simulated_best_interval_is_near_daly() -> None:
     assert len(curve) == 17 and best / 2 <= sim <= best * 2  # the curve is flat near the optimum
     worst = max(m for _, m in curve)
     assert min(m for _, m in curve) < worst
+
+
+def test_many_losses_per_run_use_the_normal_limit() -> None:
+    # ~35,000 interruptions per run: sums drawn from the normal limit still match the closed form.
+    case = (100 * 86400.0, 60.0, 1.0, 120.0, 250.0)
+    walls = simulate_walls(*case, runs=400, seed=2)
+    sem = walls.std(ddof=1) / math.sqrt(len(walls))
+    assert abs(walls.mean() - daly.expected_wall_s(*case)) < 4 * sem
+    assert daly.expected_failures(*case) > 10_000
+
+
+def test_restarts_that_outpace_progress_are_infeasible() -> None:
+    from pathlib import Path
+
+    from moesim.errors import InfeasibleError
+    from moesim.goodput import estimate_goodput, goodput_for
+    from moesim.specs.loader import load_scenario
+
+    s = load_scenario(Path(__file__).resolve().parents[3] / "scenarios"
+                      / "qwen3-30b-a3b-8xh100.yaml")
+    spec = goodput_for(s)
+    # 10,000x Llama 3's rates on 8 GPUs: an interruption every ~33 min, a day to recover.
+    sources = tuple(x.model_copy(update={"failures_per_unit_hour": x.failures_per_unit_hour * 1e4})
+                    for x in spec.reliability.sources)
+    rel = spec.reliability.model_copy(update={"sources": sources, "restart_s": 86400.0})
+    with pytest.raises(InfeasibleError, match="restart about"):
+        estimate_goodput(s, spec.model_copy(update={"reliability": rel}), 1e12, 1e5)
