@@ -25,7 +25,12 @@ import numpy as np
 from moesim.cluster import TIER_NAMES, build_cluster, process_groups
 from moesim.compute import KernelCostModel
 from moesim.compute.calibration import CalibrationTable
-from moesim.compute.tables import TableCache, table_path_for
+from moesim.compute.tables import (
+    DEFAULT_TABLES,
+    TableCache,
+    measured_collective,
+    table_path_for,
+)
 from moesim.network import all_to_all_v_time, collective_time, send_time
 from moesim.program.ops import (
     AttentionShape,
@@ -51,9 +56,6 @@ SUSTAINED_COMPUTE_EFFICIENCY = 0.838
 # kernel tables do not hold. FITTED jointly with the two others over the same cases.
 SUSTAINED_FP8_GEMM_EFFICIENCY = 0.646
 
-# Tables loaded in this process (a sweep parses each file once); pass your own TableCache to
-# ScenarioCostProvider to keep them apart.
-DEFAULT_TABLES = TableCache()
 
 
 def scenario_table(scenario: ScenarioSpec, tables: TableCache | None = None
@@ -99,14 +101,14 @@ class ScenarioCostProvider:
         self.gemm_scale = (1.0 / fp8_gemm_efficiency if scenario.workload.dtype == "fp8"
                            else self.scale)
         self.fidelity = fidelity
-        self.net = NetworkBinding(scenario, fidelity)
+        self.net = NetworkBinding(scenario, fidelity, self.table)
         self.num_sms = scenario.topology_spec.accelerator.num_sms
         acc = scenario.topology_spec.accelerator
         self._kernel_id = _intern((acc, scenario.workload.gemm_kernel_dtype,
                                    self.table.source_path if self.table else None, self.scale,
                                    self.gemm_scale))
         self._net_id = _intern((scenario.topology_spec, scenario.devices, scenario.parallelism,
-                                fidelity))
+                                fidelity, self.table.source_path if self.table else None))
 
     def _memo(self, key: tuple[object, ...], price: Callable[[], tuple[float, str]]) -> float:
         """Seconds of ``key``, priced once per process (equal inputs, equal price)."""
@@ -239,8 +241,11 @@ def _cluster_and_groups(scenario: ScenarioSpec) -> tuple[Any, Any]:
 class NetworkBinding:
     """Adapter over moesim.cluster / moesim.network: one stage's groups, priced together."""
 
-    def __init__(self, scenario: ScenarioSpec, fidelity: str) -> None:
+    def __init__(self, scenario: ScenarioSpec, fidelity: str,
+                 table: CalibrationTable | None = None) -> None:
         par = scenario.parallelism
+        self.table = table
+        self.accelerator = scenario.topology_spec.accelerator
         self.cluster, self.groups = _cluster_and_groups(scenario)
         self.fidelity = fidelity
         self.algorithm = par.all_to_all.kind
@@ -267,11 +272,21 @@ class NetworkBinding:
 
     def collective_priced(self, op: str, axis: str, size_bytes: float,
                           stage: int) -> tuple[float, dict[str, float] | None]:
-        """(seconds, bytes per named link or None) of ``op`` over the stage's groups."""
+        """(seconds, bytes per named link or None) of ``op`` over the stage's groups.
+
+        Groups inside one scale-up domain take the accelerator's measured NCCL curve where
+        the table has it (NVSwitch domains give every group its own links, so a group's time
+        is the measured one); the flow model still gives the link bytes."""
         groups = self.stage_groups(axis, stage)
         if not groups or len(groups[0]) <= 1 or size_bytes <= 0:
             return 0.0, None
         res = collective_time(self.cluster, op, groups, size_bytes, fidelity=self.fidelity)
+        per = self.cluster.devices_per_domain
+        if self.table is not None and all(len({d // per for d in g}) == 1 for g in groups):
+            hit = measured_collective(self.table, self.accelerator, op, len(groups[0]),
+                                      size_bytes, res.time_s)
+            if hit is not None:
+                return hit[0], res.link_bytes
         return res.time_s, res.link_bytes
 
     def _a2a_key(self, traffic_bytes: np.ndarray, stage: int,

@@ -14,11 +14,13 @@ from moesim.engine.host import HostModel, host_model
 from moesim.engine.links import step_link_loads
 from moesim.engine.pricing import Pricer
 from moesim.engine.routing_view import RoutingView, closed_form_applies, draw_routing
+from moesim.engine.stragglers import scale_plans, stage_factors
 from moesim.memory import MemoryReport, estimate_memory
 from moesim.program.builder import StepProgram, build_program
 from moesim.results.build import build_result
 from moesim.results.schema import SimulationResult
 from moesim.routing import draw_step_routing
+from moesim.specs.goodput import StragglerSpec
 from moesim.specs.scenario import ScenarioSpec
 
 Fidelity = Literal["des", "analytic"]
@@ -32,12 +34,16 @@ class Simulation:
     (:mod:`moesim.engine.host`); by default the scenario's with the real costs, and no host
     time with injected costs (so closed-form fakes stay hand-checkable); ``host_op_s``
     overrides only its issue time per op (the calibration fit varies it).
+    ``stragglers`` (default off) slows each stage's compute by the slowest of its ranks
+    (:mod:`moesim.engine.stragglers`): the expectation for ``analytic``, one draw of step
+    ``straggler_step`` from the scenario seed for ``des``.
     """
 
     def __init__(self, scenario: ScenarioSpec, *, fidelity: Fidelity = "des",
                  costs: CostProvider | None = None, routing: RoutingView | None = None,
                  include_memory: bool = True, host: HostModel | None = None,
-                 host_op_s: float | None = None) -> None:
+                 host_op_s: float | None = None, stragglers: StragglerSpec | None = None,
+                 straggler_step: int = 0) -> None:
         self.scenario = scenario
         self.fidelity = fidelity
         self.program: StepProgram = program_for(scenario, with_actions=fidelity == "des")
@@ -52,10 +58,20 @@ class Simulation:
         self.host = host
         self.pricer = Pricer(self.program, self.costs, self.routing, host)
         self.ops_simulated = 0
+        self.stragglers = stragglers if stragglers is not None and stragglers.active else None
+        self.straggler_step = straggler_step
+        self.straggler_factors: list[float] = []
 
     def run(self) -> SimulationResult:
         """Run the step (event loop for ``des``, closed form for ``analytic``)."""
         plans = chunk_plans(self.program, self.pricer)
+        if self.stragglers is not None:
+            pp = self.program.context.pp
+            self.straggler_factors = stage_factors(
+                self.stragglers, pp, max(1, self.scenario.devices // pp),
+                expected=self.fidelity == "analytic", seed=self.scenario.seed,
+                step=self.straggler_step)
+            plans = scale_plans(plans, self.straggler_factors)
         if self.fidelity == "des":
             outcomes = run_des(self.program, self.pricer, plans)
         else:

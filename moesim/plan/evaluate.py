@@ -25,7 +25,7 @@ PointEvaluator = Callable[[ScenarioSpec, str], Metrics]
 # The metric names every evaluator returns (a subset may be missing; tables show "-").
 METRIC_KEYS = ("step_time_s", "tokens_per_s", "tokens_per_s_per_device",
                "model_tflops_per_device", "mfu", "fits_memory", "peak_bytes", "headroom_bytes",
-               "pipeline_bubble_s", "exposed_communication_s")
+               "pipeline_bubble_s", "exposed_communication_s", "compute_s")
 
 ENGINE_EVALUATOR = "moesim.plan.evaluate:engine_point"
 ENGINE_MEMORY = "moesim.plan.evaluate:engine_memory"
@@ -67,6 +67,7 @@ def result_metrics(result: Any) -> Metrics:
         "headroom_bytes": min(heads) if heads else None,
         "pipeline_bubble_s": b.pipeline_bubble_s,
         "exposed_communication_s": float(sum(b.exposed_communication_s.values())),
+        "compute_s": float(sum(b.compute_s.values())),  # the critical rank's compute
     }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from moesim.errors import InfeasibleError, SpecError, require_pandas
+from moesim.goodput import steady_efficiency
 from moesim.plan.evaluate import Backend, MemoryVerdict, Metrics
 from moesim.plan.executors import Executor, LocalExecutor, SerialExecutor
 from moesim.plan.explore import explore
@@ -33,6 +34,7 @@ from moesim.plan.screen import (
     groups,
     run_screen,
 )
+from moesim.specs.goodput import GoodputSpec
 from moesim.specs.overrides import scenario_with_sets
 from moesim.specs.scenario import ScenarioSpec
 from moesim.units import S
@@ -57,6 +59,7 @@ class Candidate:
     analytic: Metrics
     des: Metrics | None = None
     des_error: str = ""
+    goodput_efficiency: float | None = None  # long-run useful fraction (failures, stragglers)
 
     @property
     def metrics(self) -> Metrics:
@@ -70,6 +73,13 @@ class Candidate:
     @property
     def tokens_per_s(self) -> float:
         return float(self.metrics.get("tokens_per_s") or 0.0)
+
+    @property
+    def goodput_tokens_per_s(self) -> float | None:
+        """Tokens/s over a long run after failures, checkpoints and stragglers."""
+        if self.goodput_efficiency is None:
+            return None
+        return self.tokens_per_s * self.goodput_efficiency
 
 
 @dataclass
@@ -86,6 +96,7 @@ class PlanResult:
     fitting: int = 0  # layouts that passed the memory screen (ranked or over the budget)
     memory_calls: int = 0  # estimate_memory calls the screening made
     phase_s: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
+    goodput: GoodputSpec | None = None  # the goodput the candidates' efficiencies price
 
     def top(self, k: int) -> list[Candidate]:
         return self.ranked[:k]
@@ -100,11 +111,13 @@ class PlanResult:
         pd = require_pandas("PlanResult.to_dataframe()")
         return pd.DataFrame(summary_rows(self, len(self.ranked)))
 
-    def usd_per_million_tokens(self, c: Candidate) -> float | None:
-        """Device-hours per token x price, scaled to one million tokens (USD)."""
-        if self.price_per_device_hour is None or c.tokens_per_s <= 0:
+    def usd_per_million_tokens(self, c: Candidate, goodput: bool = False) -> float | None:
+        """Device-hours per token x price, scaled to one million tokens (USD); at the goodput
+        rate with ``goodput`` (None when the candidate has none)."""
+        rate = c.goodput_tokens_per_s if goodput else c.tokens_per_s
+        if self.price_per_device_hour is None or not rate or rate <= 0:
             return None
-        return self.devices * self.price_per_device_hour / HOUR_S / c.tokens_per_s * MILLION
+        return self.devices * self.price_per_device_hour / HOUR_S / rate * MILLION
 
 
 @dataclass(frozen=True)
@@ -173,6 +186,7 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
                  space: SearchSpaceSpec | None = None, executor: Executor | None = None,
                  price_per_device_hour: float | None = None,
                  analytic_budget: int = DEFAULT_ANALYTIC_BUDGET,
+                 goodput: GoodputSpec | None = None,
                  progress: Progress | None = None) -> PlanResult:
     """Search every layout of ``scenario`` on ``devices`` devices; ranked best first.
 
@@ -181,6 +195,8 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
     The analytic and DES phases run on ``executor`` (default: in this process); at most
     ``analytic_budget`` fitting layouts get an analytic evaluation (``explore`` picks them).
     ``progress(phase, done, total)`` hears of each phase's headway (a command's progress bar).
+    With ``goodput`` every ranked layout also gets its long-run goodput efficiency (the order
+    stays the ideal one).
     """
     say = progress or _silent
     backend = backend or Backend()
@@ -205,7 +221,19 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
                        "des": time.perf_counter() - t2}
     finally:
         ex.close()
+    if goodput is not None:
+        _price_goodput(base, res, goodput)
     return res
+
+
+def _price_goodput(base: ScenarioSpec, res: PlanResult, goodput: GoodputSpec) -> None:
+    res.goodput = goodput
+    for c in res.ranked:
+        m = c.metrics
+        step, comp = m.get("step_time_s"), m.get("compute_s")
+        share = min(1.0, float(comp) / float(step)) if step and comp is not None else 1.0
+        c.goodput_efficiency = steady_efficiency(with_layout(base, c.layout), goodput,
+                                                 res.devices, share)
 
 
 def _screen(base: ScenarioSpec, space: SearchSpaceSpec, backend: Backend, ex: Executor,
@@ -342,5 +370,8 @@ def summary_rows(res: PlanResult, k: int) -> list[dict[str, Any]]:
                      "mfu": m.get("mfu"), "peak_bytes": c.memory.peak_bytes,
                      "headroom_bytes": c.memory.headroom_bytes,
                      "usd_per_million_tokens": res.usd_per_million_tokens(c),
+                     "goodput_tokens_per_s": c.goodput_tokens_per_s,
+                     "goodput_efficiency": c.goodput_efficiency,
+                     "goodput_usd_per_million_tokens": res.usd_per_million_tokens(c, True),
                      "des_error": c.des_error})
     return rows

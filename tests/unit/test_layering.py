@@ -25,7 +25,9 @@ ALLOWED: dict[str, set[str]] = {
                "results", "results.schema"},
     "report": {"results", "results.schema"},
     "profiling": {"compute"},
-    "plan": {"specs", "engine", "memory", "report", "results", "results.schema", "routing"},
+    "goodput": {"specs", "engine", "memory", "results", "results.schema"},
+    "plan": {"specs", "engine", "memory", "report", "results", "results.schema", "routing",
+             "goodput"},
     "check": {"specs", "cluster", "network", "compute", "engine", "report", "results",
               "results.schema", "memory", "routing"},
     "cli": None,  # the top: may import anything
