@@ -20,8 +20,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-
 # Public name -> the module that defines it.
 _EXPORTS = {
     "load_scenario": "moesim.api", "load_model": "moesim.api", "simulate": "moesim.api",
@@ -39,6 +37,10 @@ __all__ = ["__version__", "plan", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # from git tags or the wheel's build (moesim._version)
+        from moesim._version import version
+
+        return version()
     if name == "plan":  # the package moesim.plan, callable as the layout search
         return importlib.import_module("moesim.plan")
     if name in _EXPORTS:
@@ -47,4 +49,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS) | {"plan"})
+    return sorted(set(globals()) | set(_EXPORTS) | {"plan", "__version__"})

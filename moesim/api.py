@@ -15,6 +15,7 @@ from typing import Any, Literal
 from moesim.engine import Simulation
 from moesim.plan.search import plan
 from moesim.report import write_report as _write_report
+from moesim.results.provenance import provenance
 from moesim.results.schema import SimulationResult
 from moesim.specs import loader
 from moesim.specs.hf import HF_PREFIX, import_model
@@ -55,8 +56,13 @@ def simulate(scenario: ScenarioSpec | str | Path, *, fidelity: Fidelity = "des",
 
     ``scenario`` is a loaded spec or a YAML path; ``sets`` override fields of either, as
     in :func:`load_scenario`. ``fidelity`` "des" runs the event simulation, "analytic" the
-    closed form (about 100x faster, for sweeps). ``result.to_dataframe()`` gives one row."""
-    return Simulation(scenario_with_sets(scenario, sets), fidelity=fidelity).run()
+    closed form (about 100x faster, for sweeps). ``result.to_dataframe()`` gives one row;
+    ``result.provenance`` records the resolved scenario, moesim's version and the table."""
+    spec = scenario_with_sets(scenario, sets)
+    result = Simulation(spec, fidelity=fidelity).run()
+    given = "" if isinstance(scenario, ScenarioSpec) else str(scenario)
+    return result.model_copy(update={"provenance": provenance(
+        spec, fidelity, scenario_file=given, overrides=set_strings(sets))})
 
 
 def write_report(result: SimulationResult, out_dir: str | Path) -> dict[str, Path]:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+@contextlib.contextmanager
+def _open_atomic(path: str | Path, mode: str, **kwargs: Any) -> Iterator[IO[Any]]:
+    """A file to write ``path`` through: a temporary name in its folder, renamed onto
+    ``path`` when the block ends without an error (removed when it raises)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         # mkstemp creates 0600; give the file the mode a plain open() would (0666 less umask).
@@ -26,7 +32,17 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return p
+
+
+def open_text_atomic(path: str | Path) -> contextlib.AbstractContextManager[IO[str]]:
+    """Write a large text file piece by piece, whole or not at all (UTF-8)."""
+    return _open_atomic(path, "w", encoding="utf-8", newline="")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    with _open_atomic(path, "wb") as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -20,6 +20,7 @@ from moesim.check.suite import CheckReport
 from moesim.errors import SpecError
 from moesim.report.assets import SORT_SCRIPT, TABLE_STYLE, figure_div, head, write_page
 from moesim.report.style import base_layout, empty_figure, kind_colors
+from moesim.units import eng
 
 # The band drawn around the identity line: the collective-bandwidth target of issue 10.
 BAND = 0.10
@@ -81,7 +82,8 @@ def _rows_table(report: CheckReport) -> str:
     body = "".join(
         f"<tr><td>{html.escape(r.case)}</td><td>{html.escape(r.label)}"
         f"{' (in-sample)' if r.in_sample else ''}</td><td>{html.escape(r.metric)}</td>"
-        f"<td>{r.published:.4g}</td><td>{r.predicted:.4g}</td><td>{r.error_pct:+.1f}%</td>"
+        f"<td data-value='{r.published!r}'>{eng(r.published)}</td>"
+        f"<td data-value='{r.predicted!r}'>{eng(r.predicted)}</td><td>{r.error_pct:+.1f}%</td>"
         f"<td>{html.escape(r.units)}</td><td>{html.escape(r.source)}</td></tr>"
         for r in report.rows)
     return f"<table class='sortable'><thead>{header}</thead><tbody>{body}</tbody></table>"
@@ -130,7 +132,7 @@ def summary_markdown(report: CheckReport) -> str:
 
 
 def _num(v: float) -> str:
-    return f"{v:,.4g}" if abs(v) >= 1000 else f"{v:.4g}"
+    return eng(v)
 
 
 def rows_markdown(report: CheckReport) -> str:

@@ -11,16 +11,17 @@ marked ``in_sample`` (a constant was fitted to them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moesim import shipped
 from moesim.check.cases import is_case_file, load_case
 from moesim.check.evaluate import CheckRow, Fidelity, evaluate_case, evaluate_scenario
 from moesim.errors import MAX_MESSAGE, InfeasibleError, MoesimError, SpecError, clip
 from moesim.specs.loader import is_file, load_scenario, read_yaml
 
-DEFAULT_PATH = Path("scenarios/published")
+DEFAULT_PATH = shipped.shipped_dir("scenarios/published")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
     """YAML files named by ``paths`` (files as given, folders recursively, sorted)."""
     found: list[Path] = []
     for raw in paths:
-        p = Path(raw)
+        p = shipped.resolve(raw, "case")
+        if not p.exists():
+            p = shipped.resolve(raw, "scenario")
         if p.is_dir():
             found += sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")
                             and is_file(q))
@@ -101,14 +104,19 @@ def check_file(path: Path, fidelity: Fidelity) -> list[CheckRow] | None:
 
 
 def run_check(paths: Sequence[str | Path] = (DEFAULT_PATH,), *,
-              fidelity: Fidelity = "des") -> CheckReport:
-    """Predict every measured point under ``paths``; engine runs at ``fidelity``."""
+              fidelity: Fidelity = "des",
+              on_file: Callable[[int, int, Path], None] | None = None) -> CheckReport:
+    """Predict every measured point under ``paths``; engine runs at ``fidelity``.
+    ``on_file(done, total, path)`` hears of each file before it is checked."""
     if fidelity not in ("des", "analytic"):
         raise SpecError(f"fidelity={fidelity!r} is not valid; valid: des, analytic")
     rows: list[CheckRow] = []
     skipped: list[str] = []
     failed: list[tuple[str, str]] = []
-    for path in discover(paths):
+    files = discover(paths)
+    for i, path in enumerate(files):
+        if on_file is not None:
+            on_file(i, len(files), path)
         try:
             got = check_file(path, fidelity)
         except KeyboardInterrupt:

@@ -8,14 +8,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from moesim.cli.common import check_choice, console, print_json, user_errors
+from moesim.cli.common import choices, console, print_json, user_errors, value_of
 from moesim.cluster import PLACEMENTS, build_cluster, place_ranks
 from moesim.errors import SpecError
 from moesim.network import OPS, collective_time
 from moesim.specs.loader import load_topology
-from moesim.units import GB, KIB, US, parse_size
+from moesim.units import GB, KIB, US, ibytes, parse_size
 
 SWEEP_MIN, SWEEP_MAX = KIB, 16 * 1024**3  # 1 KiB .. 16 GiB, doubling, as nccl-tests -f 2
+OpChoice = choices("OpChoice", tuple(OPS))
+PlacementChoice = choices("PlacementChoice", tuple(PLACEMENTS))
 MAX_SIZE = 1024**5  # 1 PiB per rank: 5,000x an H100's HBM; larger is no collective anyone runs
 
 
@@ -30,17 +32,18 @@ def _row(cluster, op: str, ranks: list[int], size: float, algorithm: str | None)
 @user_errors
 def collective(
     topology: Path = typer.Argument(..., help="A topology YAML file."),
-    op: str = typer.Option(..., "--op", help=f"One of: {', '.join(OPS)}."),
+    op: OpChoice = typer.Option(..., "--op", help="The collective."),  # type: ignore[valid-type]
     ranks: int = typer.Option(..., "--ranks", min=1, help="Ranks in the group."),
-    size: str = typer.Option("1GiB", "--size", help="Bytes per rank as nccl-tests counts them."),
+    size: str = typer.Option("1GiB", "--size", help="Bytes per rank as nccl-tests counts them: "
+                             "KiB MiB GiB are 2^10 2^20 2^30, k M G (kB MB GB) 10^3 10^6 10^9."),
     algorithm: str | None = typer.Option(None, "--algorithm", help="Force an algorithm."),
-    placement: str = typer.Option("packed", "--placement",
-                                  help=f"Rank placement: {', '.join(PLACEMENTS)}."),
+    placement: PlacementChoice = typer.Option(  # type: ignore[valid-type]
+        "packed", "--placement", help="Rank placement: packed fills a scale-up domain first."),
     sweep: bool = typer.Option(False, "--sweep", help="Table over 1 KiB .. 16 GiB."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Time, algorithm bandwidth and bus bandwidth of one collective (nccl-tests definitions)."""
-    check_choice("collective", "--op", op, tuple(OPS))
+    op, placement = value_of(op), value_of(placement)
     topo = load_topology(topology)
     cluster = build_cluster(topo)
     devices = place_ranks(ranks, cluster.devices_per_domain, cluster.num_devices, placement)
@@ -62,7 +65,7 @@ def collective(
     for col in ("size", "time (us)", "algbw (GB/s)", "busbw (GB/s)", "algorithm"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(f"{r['size_bytes']:.0f}", f"{r['time_us']:.1f}",
+        table.add_row(ibytes(r["size_bytes"]), f"{r['time_us']:,.1f}",
                       f"{r['algbw_gbyte_per_s']:.2f}", f"{r['busbw_gbyte_per_s']:.2f}",
                       r["algorithm"])
     console.print(table)

@@ -10,26 +10,57 @@ folder (exit 2, naming the path), running out of memory (exit 2), and Click's op
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import functools
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from typer.core import TyperGroup
 
 from moesim.errors import MAX_MESSAGE, InfeasibleError, MoesimError, SpecError, clip, clip_path
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or redirected output is as wide as its longest line (tables are never cut at 80
+# columns or wrapped); JSON (--json) is there for programs.
+PIPE_WIDTH = 1000
+
+
+class WideWhenPiped(Console):
+    """A rich Console that, writing to no terminal, lays out PIPE_WIDTH columns (rich's
+    default is 80, which cuts table cells to "12.…")."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in os.environ:
+            return ConsoleDimensions(PIPE_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console = WideWhenPiped()
+err_console = WideWhenPiped(stderr=True)
 # For text that holds user strings (scenario names, paths): printed as is, never as markup
 # (a name such as "[/]" would make rich raise).
-plain_console = Console(markup=False, highlight=False)
+plain_console = WideWhenPiped(markup=False, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,6 +73,9 @@ _get_current_context = importlib.import_module(
     _CLICK_EXCEPTIONS.__name__.rsplit(".", 1)[0] + ".globals").get_current_context
 
 EXIT_USER = 2
+# Valid input, impossible here: the layout does not fit in memory (run, memory), every
+# point of a sweep is infeasible.
+EXIT_INFEASIBLE = 3
 EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE: moesim itself failed
 
 
@@ -117,6 +151,45 @@ def attributed(path: Any) -> Iterator[None]:
         raise exc.with_file(str(path)) from None
 
 
+Update = Callable[..., None]
+
+
+def progress_shown() -> bool:
+    """Progress bars go to stderr, and only when it is a terminal (never into a pipe, a log
+    file or CI's output)."""
+    return err_console.is_terminal
+
+
+@contextlib.contextmanager
+def progress(description: str, total: float | None = None) -> Iterator[Update]:
+    """A transient rich progress bar on stderr while the block runs; yields
+    ``update(completed=, total=, description=, advance=)``. Silent (a no-op update) when
+    stderr is not a terminal; a total of None draws a pulsing bar with the elapsed time."""
+    if not progress_shown():
+        yield lambda **_kw: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
+                  transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda **kw: bar.update(task, **kw)
+
+
+def choices(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
+    """An Enum of ``values`` for a typer option: --help lists them, the shell completes
+    them, and anything else is a one-line usage error (see :func:`usage_line`)."""
+    return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+FidelityChoice = choices("FidelityChoice", ("des", "analytic"))
+ObjectiveChoice = choices("ObjectiveChoice", ("throughput", "cost"))
+
+
+def value_of(choice: Any) -> str:
+    """The plain string of an Enum choice (or of a string)."""
+    return str(getattr(choice, "value", choice))
+
+
 def check_choice(command: str, option: str, value: str, valid: tuple[str, ...]) -> None:
     """An option that takes one of ``valid``: anything else is a usage error, worded as Click's."""
     if value not in valid:
@@ -159,6 +232,12 @@ def usage_line(exc: Any) -> str:
     parts = ctx.command_path.split()[1:] if ctx is not None else []
     cmd = " ".join(["moesim", *parts])
     what = str(exc.format_message()).strip().rstrip(".")
+    # Click's choice error, worded as moesim's: "'x' is not valid; valid: a, b"
+    m = re.search(r"('[^']*') is not one of (.*)$", what)
+    if m:
+        valid = ", ".join(v.strip().strip("'") for v in m[2].split(","))
+        head = what[:m.start()].replace("Value error, ", "")
+        what = head + f"{m[1]} is not valid; valid: {valid}"
     return clip(f"{cmd}: {what}; see `{cmd} --help`", MAX_MESSAGE)
 
 

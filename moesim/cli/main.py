@@ -28,7 +28,7 @@ app = typer.Typer(
     name="moesim",
     help="Simulate and plan Mixture-of-Experts training on real clusters.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
 )
 

@@ -8,8 +8,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from moesim.cli.common import SET_HELP, attributed, console, print_json, user_errors
-from moesim.memory import TERMS, ensure_fits, estimate_memory
+from moesim.cli.common import (
+    EXIT_INFEASIBLE,
+    SET_HELP,
+    attributed,
+    console,
+    fail,
+    print_json,
+    user_errors,
+)
+from moesim.errors import InfeasibleError
+from moesim.memory import TERMS, ensure_fits
 from moesim.memory.report import MemoryReport
 from moesim.results.schema import RankClassMemoryResult
 from moesim.specs.loader import load_scenario
@@ -65,19 +74,26 @@ def memory(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Peak bytes per rank class with the breakdown, HBM capacity, headroom and whether it
-    fits (exit code 2 when some rank class does not)."""
+    fits (exit code 3 when some rank class does not), with the routing load `moesim run`
+    uses, so both give one verdict."""
+    from moesim.engine.simulation import step_memory
+
     with attributed(scenario):
         s = load_scenario(scenario, sets)
-        report = estimate_memory(s)
+        report = step_memory(s)
     if as_json:
         print_json(report.model_dump(mode="json"))
     else:
         console.print(_table(s.name, report))
+        console.print(f"routing load: {escape(report.routing_load)}", soft_wrap=True)
         if report.fits:
             console.print(f"fits; most loaded: {report.most_loaded} "
                           f"({report.peak_bytes / GIB:.2f} of {report.capacity_bytes / GIB:.2f} GiB)")
-    with attributed(scenario):
-        ensure_fits(report)  # a layout that does not fit: one line on stderr, exit code 2
+    try:
+        with attributed(scenario):
+            ensure_fits(report)  # does not fit: one line on stderr, exit code 3
+    except InfeasibleError as exc:
+        fail(str(exc), EXIT_INFEASIBLE)
 
 
 def register(app: typer.Typer) -> None:

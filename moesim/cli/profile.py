@@ -8,15 +8,18 @@ from typing import Any
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from moesim.cli.common import console, err_console, print_json, user_errors
+from moesim import shipped
+from moesim.cli.common import console, err_console, print_json, progress, user_errors
 from moesim.compute.calibration import CalibrationTable, load_calibration, save_calibration
 from moesim.compute.coverage import coverage_dtype, scenario_coverage
 from moesim.compute.fit import accelerator_from_table, fit_efficiency
 from moesim.errors import SpecError
 from moesim.specs.hardware import AcceleratorSpec
 from moesim.specs.loader import load_scenario, load_topology
+from moesim.units import eng
 
 
 @user_errors
@@ -36,9 +39,10 @@ def profile(
     dt = dtype or ("bf16" if device == "cuda" else "fp32")
     if dt not in ("bf16", "fp8", "fp32", "fp16"):
         raise SpecError(f"--dtype {dt!r} is not supported; valid: bf16, fp8, fp32")
-    table = run_profile(device, dt, quick=quick, name=name or out.stem,
-                        collectives=not no_collectives,
-                        progress=lambda msg: err_console.print(f"[dim]{msg}[/dim]"))
+    with progress(f"profile {device}") as update:
+        table = run_profile(device, dt, quick=quick, name=name or out.stem,
+                            collectives=not no_collectives,
+                            progress=lambda msg: update(description=escape(msg[:70])))
     save_calibration(table, out)
     console.print(f"wrote {out}: {len(table.gemm)} GEMMs, {len(table.grouped_gemm)} grouped, "
                   f"{len(table.attention)} attention, {len(table.memory)} memory ops, "
@@ -148,7 +152,7 @@ def _print_report(table: CalibrationTable, acc: AcceleratorSpec, rows: list[dict
     console.print(cov)
     if eff["gemm_bins"]:
         fit = Table(title=f"{eff['dtype']} GEMM efficiency vs {eff['peak_tflops']:.4g} TFLOP/s: "
-                          f"e(F) = {eff['gemm_e_max']:.3f} F / (F + {eff['gemm_half_flops']:.3g})")
+                          f"e(F) = {eff['gemm_e_max']:.3f} F / (F + {eng(eff['gemm_half_flops'], 'FLOP')})")
         for col in ("FLOPs per kernel", "kernels", "measured (median)", "fitted"):
             fit.add_column(col)
         for b in eff["gemm_bins"]:
@@ -173,8 +177,10 @@ def coverage(
     table_path: Path = typer.Argument(..., help="A calibration table (profile or import)."),
     accelerator: str = typer.Option(..., "--accelerator", help="Accelerator name from "
                                     "topologies/*.yaml, or 'self' for a profiled table's device."),
-    topologies: Path = typer.Option(Path("topologies"), "--topologies"),
-    scenarios: Path = typer.Option(Path("scenarios"), "--scenarios",
+    topologies: Path = typer.Option(shipped.shipped_dir("topologies"), "--topologies",
+                                    show_default="the shipped topologies"),
+    scenarios: Path = typer.Option(shipped.shipped_dir("scenarios"), "--scenarios",
+                                   show_default="the shipped scenarios",
                                    help="Folder of scenarios (its *.yaml) to report on."),
     scenario: list[Path] = typer.Option([], "--scenario", help="Report on this scenario "
                                         "only (repeatable; default: the --scenarios folder)."),

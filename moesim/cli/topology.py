@@ -9,37 +9,42 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from moesim import shipped
 from moesim.cli.common import console, print_json, user_errors
+from moesim.errors import SpecError
 from moesim.specs.describe import as_gbyte_per_s, tier_summaries
 from moesim.specs.hardware import FatTreeSpec, TopologySpec, TorusSpec
 from moesim.specs.loader import load_topology
-from moesim.units import US
+from moesim.units import GB, US, eng
 
 topology_app = typer.Typer(help="Inspect the shipped topologies.", no_args_is_help=True)
-
-DEFAULT_DIR = Path("topologies")
-
 
 @topology_app.command("list")
 @user_errors
 def list_(
-    folder: Path = typer.Option(DEFAULT_DIR, "--dir", help="Folder of topology YAML files."),
+    folder: Path = typer.Option(None, "--dir", help="Folder of topology YAML files.",
+                                show_default="the shipped topologies"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List topologies with their accelerator and device count."""
+    """List topologies with the name `show`, `collective` and a scenario's `topology:` take,
+    their accelerator and device count."""
+    folder = folder if folder is not None else shipped.shipped_dir("topologies")
+    if not folder.is_dir():
+        raise SpecError(f"--dir {str(folder)[:200]!r}: not a folder of topology YAML files",
+                        field="dir")
     rows = []
     for f in sorted(folder.glob("*.yaml")):
         t = load_topology(f)
-        rows.append({"file": str(f), "name": t.name, "accelerator": t.accelerator.name,
+        rows.append({"name": f.stem, "file": str(f), "accelerator": t.accelerator.name,
                      "devices": t.num_devices, "tiers": [x.kind for x in t.tiers]})
     if as_json:
         print_json(rows)
         return
-    table = Table(title="topologies")
-    for col in ("file", "accelerator", "devices", "tiers"):
-        table.add_column(col)
+    table = Table(title=f"{len(rows)} topologies in {escape(str(folder))}")
+    for col in ("name", "accelerator", "devices", "tiers"):
+        table.add_column(col, justify="right" if col == "devices" else "left", no_wrap=True)
     for r in rows:
-        table.add_row(escape(r["file"]), escape(r["accelerator"]), str(r["devices"]),
+        table.add_row(escape(r["name"]), escape(r["accelerator"]), f"{r['devices']:,}",
                       " > ".join(r["tiers"]))
     console.print(table)
 
@@ -47,7 +52,8 @@ def list_(
 @topology_app.command("show")
 @user_errors
 def show(
-    file: Path = typer.Argument(..., help="A topology YAML file."),
+    file: Path = typer.Argument(..., help="A topology YAML file or a shipped topology's name "
+                                "(`moesim topology list`)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Devices, tiers, per-device bandwidth per tier and bisection bandwidth (per direction)."""
@@ -62,9 +68,10 @@ def show(
                   f"at {acc.hbm_gbyte_per_s:g} GB/s)", soft_wrap=True)
     for i, s in enumerate(data["tiers"]):
         console.print(f"  tier {i} {escape(s['name'])} ({s['kind']}): {escape(s['shape'])}; "
-                      f"{s['per_device_gbyte_per_s']:g} GB/s per device per direction; "
-                      f"bisection {s['bisection_gbyte_per_s']:g} GB/s per direction; "
-                      f"spans {s['devices_spanned']} devices; latency {s['latency_us']:g} us",
+                      f"{eng(s['per_device_gbyte_per_s'] * GB, 'B/s')} per device per direction; "
+                      f"bisection {eng(s['bisection_gbyte_per_s'] * GB, 'B/s')} per direction; "
+                      f"spans {s['devices_spanned']:,} devices; latency "
+                      f"{eng(s['latency_us'] * US, 's')}",
                       soft_wrap=True, highlight=False)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from moesim import shipped
 from moesim.compute.calibration import CalibrationTable, load_calibration
 from moesim.specs.hardware import AcceleratorSpec
 
@@ -23,13 +24,13 @@ SHIPPED_TABLES: dict[str, str] = {
 
 
 def calibration_dir() -> Path:
-    """The repository's ``calibration/`` folder (beside the ``moesim`` package)."""
-    return Path(__file__).resolve().parents[2] / "calibration"
+    """The shipped ``calibration/`` folder: the checkout's, or the wheel's copy inside the
+    package (moesim.shipped)."""
+    return shipped.shipped_dir("calibration")
 
 
 def default_table_for(accelerator_name: str) -> Path | None:
-    """The shipped measured table of ``accelerator_name``, or None (no table, or a copy of
-    moesim installed without the repository's calibration folder)."""
+    """The shipped measured table of ``accelerator_name``, or None (no table for it)."""
     name = SHIPPED_TABLES.get(accelerator_name)
     if name is None:
         return None

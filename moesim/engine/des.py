@@ -29,6 +29,7 @@ from moesim.engine.timeline import (
     run_phase,
     stage_ledger,
 )
+from moesim.engine.trace_args import op_args
 from moesim.program.builder import StepProgram
 from moesim.program.ops import Op
 from moesim.program.schedule import Action, paired_actions
@@ -124,7 +125,7 @@ def _issue_ops(streams: _Streams, ledger: Ledger, pricer: Pricer, stage: int,
     for at, op in items:
         d = pricer.fixed(op, stage)
         start, _ = streams.issue(op.stream, at, d)
-        ledger.record(op.stream, op.name, op.kind, start, d)
+        ledger.record(op.stream, op.name, op.kind, start, d, op_args(op))
 
 
 def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: ANN001, ANN202
@@ -196,8 +197,9 @@ def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: A
             c = action.virtual * ctx.pp + s
             chunk = program.chunks[c]
             send = chunk.send_forward if action.phase == "F" else chunk.send_backward
+            label = ("forward" if action.phase == "F" else "backward", c)
             fire_at((action.phase, action.micro_batch, c),
-                    _send(streams, ledger, pricer, s, send, env.now))
+                    _send(streams, ledger, pricer, s, send, env.now, action.micro_batch, label))
     yield from _finish(env, program, pricer, s, streams, ledger, pending)
     outcomes.append(StageOutcome(s, env.now, ledger))
 
@@ -246,13 +248,14 @@ def _grad_buckets(streams: _Streams, ledger: Ledger, pricer: Pricer, s: int, par
 
 
 def _send(streams: _Streams, ledger: Ledger, pricer: Pricer, s: int, op: Op | None,
-          now: float) -> float:
-    """Arrival time of a pipeline send issued now (now itself when there is none)."""
+          now: float, mb: int = -1, label: tuple[str, int] | None = None) -> float:
+    """Arrival time of a pipeline send issued now (now itself when there is none); its trace
+    record carries the micro-batch and the (phase, chunk) it sends from."""
     if op is None:
         return now
     d = pricer.fixed(op, s)
     start, end = streams.issue("comm_pp", now, d)
-    ledger.record("comm_pp", op.name, op.kind, start, d)
+    ledger.record("comm_pp", op.name, op.kind, start, d, op_args(op), mb, label)
     return end
 
 
@@ -266,7 +269,7 @@ def _param_gathers(program, pricer, s, streams, ledger) -> dict[int, float]:  # 
         for op in program.chunks[c].param_gather:
             d = pricer.fixed(op, s)
             start, end = streams.issue("comm_dp", 0.0, d)
-            ledger.record("comm_dp", op.name, op.kind, start, d)
+            ledger.record("comm_dp", op.name, op.kind, start, d, op_args(op))
             ready[c] = end
     return ready
 
@@ -282,14 +285,14 @@ def _finish(env, program, pricer, s, streams, ledger, pending):  # noqa: ANN001,
     for op in program.stages[s].optimizer:
         d = pricer.fixed(op, s)
         ledger.optimizer += d
-        ledger.record("compute", op.name, op.kind, env.now, d)
+        ledger.record("compute", op.name, op.kind, env.now, d, op_args(op, pricer.source(op)))
         yield env.timeout(d)
     if not program.context.parallelism.overlap_param_gather:
         for c in program.stages[s].chunks:
             for op in program.chunks[c].param_gather:
                 d = pricer.fixed(op, s)
                 ledger.exposed["dp_param"] += d
-                ledger.record("comm_dp", op.name, op.kind, env.now, d)
+                ledger.record("comm_dp", op.name, op.kind, env.now, d, op_args(op))
                 yield env.timeout(d)
 
 
@@ -339,8 +342,9 @@ def _segment(parts, t0: float, span: float, ledger: Ledger, streams: _Streams,  
         t = run_phase(ph, mb, t, scratch, ends)
     scale = span / max(t - t0, 1e-30)
     if tracing:
-        for rc, stream, name, kind, start, dur in scratch.trace:
-            ledger.trace.append((rc, stream, name, kind, t0 + (start - t0) * scale, dur * scale))
+        for rc, stream, name, kind, start, dur, *rest in scratch.trace:
+            ledger.trace.append((rc, stream, name, kind, t0 + (start - t0) * scale, dur * scale,
+                                 *rest))
     if issue_buckets and parts:
         items = [(t0 + (ends[j] - t0) * scale, op) for j, op in parts[-1][0].buckets]  # type: ignore[index]
         if sink is None:

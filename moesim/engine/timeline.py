@@ -23,10 +23,13 @@ from moesim.engine.host import HostModel
 from moesim.engine.overlap import ep_fraction, nccl_fraction, overlapped_pair
 from moesim.engine.pairing import PhaseNodes, phase_nodes
 from moesim.engine.pricing import Pricer
+from moesim.engine.trace_args import Args, merged_args, op_args
 from moesim.program.builder import ChunkProgram
 from moesim.program.ops import AllToAllShape, AttentionShape, CollectiveShape, GemmShape, Op
 
-TRACE_CAP = 50_000  # op intervals kept in the whole trace (the rest are counted, not stored)
+# Op intervals kept in the whole trace (any beyond are counted, not stored, and the result
+# says the trace is incomplete): the shipped DeepSeek-V3 step on 2048 H800 runs 575k.
+TRACE_CAP = 1_500_000
 
 
 def stage_ledger(stage: int, num_stages: int) -> Ledger:
@@ -49,6 +52,7 @@ class Step:
     host: float = 0.0  # host issue time before the step can start (seconds)
     sync: bool = False  # the host waits for the device before issuing this step
     source: str = ""  # the path that priced its compute (measured, derived, roofline)
+    args: Args | None = None  # what the trace says of it (moesim.engine.trace_args)
 
 
 @dataclass
@@ -89,6 +93,7 @@ class PhasePlan:
     steps: list[Step]
     buckets: list[tuple[int, Op]] = field(default_factory=list)  # (issue after step i, op)
     _summary: PhaseSummary | None = None
+    label: tuple[str, int] | None = None  # (phase, chunk) its trace records carry
     _nodes: dict[bool, PhaseNodes] = field(default_factory=dict)
 
     def nodes(self, forward: bool) -> PhaseNodes:
@@ -200,9 +205,10 @@ def _steps(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> list[Step]
             i = block + 1
             continue
         c = pricer.cost(op, stage)
+        src = pricer.source(op) if op.is_compute else ""
         out.append((op, Step(op.name, op.kind, op.stream, op.is_compute, c.slow, c.mean,
-                             host=issue[i], sync=host.syncs_before(op),
-                             source=pricer.source(op) if op.is_compute else "")))
+                             host=issue[i], sync=host.syncs_before(op), source=src,
+                             args=op_args(op, src))))
         i += 1
     return [st for _, st in fuse_overlaps(pricer, out)]
 
@@ -212,7 +218,8 @@ def _merged(comp: Step, comm: Step, f: float) -> Step:
     slow = overlapped_pair(comp.slow, comm.slow, f)
     return Step(f"{comp.name}+{comm.name}", comp.kind, "compute", True, slow, comp.mean,
                 exposed=slow - comp.slow, comm_kind=comm.kind, host=comp.host + comm.host,
-                sync=comp.sync or comm.sync, source=comp.source)
+                sync=comp.sync or comm.sync, source=comp.source,
+                args=merged_args(comp.args or {}, comm.name, 2))
 
 
 def _summed(steps: list[Step], kind: str) -> Step:
@@ -220,7 +227,8 @@ def _summed(steps: list[Step], kind: str) -> Step:
     first = steps[0]
     return Step(first.name, kind, "compute", True, sum(s.slow for s in steps),
                 sum(s.mean for s in steps), host=sum(s.host for s in steps),
-                sync=any(s.sync for s in steps), source=first.source)
+                sync=any(s.sync for s in steps), source=first.source,
+                args=merged_args(first.args or {}, steps[-1].name, len(steps)))
 
 
 def _plain_compute(item: tuple[Op | None, Step]) -> bool:
@@ -354,9 +362,11 @@ def _overlapped(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> Step:
     # The all-to-all chunks that run under compute take their kernels' SMs from it.
     hidden = np.maximum(comm - (total - work_slow), 0.0)
     total = total + ep_fraction(pricer.program.context.parallelism, pricer.num_sms) * hidden
+    src = pricer.source(ops[1])
     return Step(f"{ops[0].name}+overlap", "experts", "compute", True, total, work_mean,
-                exposed=total - work_slow, comm_kind=ops[0].kind,
-                source=pricer.source(ops[1]))
+                exposed=total - work_slow, comm_kind=ops[0].kind, source=src,
+                args=merged_args(op_args(ops[1], src), ops[-1].name, len(ops))
+                | {"moe_overlap_chunks": chunks})
 
 
 def _fused_backward(chunk: ChunkProgram) -> list[Op]:
@@ -437,7 +447,10 @@ def _with_regather(pricer: Pricer, steps: list[Step], gathers: tuple[Op, ...],
     exposed = gather_exposure(pricer, steps, gathers, stage)
     total = sum(pricer.fixed(op, stage) for op in gathers)
     wait = exposed + nccl_fraction(pricer.num_sms) * np.maximum(total - exposed, 0.0)
-    return [Step("fsdp.param_ag", "dp_param", "comm_dp", False, wait, wait)] + steps
+    args: Args = {"source": "network", "collective": "all_gather", "group": "dp",
+                  "ops": len(gathers), "bytes": sum(getattr(o.shape, "size_bytes", 0.0)
+                                                    for o in gathers)}
+    return [Step("fsdp.param_ag", "dp_param", "comm_dp", False, wait, wait, args=args)] + steps
 
 
 def plan_chunk(pricer: Pricer, chunk: ChunkProgram, stage: int, *,
@@ -462,10 +475,18 @@ def plan_chunk(pricer: Pricer, chunk: ChunkProgram, stage: int, *,
     first_wait = 0.0
     if chunk.param_gather and fwd and pricer.program.context.parallelism.overlap_param_gather:
         first_wait = float(gather_exposure(pricer, fwd, chunk.param_gather, stage)[0])
+    k = chunk.chunk
     return ChunkPlan(
-        forward=PhasePlan(fwd), backward=PhasePlan(bwd, _bucket_points(bwd, chunk.grad_sync)),
-        backward_input=PhasePlan(b_only), backward_weight=PhasePlan(
-            w_only, _bucket_points(w_only, chunk.grad_sync)), first_forward_wait=first_wait)
+        forward=PhasePlan(fwd, label=("forward", k)),
+        backward=PhasePlan(bwd, _bucket_points(bwd, chunk.grad_sync), label=("backward", k)),
+        backward_input=PhasePlan(b_only, label=("backward", k)),
+        backward_weight=PhasePlan(w_only, _bucket_points(w_only, chunk.grad_sync),
+                                  label=("weight", k)),
+        first_forward_wait=first_wait)
+
+
+TraceRecord = tuple[str, str, str, str, float, float, "Args | None", int,
+                    "tuple[str, int] | None"]
 
 
 @dataclass
@@ -484,13 +505,17 @@ class Ledger:
     # schedule phases of a rank (DualPipe: unpaired forward / backward, deferred weight
     # gradients, overlapped pairs), seconds; empty for the other schedules
     phases: dict[str, float] = field(default_factory=dict)
-    trace: list[tuple[str, str, str, str, float, float]] = field(default_factory=list)
+    # (rank class, stream, name, kind, start, duration, args, micro-batch or -1,
+    # (phase, chunk) or None)
+    trace: list[TraceRecord] = field(default_factory=list)
     cap: int = TRACE_CAP  # op intervals this ledger keeps
 
-    def record(self, stream: str, name: str, kind: str, start: float, dur: float) -> None:
+    def record(self, stream: str, name: str, kind: str, start: float, dur: float,
+               args: Args | None = None, mb: int = -1,
+               label: tuple[str, int] | None = None) -> None:
         self.ops += 1
         if len(self.trace) < self.cap:
-            self.trace.append((self.rank_class, stream, name, kind, start, dur))
+            self.trace.append((self.rank_class, stream, name, kind, start, dur, args, mb, label))
 
 
 def run_phase(plan: PhasePlan, mb: int, t0: float, ledger: Ledger,
@@ -536,7 +561,7 @@ def run_phase(plan: PhasePlan, mb: int, t0: float, ledger: Ledger,
             ledger.imbalance += d - mean
         else:
             ledger.exposed[s.kind] += d
-        ledger.record(s.stream, s.name, s.kind, t, d)
+        ledger.record(s.stream, s.name, s.kind, t, d, s.args, mb, plan.label)
         t += d
         if on_step is not None:
             on_step.append(t)

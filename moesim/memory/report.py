@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from moesim.errors import InfeasibleError
 from moesim.memory.activations import ActivationContext, context_for
@@ -37,6 +38,8 @@ class MemoryReport(FrozenSpec):
     peak_bytes: float
     overflow_term: str = ""
     capacity_bytes: float
+    routing_load: str = Field(default="balanced routing (every EP rank gets the mean)",
+                              description="the routing load the expert terms assume")
 
     def by_name(self, name: str) -> RankClassMemoryResult:
         """The rank class called ``name`` (e.g. 'pp0', 'pp3/hot-ep')."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from moesim.errors import InfeasibleError, MoesimError
 from moesim.specs.scenario import ScenarioSpec
-from moesim.units import GB
+from moesim.units import GIB
 
 Metrics = dict[str, Any]
 PointEvaluator = Callable[[ScenarioSpec, str], Metrics]
@@ -25,7 +25,7 @@ PointEvaluator = Callable[[ScenarioSpec, str], Metrics]
 # The metric names every evaluator returns (a subset may be missing; tables show "-").
 METRIC_KEYS = ("step_time_s", "tokens_per_s", "tokens_per_s_per_device",
                "model_tflops_per_device", "mfu", "fits_memory", "peak_bytes", "headroom_bytes",
-               "pipeline_bubble_s", "exposed_communication_s")
+               "pipeline_bubble_s", "exposed_communication_s", "compute_s")
 
 ENGINE_EVALUATOR = "moesim.plan.evaluate:engine_point"
 ENGINE_MEMORY = "moesim.plan.evaluate:engine_memory"
@@ -67,6 +67,7 @@ def result_metrics(result: Any) -> Metrics:
         "headroom_bytes": min(heads) if heads else None,
         "pipeline_bubble_s": b.pipeline_bubble_s,
         "exposed_communication_s": float(sum(b.exposed_communication_s.values())),
+        "compute_s": float(sum(b.compute_s.values())),  # the critical rank's compute
     }
 
 
@@ -192,5 +193,5 @@ def require_fit(metrics: Metrics) -> None:
     """Raise InfeasibleError(reason='memory') when the engine said the step does not fit."""
     if metrics.get("fits_memory") is False:
         peak = metrics.get("peak_bytes")
-        shown = f" (peak {peak / GB:.1f} GB)" if isinstance(peak, (int, float)) else ""
+        shown = f" (peak {peak / GIB:.1f} GiB)" if isinstance(peak, (int, float)) else ""
         raise InfeasibleError(f"does not fit in device memory{shown}", reason="memory")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from moesim.errors import InfeasibleError, SpecError, require_pandas
+from moesim.goodput import steady_efficiency
 from moesim.plan.evaluate import Backend, MemoryVerdict, Metrics
 from moesim.plan.executors import Executor, LocalExecutor, SerialExecutor
 from moesim.plan.explore import explore
@@ -33,6 +34,7 @@ from moesim.plan.screen import (
     groups,
     run_screen,
 )
+from moesim.specs.goodput import GoodputSpec
 from moesim.specs.overrides import scenario_with_sets
 from moesim.specs.scenario import ScenarioSpec
 from moesim.units import S
@@ -57,6 +59,7 @@ class Candidate:
     analytic: Metrics
     des: Metrics | None = None
     des_error: str = ""
+    goodput_efficiency: float | None = None  # long-run useful fraction (failures, stragglers)
 
     @property
     def metrics(self) -> Metrics:
@@ -70,6 +73,13 @@ class Candidate:
     @property
     def tokens_per_s(self) -> float:
         return float(self.metrics.get("tokens_per_s") or 0.0)
+
+    @property
+    def goodput_tokens_per_s(self) -> float | None:
+        """Tokens/s over a long run after failures, checkpoints and stragglers."""
+        if self.goodput_efficiency is None:
+            return None
+        return self.tokens_per_s * self.goodput_efficiency
 
 
 @dataclass
@@ -86,6 +96,7 @@ class PlanResult:
     fitting: int = 0  # layouts that passed the memory screen (ranked or over the budget)
     memory_calls: int = 0  # estimate_memory calls the screening made
     phase_s: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
+    goodput: GoodputSpec | None = None  # the goodput the candidates' efficiencies price
 
     def top(self, k: int) -> list[Candidate]:
         return self.ranked[:k]
@@ -100,11 +111,13 @@ class PlanResult:
         pd = require_pandas("PlanResult.to_dataframe()")
         return pd.DataFrame(summary_rows(self, len(self.ranked)))
 
-    def usd_per_million_tokens(self, c: Candidate) -> float | None:
-        """Device-hours per token x price, scaled to one million tokens (USD)."""
-        if self.price_per_device_hour is None or c.tokens_per_s <= 0:
+    def usd_per_million_tokens(self, c: Candidate, goodput: bool = False) -> float | None:
+        """Device-hours per token x price, scaled to one million tokens (USD); at the goodput
+        rate with ``goodput`` (None when the candidate has none)."""
+        rate = c.goodput_tokens_per_s if goodput else c.tokens_per_s
+        if self.price_per_device_hour is None or not rate or rate <= 0:
             return None
-        return self.devices * self.price_per_device_hour / HOUR_S / c.tokens_per_s * MILLION
+        return self.devices * self.price_per_device_hour / HOUR_S / rate * MILLION
 
 
 @dataclass(frozen=True)
@@ -151,7 +164,8 @@ def sized(scenario: ScenarioSpec, devices: int) -> ScenarioSpec:
 def plan(scenario: ScenarioSpec | str | Path, devices: int | None = None, *,
          objective: Objective = "throughput", des_top: int = 3,
          analytic_budget: int = DEFAULT_ANALYTIC_BUDGET, workers: int = 1,
-         sets: Mapping[str, Any] | Iterable[str] | None = None) -> PlanResult:
+         sets: Mapping[str, Any] | Iterable[str] | None = None,
+         progress: Progress | None = None) -> PlanResult:
     """Search every layout of ``scenario`` (a spec or a YAML path; ``sets`` applied as
     ``--set`` either way) on ``devices`` devices (default: the scenario's); ``moesim.plan(...)``.
 
@@ -159,25 +173,32 @@ def plan(scenario: ScenarioSpec | str | Path, devices: int | None = None, *,
     ``analytic_budget`` of them), and the best ``des_top`` simulated with the DES.
     ``result.ranked`` is best first; ``result.excluded`` counts why the rest were dropped;
     ``result.to_dataframe()`` tabulates the ranked layouts. ``workers`` > 1 runs on a
-    process pool."""
+    process pool; ``progress(phase, done, total)`` hears of each phase's headway."""
     spec = scenario_with_sets(scenario, sets)
     return plan_layouts(spec, devices or spec.devices, objective=objective, des_top=des_top,
                         analytic_budget=analytic_budget,
-                        executor=LocalExecutor(workers) if workers > 1 else None)
+                        executor=LocalExecutor(workers) if workers > 1 else None,
+                        progress=progress)
 
 
 def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective = "throughput",
                  des_top: int = 3, backend: Backend | None = None,
                  space: SearchSpaceSpec | None = None, executor: Executor | None = None,
                  price_per_device_hour: float | None = None,
-                 analytic_budget: int = DEFAULT_ANALYTIC_BUDGET) -> PlanResult:
+                 analytic_budget: int = DEFAULT_ANALYTIC_BUDGET,
+                 goodput: GoodputSpec | None = None,
+                 progress: Progress | None = None) -> PlanResult:
     """Search every layout of ``scenario`` on ``devices`` devices; ranked best first.
 
     With a fixed device count, cost per token is device count x price / throughput, so both
     objectives give the same order; 'cost' changes what tables and the Pareto page show.
     The analytic and DES phases run on ``executor`` (default: in this process); at most
     ``analytic_budget`` fitting layouts get an analytic evaluation (``explore`` picks them).
+    ``progress(phase, done, total)`` hears of each phase's headway (a command's progress bar).
+    With ``goodput`` every ranked layout also gets its long-run goodput efficiency (the order
+    stays the ideal one).
     """
+    say = progress or _silent
     backend = backend or Backend()
     space = space or SearchSpaceSpec()
     base = sized(scenario, devices)
@@ -188,27 +209,44 @@ def plan_layouts(scenario: ScenarioSpec, devices: int, *, objective: Objective =
     ex = executor or SerialExecutor()
     try:
         t0 = time.perf_counter()
-        fitting = _screen(base, space, backend, ex, res)
+        fitting = _screen(base, space, backend, ex, res, say)
         t1 = time.perf_counter()
-        _rank_analytic(base, fitting, backend, ex, res, analytic_budget)
+        _rank_analytic(base, fitting, backend, ex, res, analytic_budget, say)
         t2 = time.perf_counter()
+        n_des = min(des_top, len(res.ranked))
+        say("simulating the best layouts (DES)", 0, n_des)
         _refine_with_des(base, res, des_top, backend, ex)
+        say("simulating the best layouts (DES)", n_des, n_des)
         res.phase_s = {"screen": t1 - t0, "analytic": t2 - t1,
                        "des": time.perf_counter() - t2}
     finally:
         ex.close()
+    if goodput is not None:
+        _price_goodput(base, res, goodput)
     return res
 
 
+def _price_goodput(base: ScenarioSpec, res: PlanResult, goodput: GoodputSpec) -> None:
+    res.goodput = goodput
+    for c in res.ranked:
+        m = c.metrics
+        step, comp = m.get("step_time_s"), m.get("compute_s")
+        share = min(1.0, float(comp) / float(step)) if step and comp is not None else 1.0
+        c.goodput_efficiency = steady_efficiency(with_layout(base, c.layout), goodput,
+                                                 res.devices, share)
+
+
 def _screen(base: ScenarioSpec, space: SearchSpaceSpec, backend: Backend, ex: Executor,
-            res: PlanResult) -> Fitting:
+            res: PlanResult, say: Progress) -> Fitting:
     todo = groups(with_shipped(base, list(structures(base, space))))
     # Dealt round-robin: neighbouring structures cost alike, so slices would load one
     # worker with the expensive corner of the lattice.
     n = max(1, min(len(todo), 8 * _workers(ex) if _workers(ex) > 1 else 1))
     tasks = [ScreenTask(backend, base, space, tuple(todo[i::n])) for i in range(n)]
     fitting: Fitting = []
-    for considered, fit, excluded, calls in ex.run(run_screen, tasks):
+    say("screening layouts for memory", 0, len(tasks))
+    for done, (considered, fit, excluded, calls) in enumerate(ex.run(run_screen, tasks), 1):
+        say("screening layouts for memory", done, len(tasks))
         res.considered += considered
         res.excluded.update(excluded)
         res.memory_calls += calls
@@ -219,9 +257,11 @@ def _screen(base: ScenarioSpec, space: SearchSpaceSpec, backend: Backend, ex: Ex
 
 
 def _rank_analytic(base: ScenarioSpec, fitting: Fitting, backend: Backend, ex: Executor,
-                   res: PlanResult, budget: int) -> None:
+                   res: PlanResult, budget: int, say: Progress) -> None:
     verdicts = {lay: v for lay, v in fitting}
     metrics: dict[Layout, Metrics] = {}
+    total, scored = min(budget, len(fitting)), 0
+    say("ranking layouts (analytic)", 0, total)
 
     def score(layouts: list[Layout]) -> dict[Layout, float | None]:
         size = max(1, min(64, len(layouts) // (4 * _workers(ex)) or 1))
@@ -235,6 +275,9 @@ def _rank_analytic(base: ScenarioSpec, fitting: Fitting, backend: Backend, ex: E
                 else:
                     metrics[lay] = o
                     out[lay] = float(o.get("tokens_per_s") or 0.0)
+        nonlocal scored
+        scored += len(layouts)
+        say("ranking layouts (analytic)", min(scored, total), total)
         return out
 
     seen = explore([lay for lay, _ in fitting], budget, score,
@@ -254,6 +297,13 @@ def shipped_candidates(base: ScenarioSpec, fitting: list[Layout]) -> list[Layout
             if replace(lay, recompute=own.recompute, all_to_all=own.all_to_all) == own]
     exact = [lay for lay in same if lay.all_to_all == own.all_to_all]
     return (exact or same)[:1]
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _silent(_phase: str, _done: int, _total: int) -> None:
+    pass
 
 
 def _workers(ex: Executor) -> int:
@@ -320,5 +370,8 @@ def summary_rows(res: PlanResult, k: int) -> list[dict[str, Any]]:
                      "mfu": m.get("mfu"), "peak_bytes": c.memory.peak_bytes,
                      "headroom_bytes": c.memory.headroom_bytes,
                      "usd_per_million_tokens": res.usd_per_million_tokens(c),
+                     "goodput_tokens_per_s": c.goodput_tokens_per_s,
+                     "goodput_efficiency": c.goodput_efficiency,
+                     "goodput_usd_per_million_tokens": res.usd_per_million_tokens(c, True),
                      "des_error": c.des_error})
     return rows

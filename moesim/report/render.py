@@ -31,8 +31,8 @@ from moesim.report.figures_step import (
     fig_memory,
     headline_rows,
 )
-from moesim.report.timeline import fig_timeline
-from moesim.report.trace import chrome_trace_json
+from moesim.report.timeline import fig_timeline, trace_claim
+from moesim.report.trace import write_trace_file
 from moesim.results.schema import SimulationResult
 
 # (div id suffix, section heading, builder) in report order.
@@ -79,6 +79,8 @@ def _notes_html(result: SimulationResult) -> str:
     if result.cost_sources:
         lines.append("ops timed by: " + ", ".join(
             f"{k} {v}" for k, v in sorted(result.cost_sources.items())))
+    if result.fidelity == "des":
+        lines.append(trace_claim(result.trace))
     lines += result.notes
     return "<div class='notes'>" + "<br>".join(html.escape(x) for x in lines) + "</div>"
 
@@ -128,8 +130,9 @@ def write_report(result: SimulationResult, out_dir: Path) -> dict[str, Path]:
     Returns the paths under the keys "result", "summary", "trace", "html" and "plotly".
     """
     out_dir = Path(out_dir)
-    texts = {"result": result.to_json, "summary": lambda: summary_csv(result),
-             "trace": lambda: chrome_trace_json(result), "html": lambda: render_html(result)}
+    texts = {"result": result.to_json, "summary": lambda: summary_csv(result)}
     paths = {key: write_text_atomic(out_dir / FILE_NAMES[key], make())
              for key, make in texts.items()}
+    paths["trace"] = write_trace_file(result, out_dir / FILE_NAMES["trace"]).path  # streamed
+    paths["html"] = write_text_atomic(out_dir / FILE_NAMES["html"], render_html(result))
     return paths | {"plotly": write_plotly_js(out_dir)}

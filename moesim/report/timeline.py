@@ -3,7 +3,8 @@
 Lanes are (rank class, stream) pairs: rank classes in the order the trace first names them,
 streams in :data:`STREAM_ORDER`. A large trace keeps at most ``max_intervals`` intervals
 binned per lane: each bar is a run of bins in which one op kind was the busiest, about a
-pixel wide at most, and the title says so; trace.json keeps every op.
+pixel wide at most, and the title says so, with how many of the step's ops trace.json
+holds (every op unless the engine's trace cap cut it short).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from moesim.report.style import FIG_WIDTH_PX, base_layout, empty_figure, kind_colors
-from moesim.results.schema import SimulationResult, TraceEventResult
+from moesim.results.schema import SimulationResult, TraceEventResult, TraceResult
+from moesim.results.trace import trace_from_events
 from moesim.units import MS
 
 # Streams of one rank, top to bottom; unknown streams follow in name order.
@@ -34,12 +36,18 @@ def _stream_rank(stream: str) -> tuple[int, str]:
     return (STREAM_ORDER.index(stream), "") if stream in STREAM_ORDER else (len(STREAM_ORDER), stream)
 
 
-def lane_keys(events: list[TraceEventResult]) -> list[tuple[str, str]]:
-    """Every (rank class, stream) lane of ``events``, in display order."""
-    classes = list(dict.fromkeys(e.rank_class for e in events))
+def as_trace(events: TraceResult | list[TraceEventResult]) -> TraceResult:
+    return events if isinstance(events, TraceResult) else trace_from_events(events)
+
+
+def lane_keys(trace: TraceResult | list[TraceEventResult]) -> list[tuple[str, str]]:
+    """Every (rank class, stream) lane of the trace, in display order: rank classes in the
+    order the trace first names them, streams in :data:`STREAM_ORDER`."""
+    trace = as_trace(trace)
+    classes = list(dict.fromkeys(rc for rc, _ in trace.lanes))
     streams: dict[str, set[str]] = {c: set() for c in classes}
-    for e in events:
-        streams[e.rank_class].add(e.stream)
+    for rc, st in trace.lanes:
+        streams[rc].add(st)
     return [(c, s) for c in classes for s in sorted(streams[c], key=_stream_rank)]
 
 
@@ -66,20 +74,25 @@ class TimelineBars:
         return int(self.start_s.size)
 
 
-def timeline_bars(events: list[TraceEventResult],
+def timeline_bars(events: TraceResult | list[TraceEventResult],
                   max_intervals: int = MAX_TIMELINE_INTERVALS) -> TimelineBars:
     """All intervals if they fit in ``max_intervals``, else at most that many binned bars."""
-    lanes = lane_keys(events)
+    trace = as_trace(events)
+    lanes = lane_keys(trace)
     lane_of = {k: i for i, k in enumerate(lanes)}
-    kinds = sorted({e.kind for e in events})
+    kinds = sorted(set(trace.kinds))
     kind_of = {k: i for i, k in enumerate(kinds)}
-    start = np.array([e.start_s for e in events], dtype=float)
-    dur = np.array([e.duration_s for e in events], dtype=float)
-    lane = np.array([lane_of[(e.rank_class, e.stream)] for e in events], dtype=np.int64)
-    kind = np.array([kind_of[e.kind] for e in events], dtype=np.int64)
-    if len(events) <= max_intervals:
-        labels = [f"{e.name} ({e.duration_s / MS:.3f} ms)" for e in events]
-        return TimelineBars(lanes, kinds, start, dur, lane, kind, labels, len(events), None)
+    a = trace.arrays()
+    start, dur = a["start_s"].astype(float), a["duration_s"].astype(float)
+    lane = np.array([lane_of[x] for x in trace.lanes], dtype=np.int64)[a["lane"]] \
+        if trace.events else np.zeros(0, dtype=np.int64)
+    kind = np.array([kind_of[x] for x in trace.kinds], dtype=np.int64)[a["kind"]] \
+        if trace.events else np.zeros(0, dtype=np.int64)
+    if trace.events <= max_intervals:
+        names = trace.names
+        labels = [f"{names[n]} ({d / MS:.3f} ms)" for n, d in zip(a["name"].tolist(),
+                                                                    dur.tolist(), strict=True)]
+        return TimelineBars(lanes, kinds, start, dur, lane, kind, labels, trace.events, None)
     num_bins = int(np.clip(max_intervals // len(lanes), 1, MAX_BINS_PER_LANE))
     t0, t1 = float(start.min()), float((start + dur).max())
     edges = np.linspace(t0, t1, num_bins + 1)
@@ -93,7 +106,7 @@ def timeline_bars(events: list[TraceEventResult],
         np.array([i for i, _, _, _ in bars], dtype=np.int64),
         np.array([k for _, _, _, k in bars], dtype=np.int64),
         [f"{kinds[k]} busiest, {(edges[b] - edges[a]) / MS:.2f} ms" for _, a, b, k in bars],
-        len(events), bin_s)
+        trace.events, bin_s)
 
 
 def _busy_at(t: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -139,6 +152,14 @@ def _segments(b: TimelineBars, kind_index: int,
     return x, y, text
 
 
+def trace_claim(trace: TraceResult) -> str:
+    """What trace.json holds, as the report says it: never more than the file has."""
+    if trace.complete:
+        return f"trace.json has every op ({trace.events:,})"
+    return (f"trace.json has {trace.events:,} of the step's {trace.ops_simulated:,} ops, "
+            f"to {trace.end_s / MS:,.0f} ms")
+
+
 def fig_timeline(result: SimulationResult,
                  max_intervals: int = MAX_TIMELINE_INTERVALS) -> go.Figure:
     """Gantt of every stream of every rank class over one step (x in ms)."""
@@ -162,9 +183,10 @@ def fig_timeline(result: SimulationResult,
                      tickvals=list(range(len(b.lanes))),
                      ticktext=[f"{c} {st}" for c, st in b.lanes],
                      range=[len(b.lanes) - 0.5, -0.5])
+    held = trace_claim(result.trace)
     if b.bin_s is not None:
         title += (f" (binned: {b.total:,} intervals in {b.bin_s / MS:.2f} ms bins, each bar "
-                  f"the busiest kind; {b.shown:,} bars; trace.json has every op)")
+                  f"the busiest kind; {b.shown:,} bars; {held})")
     else:
-        title += f" ({b.total:,} intervals)"
+        title += f" ({b.total:,} intervals; {held})"
     return base_layout(fig, title, height_px=160 + LANE_HEIGHT_PX * len(b.lanes))

@@ -10,10 +10,11 @@ from moesim.results.schema import (
     RoutingResult,
     SimulationResult,
     TraceEventResult,
+    TraceResult,
 )
 
 __all__ = [
     "SCHEMA_VERSION", "BreakdownResult", "LinkUsageResult", "MemoryRankResult",
     "RankClassMemoryResult", "RoutingLayerResult", "RoutingResult", "SimulationResult",
-    "TraceEventResult",
+    "TraceEventResult", "TraceResult",
 ]

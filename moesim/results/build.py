@@ -15,8 +15,8 @@ from moesim.results.schema import (
     RoutingLayerResult,
     RoutingResult,
     SimulationResult,
-    TraceEventResult,
 )
+from moesim.results.trace import TraceBuilder, TraceResult
 from moesim.specs.scenario import ScenarioSpec
 
 
@@ -105,13 +105,13 @@ def _breakdown(crit: Any, step: float) -> BreakdownResult:
                            other_s=_r(min(0.0, step - busy)))
 
 
-def _trace(outcomes: list[Any]) -> list[TraceEventResult]:
-    out = []
+def _trace(outcomes: list[Any]) -> TraceResult:
+    """Every traced interval of every stage; ``complete`` when none was left out (the
+    engine's TRACE_CAP). Times are kept as the engine computed them (float64)."""
+    b = TraceBuilder()
     for o in outcomes:
-        for rc, stream, name, kind, start, dur in o.ledger.trace:
-            out.append(TraceEventResult(rank_class=rc, stream=stream, name=name, kind=kind,
-                                        start_s=_r(start), duration_s=_r(dur)))
-    return out
+        b.add_records(o.ledger.trace)
+    return b.build(sum(o.ledger.ops for o in outcomes))  # the analytic fidelity traces nothing: 0 of its ops
 
 
 def _routing(program: Any, routing: Any) -> RoutingResult:
@@ -181,6 +181,8 @@ def _layout(scenario: ScenarioSpec, program: Any) -> dict[str, int | str | bool]
 
 def _notes(routing: Any, memory: Any | None, sources: dict[str, int]) -> list[str]:
     notes = [f"routing: {routing.source}"]
+    if memory is not None and getattr(memory, "routing_load", ""):
+        notes.append(f"memory assumes {memory.routing_load}")
     if memory is None:
         notes.append("memory: moesim.memory not available; fits_memory assumed true")
     return notes

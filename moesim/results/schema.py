@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from moesim.errors import require_pandas
+from moesim.results.provenance import ProvenanceResult
+from moesim.results.trace import TraceEventResult, TraceResult, trace_from_events
 from moesim.specs.base import FrozenSpec
 
-SCHEMA_VERSION = 1
+# 2: the trace is a TraceResult (every op, column by column); 1 had a list of events, which
+# still loads.
+SCHEMA_VERSION = 2
+
+__all__ = ["TraceEventResult", "TraceResult"]
 
 
 class BreakdownResult(FrozenSpec):
@@ -84,18 +90,6 @@ class LinkUsageResult(FrozenSpec):
     bytes: float
 
 
-class TraceEventResult(FrozenSpec):
-    """One op interval on one stream of one rank class."""
-
-    rank_class: str
-    stream: Literal["compute", "comm", "comm_dp", "comm_pp", "comm_ep", "comm_tp"] | str
-    name: str
-    kind: str
-    start_s: float
-    duration_s: float
-    args: dict[str, float | int | str] = Field(default_factory=dict)
-
-
 class SimulationResult(FrozenSpec):
     """One step of one scenario."""
 
@@ -116,7 +110,8 @@ class SimulationResult(FrozenSpec):
     most_loaded_rank_class: str = ""
     routing: RoutingResult = Field(default_factory=RoutingResult)
     links: list[LinkUsageResult] = Field(default_factory=list)
-    trace: list[TraceEventResult] = Field(default_factory=list)
+    trace: TraceResult = Field(default_factory=TraceResult,
+                               description="every op interval of the step (DES only)")
     cost_sources: dict[str, int] = Field(
         default_factory=dict, description="op prices by the path that gave them: measured, "
         "derived (from measurements by a documented rule), roofline, network")
@@ -133,6 +128,17 @@ class SimulationResult(FrozenSpec):
         return good / total if total > 0 else 0.0
     parallelism: dict[str, int | str | bool] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    provenance: ProvenanceResult | None = Field(
+        default=None, description="the resolved scenario, overrides, moesim version and "
+        "calibration table of the run (moesim run and moesim.simulate set it)")
+
+    @field_validator("trace", mode="before")
+    @classmethod
+    def _events_as_trace(cls, v: Any) -> Any:
+        """A list of events (schema 1, tests, hand-made results) becomes a TraceResult."""
+        if isinstance(v, (list, tuple)):
+            return trace_from_events(v)
+        return v
 
     def to_json(self, *, include_trace: bool = True) -> str:
         data = self.model_dump(mode="json", exclude=None if include_trace else {"trace"})

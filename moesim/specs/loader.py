@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from moesim import shipped
 from moesim.errors import SpecError
 from moesim.specs.checks import check_scenario
 from moesim.specs.hardware import TopologySpec
@@ -85,7 +86,9 @@ def _resolve_ref(base: Path, ref: str) -> Path:
 
 
 def load_topology(path: str | Path, overrides: dict[str, Any] | None = None) -> TopologySpec:
-    """Load a topology file; ``overrides`` maps dotted paths to values (as topology_overrides)."""
+    """Load a topology file or shipped topology by name (``dgx-h100-superpod``);
+    ``overrides`` maps dotted paths to values (as topology_overrides)."""
+    path = shipped.resolve(path, "topology")
     data = read_yaml(path)
     _require_kind(data, TopologySpec, "topology", path)
     if overrides and isinstance(data, dict):
@@ -95,7 +98,8 @@ def load_topology(path: str | Path, overrides: dict[str, Any] | None = None) -> 
 
 
 def load_model(path: str | Path) -> MoEModelSpec:
-    """Load a model file."""
+    """Load a model file, or a shipped model by name (``mixtral-8x7b``)."""
+    path = shipped.resolve(path, "model")
     data = read_yaml(path)
     _require_kind(data, MoEModelSpec, "model", path)
     return validate_as(MoEModelSpec, data, file=str(path))
@@ -107,9 +111,10 @@ def load_scenario(path: str | Path, sets: list[str] | tuple[str, ...] = (), *,
 
     ``--set topology.X=V`` / ``model.X=V`` go into the referenced file when the scenario names
     one by path; every other path goes into the scenario itself. ``data``: the file as
-    ``read_yaml`` already parsed it (so a caller that looked inside does not parse it again)."""
+    ``read_yaml`` already parsed it (so a caller that looked inside does not parse it again).
+    A bare name that is no file names a shipped scenario (``mixtral-8x7b-64xh100``)."""
 
-    p = Path(path)
+    p = Path(path) if data is not None else shipped.resolve(path, "scenario")
     if data is None:
         data = read_yaml(p)
     if not isinstance(data, dict):
@@ -222,11 +227,14 @@ def _embed(data: dict[str, Any], key: str, base: Path, scenario: Path,
     if isinstance(ref, str):
         hf = key == "model" and ref.startswith(HF_PREFIX)  # a Hugging Face config, imported
         target = _resolve_ref(base, ref.removeprefix(HF_PREFIX) if hf else ref)
+        if not hf and not is_file(target):  # a bare name: a shipped topology or model
+            target = shipped.find_shipped(ref, key) or target
         if not is_file(target):
             what = "is a folder, not a file" if _is_dir(target) else "referenced file not found"
             raise SpecError(f"{key}={_short_ref(ref)}: {what} (looked for "
                             f"{_shown_path(target)}); give a path relative to the scenario "
-                            "file", file=str(scenario), field=key)
+                            f"file or a shipped {key} name ({_names_hint(key)})",
+                            file=str(scenario), field=key)
         sub = import_model(target).spec.model_dump() if hf else read_yaml(target)
         cls = TopologySpec if key == "topology" else MoEModelSpec
         _require_kind(sub, cls, key, target, scenario)
@@ -251,6 +259,12 @@ def _validate_routed(cls: type[T], sub: dict[str, Any], target: Path, key: str, 
         bare = exc.bare
         msg = f"{key}.{bare}" if bare.startswith(field) else f"{key}: {bare}"
         raise SpecError(msg, file=str(scenario), field=f"{key}.{field}") from None
+
+
+def _names_hint(kind: str) -> str:
+    names = shipped.shipped_names(kind)
+    shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    return f"e.g. {shown}; see `moesim topology list`" if kind == "topology" else f"e.g. {shown}"
 
 
 def _short_ref(ref: str) -> str:

@@ -8,6 +8,11 @@ tmp dir; also copied into ``$MOESIM_SCREENSHOTS`` when set). Pages: report.html 
 result and of the real default scenario (analytic fidelity), the plan page of a real search,
 the sweep page of a real sweep, the check page of three published cases; each loads the
 plotly.min.js written beside it. A last page checks that a sortable table sorts on a click.
+
+The trace check opens a trace.json in the browser the way a trace viewer reads it (a page
+beside it loads the file and parses it with the browser's JSON parser) and counts its
+complete events, their args, the last end and the flow arrows: the default scenario's DES
+trace and, marked slow, DeepSeek-V3 on 2048 H800 (575k ops, about 130 MB).
 """
 
 from __future__ import annotations
@@ -169,6 +174,76 @@ def test_check_page_renders_offline(tmp_path: Path, root: Path) -> None:
     page = write_check_html(run_check(cases, fidelity="analytic"), tmp_path / "check")
     shot, _ = check_page_renders(page, tmp_path, "check", height_px=1600)
     print(f"screenshot: {shot}")
+
+
+TRACE_CHECK_PAGE = """<!doctype html><html><body data-check="pending"><script>
+var x = new XMLHttpRequest();
+x.open('GET', 'trace.json');
+x.onload = function () {
+  try {
+    var d = JSON.parse(x.responseText), n = 0, empty = 0, end = 0, s = 0, f = 0;
+    d.traceEvents.forEach(function (e) {
+      if (e.ph === 'X') { n++; if (!e.args || !Object.keys(e.args).length) empty++;
+                          end = Math.max(end, e.ts + e.dur); }
+      else if (e.ph === 's') s++; else if (e.ph === 'f') f++;
+    });
+    document.body.dataset.check = 'events=' + n + ' empty=' + empty + ' end_us=' +
+      Math.round(end) + ' starts=' + s + ' finishes=' + f;
+  } catch (err) { document.body.dataset.check = 'error ' + err; }
+};
+x.onerror = function () { document.body.dataset.check = 'error loading'; };
+x.send();
+</script></body></html>"""
+
+
+def check_trace_opens(trace_path: Path, tmp_path: Path, name: str) -> dict[str, int]:
+    """Load ``trace_path`` in chromium and parse it there; the page's counts."""
+    page = trace_path.parent / "trace_check.html"
+    page.write_text(TRACE_CHECK_PAGE, encoding="utf-8")
+    run = subprocess.run([CHROMIUM, *OFFLINE_FLAGS, f"--user-data-dir={tmp_path / name}",
+                          "--allow-file-access-from-files", "--js-flags=--max-old-space-size=4096",
+                          f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}", "--dump-dom",
+                          page.resolve().as_uri()],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    m = re.search(r'data-check="([^"]*)"', run.stdout)
+    assert m is not None and "=" in m[1] and not m[1].startswith("error"), m and m[1]
+    return {k: int(v) for k, v in (kv.split("=") for kv in m[1].split())}
+
+
+def _des_trace(root: Path, tmp_path: Path, scenario: str):  # noqa: ANN202
+    from moesim.engine import Simulation
+    from moesim.report.trace import write_trace_file
+    from moesim.specs.loader import load_scenario
+
+    result = Simulation(load_scenario(root / "scenarios" / scenario), fidelity="des").run()
+    return result, write_trace_file(result, tmp_path / "trace" / "trace.json")
+
+
+def _assert_whole_step(counts: dict[str, int], result, info) -> None:  # noqa: ANN001
+    assert counts["events"] == info.events == result.trace.ops_simulated
+    assert counts["empty"] == 0
+    assert abs(counts["end_us"] - result.step_time_s * 1e6) <= 0.01 * result.step_time_s * 1e6
+    assert counts["starts"] == counts["finishes"] == info.flows
+
+
+@needs_chromium
+def test_default_scenario_trace_opens(tmp_path: Path, root: Path) -> None:
+    result, info = _des_trace(root, tmp_path, "default.yaml")
+    counts = check_trace_opens(info.path, tmp_path, "trace-default")
+    _assert_whole_step(counts, result, info)
+    assert info.flows > 0  # interleaved 1F1B: sends between the stages
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_deepseek_v3_trace_opens_whole(tmp_path: Path, root: Path) -> None:
+    """The acceptance case: every op of the 2048-H800 step, the last within 1% of the step."""
+    result, info = _des_trace(root, tmp_path, "deepseek-v3-2048xh800.yaml")
+    counts = check_trace_opens(info.path, tmp_path, "trace-dsv3")
+    _assert_whole_step(counts, result, info)
+    print(f"DeepSeek-V3 trace: {info.events:,} events, {info.flows:,} flows, "
+          f"{info.size_bytes / 1e6:.0f} MB")
 
 
 @needs_chromium

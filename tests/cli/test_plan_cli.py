@@ -140,15 +140,34 @@ def test_plan_bad_devices_exit_2(tmp_path: Path) -> None:
 
 def test_capacity_json(tmp_path: Path) -> None:
     r = moesim("capacity", str(MIXTRAL), "--tokens", "1B", "--days", "1", "--json",
-               "--workers", "1", "--memory", "plan_fakes:memory", *FAKE)
+               "--workers", "1", "--memory", "plan_fakes:memory", "--out", str(tmp_path), *FAKE)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     # 1e9 tokens in one day need 1e9 / 86400 = 11,574 tokens/s; one 8-GPU node is enough
     # unless nothing fits on it, so the answer is the smallest size the fake memory allows.
     assert data["required_tokens_per_s"] == pytest.approx(1e9 / 86400)
     assert data["devices"] % 8 == 0 and data["tokens_per_s"] >= data["required_tokens_per_s"]
-    assert data["cost_usd"] == pytest.approx(
-        data["devices"] * 2.5 * 1e9 / data["tokens_per_s"] / 3600)
+    # Ideal cost: devices x the topology's $2.9/device-hour x failure-free hours. By default a
+    # size must also fit the day with failures and checkpoints priced (goodput).
+    assert data["ideal_cost_usd"] == pytest.approx(
+        data["devices"] * 2.9 * 1e9 / data["tokens_per_s"] / 3600)
+    g = data["goodput"]
+    assert g is not None and data["train_days"] == pytest.approx(g["goodput_days"])
+    assert data["ideal_days"] <= data["train_days"] <= 1.0
+    assert data["cost_usd"] == pytest.approx(g["goodput_cost_usd"])
+    assert data["cost_usd"] >= data["ideal_cost_usd"]
+    assert data["energy_mwh"] == pytest.approx(g["goodput_energy_mwh"])
+    assert data["energy_mwh"] > 0
+    assert Path(data["html"]).is_file()
+
+
+def test_capacity_ideal_is_the_failure_free_answer(tmp_path: Path) -> None:
+    r = moesim("capacity", str(MIXTRAL), "--tokens", "1B", "--days", "1", "--json", "--ideal",
+               "--workers", "1", "--memory", "plan_fakes:memory", "--out", str(tmp_path), *FAKE)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["goodput"] is None and data["train_days"] == pytest.approx(data["ideal_days"])
+    assert data["cost_usd"] == pytest.approx(data["ideal_cost_usd"])
 
 
 def _children(pid: int) -> list[int]:

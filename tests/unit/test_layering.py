@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-BASE = {"units", "errors", "io"}
+BASE = {"units", "errors", "io", "shipped", "_version", "_build_version"}  # leaf modules
 ALLOWED: dict[str, set[str]] = {
     "specs": set(),
     "cluster": {"specs"},
@@ -20,12 +20,14 @@ ALLOWED: dict[str, set[str]] = {
     "routing": {"specs"},
     "memory": {"specs", "results.schema"},
     "program": {"specs"},
-    "results": {"specs", "results.schema"},
+    "results": {"specs", "results.schema", "compute"},  # provenance names the kernel table
     "engine": {"specs", "cluster", "network", "compute", "routing", "memory", "program",
                "results", "results.schema"},
     "report": {"results", "results.schema"},
     "profiling": {"compute"},
-    "plan": {"specs", "engine", "memory", "report", "results", "results.schema", "routing"},
+    "goodput": {"specs", "engine", "memory", "results", "results.schema"},
+    "plan": {"specs", "engine", "memory", "report", "results", "results.schema", "routing",
+             "goodput"},
     "check": {"specs", "cluster", "network", "compute", "engine", "report", "results",
               "results.schema", "memory", "routing"},
     "cli": None,  # the top: may import anything

@@ -27,9 +27,9 @@ def test_json_matches_the_report_and_sums():
     assert abs(sum(mem["breakdown_bytes"].values()) - mem["peak_bytes"]) < 1.0
 
 
-def test_set_override_reaches_the_model_and_overflow_is_exit_2():
+def test_set_override_reaches_the_model_and_overflow_is_exit_3():
     res = runner.invoke(app, ["memory", str(QWEN3), "--set", "parallelism.fsdp=false"])
-    assert res.exit_code == 2
+    assert res.exit_code == 3
     line = res.stderr.strip()
     assert line.startswith(f"moesim: error: {QWEN3}: pp0: ") and "gradients" in line  # names the file
     assert "\n" not in line

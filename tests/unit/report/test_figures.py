@@ -129,7 +129,7 @@ def test_timeline_draws_every_interval(result: SimulationResult) -> None:
     fig = fig_timeline(result)
     segments = sum(int(np.isfinite(np.asarray(t.x, dtype=float)).sum()) // 2 for t in fig.data)
     assert segments == len(result.trace) == 21
-    assert "(21 intervals)" in fig.layout.title.text
+    assert "(21 intervals; trace.json has every op (21))" in fig.layout.title.text
     assert "(ms)" in fig.layout.xaxis.title.text
     # lanes: pp0 {compute, comm_ep, comm_pp, comm_dp}, pp1 same -> 8 ticks
     assert list(fig.layout.yaxis.ticktext)[:4] == ["pp0 compute", "pp0 comm_ep",
