@@ -43,7 +43,7 @@ from moesim.units import US
 # framework kernels one modeled op stands for. FITTED over the published training cases
 # jointly with SUSTAINED_COMPUTE_EFFICIENCY (docs/engine.md, "Calibration";
 # benchmarks/fit_sustained_efficiency.py prints the fit and its leave-one-out errors).
-HOST_OP_S = 209e-6
+HOST_OP_S = 214e-6
 
 
 @dataclass(frozen=True)
