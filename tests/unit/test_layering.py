@@ -23,11 +23,14 @@ ALLOWED: dict[str, set[str]] = {
     "results": {"specs", "results.schema"},
     "engine": {"specs", "cluster", "network", "compute", "routing", "memory", "program",
                "results", "results.schema"},
+    "serving": {"specs", "cluster", "network", "compute", "routing", "memory", "program",
+                "engine", "results", "results.schema"},
     "report": {"results", "results.schema"},
     "profiling": {"compute"},
-    "plan": {"specs", "engine", "memory", "report", "results", "results.schema", "routing"},
+    "plan": {"specs", "engine", "memory", "report", "results", "results.schema", "routing",
+             "serving"},
     "check": {"specs", "cluster", "network", "compute", "engine", "report", "results",
-              "results.schema", "memory", "routing"},
+              "results.schema", "memory", "routing", "serving"},
     "cli": None,  # the top: may import anything
     "api": None,  # the Python API (moesim.api), a top like the command line
 }
