@@ -1,4 +1,5 @@
-"""``moesim run``: simulate one training step of a scenario and write its report."""
+"""``moesim run``: simulate one training step of a scenario and write its report (a serving
+scenario runs its request stream, as ``moesim serve`` does)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="Report folder (default reports/<scenario>/)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result JSON to stdout."),
     ) -> None:
-        """Simulate one training step: step time, throughput, MFU, breakdown, memory."""
+        """Simulate one training step (step time, throughput, MFU, breakdown, memory), or a
+        serving scenario's request stream (TTFT, TPOT, throughput, goodput)."""
         from moesim.engine import Simulation
         from moesim.specs.loader import load_scenario
 
@@ -48,6 +50,12 @@ def register(app: typer.Typer) -> None:
         path = scenario or _default_scenario()
         with attributed(path):
             spec = load_scenario(path, tuple(sets))
+        if spec.is_serving:  # the request-level simulation (moesim serve)
+            from moesim.cli.serve import serve_scenario
+
+            serve_scenario(spec, path, out, as_json)
+            return
+        with attributed(path):
             result = Simulation(spec, fidelity=fidelity).run()  # type: ignore[arg-type]
         # The scenario's name is text from its file: it names a folder inside reports/ only.
         out_dir = out or default_out(spec.name)

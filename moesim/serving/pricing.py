@@ -230,7 +230,10 @@ class RolePricer:
                     // self.per_node)
         kind = {"deepep_low_latency": "low_latency", "deepep_normal": "normal"}.get(
             role.dispatcher)
-        if kind is not None and self.table is not None:
+        # The table's DeepEP series time its accelerator's own fabric: an accelerator priced
+        # with another's kernels (H800 with the H100's, kernels_measured_as) does not use them.
+        acc = self.base.topology_spec.accelerator.name
+        if kind is not None and self.table is not None and self.table.accelerator == acc:
             sms = role.dispatcher_num_sms if kind == "normal" else None
             for experts in (m.num_experts + role.num_redundant_experts, m.num_experts):
                 hit = self.table.deepep_time(kind, nodes, m.hidden_size, per_rank, m.top_k,
@@ -252,6 +255,14 @@ class RolePricer:
         self._count("network")
         ts = [float(pricer.cost(_op_of(shape, i), 0).slow[0]) for i in range(layers)]
         return float(np.mean(ts))
+
+    def all_to_all_time(self, direction: str, tokens: int) -> float:
+        """Seconds of one MoE layer's dispatch or combine at ``tokens`` per DP-attention rank
+        (the path a decode or prefill iteration prices it by)."""
+        program, routing = self.routing_at(tokens)
+        pricer = Pricer(program, self.costs, routing)
+        return self._all_to_all(pricer, AllToAllShape(0, direction),  # type: ignore[arg-type]
+                                tokens, len(program.moe_layers))
 
     # --- the core --------------------------------------------------------------------------
     def core(self, work: AttentionWork, window: int | None, layer: int) -> float:
