@@ -52,13 +52,13 @@ def headline_rows(r: ServingResult) -> list[tuple[str, str, float | int | str, s
         if role.prefill_tokens:
             rows.append((f"{role.role}.input_tokens_per_s_per_node",
                          f"{role.role}: input tokens/s per node", role.input_tokens_per_s_per_node,
-                         f"{role.input_tokens_per_s_per_node:,.0f} ({role.num_nodes:g} nodes, "
+                         f"{role.input_tokens_per_s_per_node:,.0f} ({_nodes(role.num_nodes)}, "
                          f"{role.utilization * 100:.0f}% busy)"))
         if role.decode_tokens:
             rows.append((f"{role.role}.output_tokens_per_s_per_node",
                          f"{role.role}: output tokens/s per node",
                          role.output_tokens_per_s_per_node,
-                         f"{role.output_tokens_per_s_per_node:,.0f} ({role.num_nodes:g} nodes, "
+                         f"{role.output_tokens_per_s_per_node:,.0f} ({_nodes(role.num_nodes)}, "
                          f"batch {role.mean_decode_batch_per_rank:,.1f} per rank)"))
     if r.goodput_requests_per_s is not None and r.slo_attainment is not None:
         rows.append(("goodput_requests_per_s", "goodput (both SLOs met)",
@@ -69,6 +69,10 @@ def headline_rows(r: ServingResult) -> list[tuple[str, str, float | int | str, s
     rows.append(("mean_in_system", "requests in the system (time mean)", r.mean_in_system,
                  f"{r.mean_in_system:,.1f}"))
     return rows
+
+
+def _nodes(n: float) -> str:
+    return f"{n:g} node" + ("" if n == 1 else "s")
 
 
 def fig_serving_headline(r: ServingResult) -> go.Figure:

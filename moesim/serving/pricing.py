@@ -26,7 +26,8 @@ What is priced where:
   makespan is the device time. DeepEP's normal kernels take their SMs from the compute they
   overlap (moesim.engine.overlap's share) for their duration;
 - the host: a CUDA-graph iteration costs one launch; otherwise the host issues every op at
-  the role's host cost per op and the iteration takes the longer of host and device.
+  the role's host cost per op (default: the accelerator's kernel launch floor) and the
+  iteration takes the longer of host and device.
 
 Bucketing: token counts and contexts are exact up to 32 and rounded to the nearest of 16
 points per octave above (at most 2.2% off); the memo is this object's (a sweep worker, a
@@ -107,6 +108,39 @@ class _Seg:
     skip: bool = False  # depends on the segment before the previous one (overlaps it)
 
 
+@dataclass(frozen=True)
+class _ClassBody:
+    """One layer class's body at one token count: merged segments (the core's kept apart),
+    their total, the part the shared experts hide under the dispatch in one chain, and the
+    seconds by op kind."""
+
+    segs: tuple[_Seg, ...]
+    total: float
+    overlap: float
+    kinds: dict[str, float]
+
+    @classmethod
+    def of(cls, segs: list[_Seg]) -> _ClassBody:
+        kinds: dict[str, float] = {}
+        overlap = 0.0
+        for i, x in enumerate(segs):
+            if x.kind != "core":
+                kinds[x.kind] = kinds.get(x.kind, 0.0) + x.dur
+            if x.skip and i and segs[i - 1].res == COMM:
+                overlap += min(x.dur, segs[i - 1].dur)
+        return cls(tuple(merge(segs)), sum(x.dur for x in segs), overlap, kinds)
+
+    def filled(self, core: float) -> list[_Seg]:
+        """The segments with the core's seconds in place, compute runs merged."""
+        return merge([_Seg(COMPUTE, core, "attention") if x.kind == "core" else x
+                      for x in self.segs])
+
+
+def _add_kinds(kinds: dict[str, float], segs: list[_Seg], times: int) -> None:
+    for x in segs:
+        kinds[x.kind] = kinds.get(x.kind, 0.0) + x.dur * times
+
+
 class RolePricer:
     """Prices iterations of one role's instance (module docstring)."""
 
@@ -121,7 +155,13 @@ class RolePricer:
         self.table = self.costs.table
         acc = self.base.topology_spec.accelerator
         self.launch_s = acc.kernel_launch_us * US
-        self.host_op_s = host_model(self.base).op_s
+        # Host issue time per op outside CUDA graphs: the role's host_op_us, else the
+        # accelerator's launch floor. Training's fitted HOST_OP_S (moesim.engine.host) holds
+        # autograd and Megatron's module overhead, which an inference forward does not run;
+        # no published inference measurement gives the per-op Python cost, so the default
+        # is the launch floor alone (docs/serving.md, "Host").
+        self.host_op_s = (host_model(self.base).op_s if role.host_op_us is not None
+                          else self.launch_s)
         self.per_node = self.base.topology_spec.devices_per_domain
         self.sm_share = (ep_fraction(self.base.parallelism, acc.num_sms)
                          if role.dispatcher == "deepep_normal" and role.two_batch_overlap else 0.0)
@@ -131,7 +171,7 @@ class RolePricer:
                            and w == self.model.attention_window(i))
                       for i in range(self.model.num_layers)]
         self.sources: dict[str, int] = {}
-        self._body: dict[int, tuple[list[list[_Seg]], list[_Seg], int]] = {}
+        self._body: dict[int, tuple[list[_ClassBody], list[_Seg], int]] = {}
         self._head: dict[int, list[_Seg]] = {}
         self._core: dict[tuple[object, ...], float] = {}
         self._iter: dict[tuple[object, ...], IterationPrice] = {}
@@ -179,8 +219,8 @@ class RolePricer:
     def _count(self, source: str, n: int = 1) -> None:
         self.sources[source] = self.sources.get(source, 0) + n
 
-    def body(self, tokens: int) -> tuple[list[list[_Seg]], list[_Seg], int]:
-        """(segments of each layer class with the core marked, embedding segments, ops per
+    def body(self, tokens: int) -> tuple[list[_ClassBody], list[_Seg], int]:
+        """(each layer class's segments with the core marked, embedding segments, ops per
         iteration) at ``tokens`` (a bucket)."""
         hit = self._body.get(tokens)
         if hit is not None:
@@ -199,7 +239,7 @@ class RolePricer:
                 t = self._op_time(pricer, op, tokens, layers_moe)
                 segs.append(_Seg(COMM if not op.is_compute else COMPUTE, t, op.kind,
                                  skip=_independent_of_dispatch(op)))
-            out.append(_reorder_shared(segs))
+            out.append(_ClassBody.of(_reorder_shared(segs)))
             n_ops += count * len(body.ops)
         emb = [_Seg(COMPUTE if o.is_compute else COMM, self._op_time(pricer, o, tokens, 1),
                     o.kind) for o in embedding_ops(ctx)]
@@ -321,16 +361,22 @@ class RolePricer:
         cores = [self.core(load.attention, w, class_layer(self.model, moe, w)) / mbs
                  for moe, w, _ in self.classes]
         head = self.head(max(1, math.ceil(load.logits_rows / mbs)))
-        chain: list[_Seg] = list(emb)
-        for i in range(self.model.num_layers):
-            c = self.order[i]
-            chain += [replace(s, dur=cores[c]) if s.kind == "core" else s for s in layers[c]]
-        chain += head
-        device = schedule([merge(chain)] * mbs, self.sm_share)
         kinds: dict[str, float] = {}
-        for s in chain:
-            k = "attention" if s.kind == "core" else s.kind
-            kinds[k] = kinds.get(k, 0.0) + s.dur * mbs
+        _add_kinds(kinds, emb, mbs)
+        _add_kinds(kinds, head, mbs)
+        for c, (_, _, count) in enumerate(self.classes):
+            for k, v in layers[c].kinds.items():
+                kinds[k] = kinds.get(k, 0.0) + v * count * mbs
+            kinds["attention"] = kinds.get("attention", 0.0) + cores[c] * count * mbs
+        if mbs == 1:  # one chain: sequential but for the shared experts beside the dispatch
+            device = (sum(x.dur for x in emb) + sum(x.dur for x in head)
+                      + sum(count * (layers[c].total - layers[c].overlap + cores[c])
+                            for c, (_, _, count) in enumerate(self.classes)))
+        else:
+            filled = [b.filled(cores[c]) for c, b in enumerate(layers)]
+            chain = merge([*emb, *(x for i in range(self.model.num_layers)
+                                   for x in filled[self.order[i]]), *head])
+            device = schedule([chain, chain], self.sm_share)
         if load.draft_batch and self.role.speculative is not None:
             draft = self.draft(load.draft_batch, load.draft_context)
             device += draft.time_s
@@ -418,14 +464,19 @@ def _reorder_shared(segs: list[_Seg]) -> list[_Seg]:
 
 
 def merge(chain: list[_Seg]) -> list[_Seg]:
-    """Consecutive segments on one resource as one (an overlapped segment stays apart)."""
+    """Consecutive segments on one resource as one: a micro-batch runs its compute from one
+    communication to the next without yielding (SGLang's two-batch overlap switches
+    micro-batches at yield points around dispatch and combine). An overlapped segment and
+    the unfilled core stay apart."""
     out: list[_Seg] = []
     for s in chain:
-        if out and out[-1].res == s.res and not out[-1].skip and not s.skip:
+        if out:
             last = out[-1]
-            out[-1] = _Seg(last.res, last.dur + s.dur, last.kind)
-        else:
-            out.append(s)
+            if (last.res == s.res and not last.skip and not s.skip
+                    and last.kind != "core" and s.kind != "core"):
+                out[-1] = _Seg(last.res, last.dur + s.dur, last.kind)
+                continue
+        out.append(s)
     return out
 
 

@@ -289,7 +289,7 @@ class RoleSpec(FrozenSpec):
         "(SGLang --mem-fraction-static); the rest is activation workspace and reserve")
     host_op_us: float | None = Field(
         default=None, ge=0, le=B.MAX_LATENCY_US, description="host time to issue one op outside "
-        "CUDA graphs; null: moesim's fitted value (docs/engine.md, Host)")
+        "CUDA graphs; null: the accelerator's kernel_launch_us (docs/serving.md, Host)")
     speculative: SpeculativeSpec | None = None
 
     @property
