@@ -39,6 +39,9 @@ def check_serving(s: ScenarioSpec) -> None:
         raise SpecError(f"num_devices={s.devices} exceeds the {topo.num_devices} devices of "
                         f"topology {topo.name!r}", field="num_devices")
     roles = dep.roles
+    longest = _longest_request(s)
+    for name, role in roles.items():
+        _check_role(s, name, role, longest)
     used = sum(r.num_devices for name, r in roles.items() if _serves(wl, dep, name))
     if used > s.devices:
         shown = " + ".join(f"{n} {r.num_devices}" for n, r in roles.items())
@@ -48,9 +51,6 @@ def check_serving(s: ScenarioSpec) -> None:
     if wl.dtype == "fp8" and topo.accelerator.fp8_dense_tflops is None:
         raise SpecError(f"workload.dtype='fp8' but accelerator {topo.accelerator.name!r} has no "
                         "FP8 units; use bf16", field="workload.dtype")
-    longest = _longest_request(s)
-    for name, role in roles.items():
-        _check_role(s, name, role, longest)
 
 
 def _serves(wl: ServingWorkloadSpec, dep: object, name: str) -> bool:
