@@ -156,10 +156,18 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
     evaluator: str = typer.Option(PLAN_EVALUATOR, "--evaluator", hidden=True),
     memory: str = typer.Option(ENGINE_MEMORY, "--memory", hidden=True),
+    requests: int = typer.Option(1000, "--requests", min=1, max=1_000_000,
+                                 help="Serving scenarios: requests simulated per deployment."),
 ) -> None:
-    """Search every layout on N devices; print the best and why the rest were excluded."""
+    """Search every layout on N devices; print the best and why the rest were excluded (a
+    serving scenario: every prefill/decode split and EP of N devices, by goodput per device)."""
     check_choice("plan", "--objective", objective, ("throughput", "cost"))
     s = load_scenario(scenario, sets)
+    if s.is_serving:
+        from moesim.cli.serve import plan_serving_command
+
+        plan_serving_command(s, devices, top, requests, as_json)
+        return
     n = devices or s.devices
     w = workers or default_workers()
     res = plan_layouts(s, n, objective=objective, des_top=des_top,  # type: ignore[arg-type]
