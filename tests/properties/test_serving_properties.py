@@ -18,9 +18,9 @@ from moesim.specs.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 QWEN = ROOT / "scenarios" / "serving" / "qwen3-30b-a3b-8xh100-aggregated.yaml"
-SMALL = ("model.num_layers=2", "workload.num_requests=150",
+SMALL = ("model.num_layers=2", "workload.num_requests=80",
          "workload.input_length={kind: uniform, min_tokens: 200, max_tokens: 800}",
-         "workload.output_length={kind: uniform, min_tokens: 20, max_tokens: 60}")
+         "workload.output_length={kind: uniform, min_tokens: 10, max_tokens: 40}")
 
 
 def pd(decode_instances: int, *sets: str):  # noqa: ANN201
@@ -55,7 +55,7 @@ def test_more_kv_cache_never_lowers_throughput():
 
 
 def test_a_larger_prefill_budget_never_raises_ttft_at_low_load():
-    ttft = [agg("workload.arrival.rate_per_s=2", f"deployment.role.max_batch_tokens={b}",
+    ttft = [agg("workload.arrival.rate_per_s=4", f"deployment.role.max_batch_tokens={b}",
                 "deployment.role.chunked_prefill_tokens=null").ttft.mean_s
             for b in (128, 512, 4096)]
     assert ttft == sorted(ttft, reverse=True)

@@ -97,8 +97,8 @@ def test_conservation_and_causality(make_serving):
 
 
 def test_equal_inputs_give_identical_json(make_serving):
-    a = ServingSimulation(make_serving("workload.num_requests=80")).run().to_json()
-    b = ServingSimulation(make_serving("workload.num_requests=80")).run().to_json()
+    a = ServingSimulation(make_serving("workload.num_requests=40")).run().to_json()
+    b = ServingSimulation(make_serving("workload.num_requests=40")).run().to_json()
     assert a == b
 
 
