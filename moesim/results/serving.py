@@ -10,7 +10,9 @@ Definitions (docs/serving.md, Results):
   node of the deployment; per role, tokens that role processed over its active window (first
   iteration start to last iteration end) per node of the role, which under a saturating
   load is the role's capacity;
-- goodput: requests meeting both SLOs per second of the span (DistServe, OSDI 2024);
+- goodput: the arrival rate times the share of requests meeting both SLOs (DistServe, OSDI
+  2024, counts the rate served within the SLOs); for a burst, such requests per second of
+  the span;
 - mean in system: the time average of requests arrived and not finished over the span
   (Little's law: it equals the arrival rate times the mean E2E latency).
 """

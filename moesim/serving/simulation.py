@@ -278,6 +278,8 @@ class ServingSimulation:
         if slo is not None:
             attain, good = goodput(ttft, tpot if wl.isolate != "prefill" else np.full_like(
                 tpot, np.nan), slo.ttft_ms * 1e-3, slo.tpot_ms * 1e-3, span)
+            if r.offered_rate_per_s > 0:  # the served share of the arrival rate
+                good = attain * r.offered_rate_per_s
         keep = min(len(r), MAX_REQUEST_ROWS)
         notes = self._notes(keep)
         return ServingResult(
