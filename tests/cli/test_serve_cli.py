@@ -75,3 +75,12 @@ def test_validate_takes_serving_scenarios_and_cases(root):
     assert res.exit_code == 0, res.output
     kinds = [row["kind"] for row in json.loads(res.stdout)]
     assert kinds == ["scenario", "scenario", "case:serving"]
+
+
+def test_report_rerenders_a_serving_result(root, tmp_path):
+    res = CliRunner().invoke(app, ["serve", str(root / QWEN), *FAST, "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    (tmp_path / "report.html").unlink()
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "result.json")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "report.html").exists() and "TTFT" in res.output
