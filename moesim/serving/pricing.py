@@ -27,7 +27,7 @@ What is priced where:
   overlap (moesim.engine.overlap's share) for their duration;
 - the host: a CUDA-graph iteration costs one launch; otherwise the host issues every op at
   the role's host cost per op (default: the accelerator's kernel launch floor) and the
-  iteration takes the longer of host and device.
+  iteration takes the longer of host and device (the device starting after the first issue).
 
 Bucketing: token counts and contexts are exact up to 32 and rounded to the nearest of 16
 points per octave above (at most 2.2% off); the memo is this object's (a sweep worker, a
@@ -383,8 +383,12 @@ class RolePricer:
             for k, v in draft.by_kind_s.items():
                 kinds[k] = kinds.get(k, 0.0) + v
         ops = mbs * (n_ops + len(head))
-        host = self.launch_s if self.role.cuda_graph else ops * self.host_op_s
-        total = device + host if self.role.cuda_graph else max(device, host)
+        # The device starts when the first op is issued; eager, the host then issues the rest
+        # while the device runs, so the iteration is the longer of the two.
+        if self.role.cuda_graph:
+            total = device + self.launch_s
+        else:
+            total = max(device + self.host_op_s, ops * self.host_op_s)
         kinds["host"] = total - device
         return IterationPrice(total, kinds)
 

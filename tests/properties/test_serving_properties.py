@@ -65,3 +65,23 @@ def test_faster_nics_never_slow_the_kv_transfer():
     slow = pd(1, "workload.arrival.rate_per_s=40")
     fast = pd(1, "workload.arrival.rate_per_s=40", "topology.tiers.1.nic_gbit_per_s=800")
     assert fast.e2e.mean_s <= slow.e2e.mean_s + 1e-12
+
+
+def test_higher_mtp_acceptance_never_raises_tpot():
+    sets = ("model.num_mtp_layers=1", "workload.arrival.rate_per_s=20")
+    tpot = [agg(*sets, f"deployment.role.speculative={{num_draft_tokens: 2, acceptance_rate: {a}}}"
+                ).tpot.mean_s for a in (0.2, 0.6, 0.9)]
+    assert tpot == sorted(tpot, reverse=True)
+
+
+def test_cuda_graphs_never_slow_an_iteration():
+    from moesim.program.serving import AttentionWork
+    from moesim.serving import RankLoad, RolePricer
+
+    s = load_scenario(QWEN, (*SMALL, "deployment.role.host_op_us=30"))
+    role = s.deployment.role
+    eager, graph = (RolePricer(s, "aggregated", role.model_copy(update={"cuda_graph": g}))
+                    for g in (False, True))
+    for batch in (1, 16, 128):
+        load = RankLoad(batch, AttentionWork(batch, 1, 1000), batch)
+        assert graph.price(load).time_s <= eager.price(load).time_s + 1e-12
