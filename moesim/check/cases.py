@@ -12,7 +12,10 @@ A file under ``scenarios/published/`` is either a scenario (it has ``workload``;
   low-latency kernels (``mode``), metrics ``bandwidth_gbyte_per_s`` in DeepEP's own accounting
   and ``latency_us`` (moesim.network.deepep);
 - ``ratio``: a result field of one scenario over the same field of another (published
-  relative speeds), metric ``ratio``.
+  relative speeds), metric ``ratio``;
+- ``serving``: runs of one serving scenario with ``--set`` overrides per point, metrics from
+  the serving result (per-role tokens/s per node, latency percentiles, goodput) or a role's
+  dispatch / combine latency at a token count (``*_latency_us``).
 
 Each case holds ``points``; a point carries its shape and its ``measured`` list. Specs are
 frozen and reject unknown fields; a bad file is one SpecError line.
@@ -37,6 +40,14 @@ CASE_METRICS: dict[str, tuple[str, ...]] = {
     "grouped_gemm": ("tflops", "time_s"),
     "deepep": ("bandwidth_gbyte_per_s", "latency_us"),
     "ratio": ("ratio",),
+    "serving": tuple(
+        [f"{role}.{m}" for role in ("prefill", "decode", "aggregated") for m in (
+            "input_tokens_per_s_per_node", "output_tokens_per_s_per_node", "iteration.mean_s",
+            "utilization", "dispatch_latency_us", "combine_latency_us")]
+        + [f"{s}.{q}" for s in ("ttft", "tpot", "e2e") for q in ("mean_s", "p50_s", "p90_s",
+                                                                  "p99_s")]
+        + ["input_tokens_per_s_per_node", "output_tokens_per_s_per_node",
+           "goodput_requests_per_s", "slo_attainment"]),
 }
 
 
@@ -134,6 +145,16 @@ class RatioPointSpec(_PointSpec):
     denominator: ScenarioRefSpec
 
 
+class ServingPointSpec(_PointSpec):
+    """One run of the case's serving scenario with ``sets`` applied; a ``*_latency_us``
+    metric prices that role's dispatch or combine of one MoE layer at ``tokens_per_rank``
+    tokens per DP-attention rank (the path the role's iterations price it by), without
+    running the request stream."""
+
+    sets: tuple[str, ...] = ()
+    tokens_per_rank: int | None = Field(default=None, ge=1, le=1 << 30)
+
+
 class _CaseSpec(FrozenSpec):
     name: str
     description: str = ""
@@ -173,12 +194,18 @@ class RatioCaseSpec(_CaseSpec):
     points: tuple[RatioPointSpec, ...] = Field(min_length=1)
 
 
+class ServingCaseSpec(_CaseSpec):
+    case: Literal["serving"]
+    scenario: str = Field(description="serving scenario file, relative to the case file")
+    points: tuple[ServingPointSpec, ...] = Field(min_length=1)
+
+
 CASE_KINDS: dict[str, type[FrozenSpec]] = {
     "collective": CollectiveCaseSpec, "gemm": GemmCaseSpec, "grouped_gemm": GroupedGemmCaseSpec,
-    "deepep": DeepEPCaseSpec, "ratio": RatioCaseSpec,
+    "deepep": DeepEPCaseSpec, "ratio": RatioCaseSpec, "serving": ServingCaseSpec,
 }
 AnyCaseSpec = (CollectiveCaseSpec | GemmCaseSpec | GroupedGemmCaseSpec | DeepEPCaseSpec
-               | RatioCaseSpec)
+               | RatioCaseSpec | ServingCaseSpec)
 
 
 def is_case_file(data: Any) -> bool:
@@ -214,6 +241,10 @@ def _check_points(spec: AnyCaseSpec, file: str) -> None:
                 raise SpecError(f"metric={m.metric!r} is not predicted by a {spec.case} case; "
                                 f"valid: {', '.join(valid)}", file=file,
                                 field=f"points.{i}.measured.{j}.metric")
+        latency = any(m.metric.endswith("_latency_us") for m in point.measured)
+        if isinstance(point, ServingPointSpec) and latency and point.tokens_per_rank is None:
+            raise SpecError("a *_latency_us metric needs tokens_per_rank", file=file,
+                            field=f"points.{i}.tokens_per_rank")
         if isinstance(point, CollectivePointSpec) and point.ranks is None and not point.groups:
             raise SpecError("give ranks (a count) or groups (device ids)", file=file,
                             field=f"points.{i}.ranks")

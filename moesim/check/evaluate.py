@@ -21,6 +21,7 @@ from moesim.check.cases import (
     GroupedGemmCaseSpec,
     RatioCaseSpec,
     ScenarioRefSpec,
+    ServingCaseSpec,
 )
 from moesim.errors import SpecError
 from moesim.results.schema import SimulationResult
@@ -37,7 +38,7 @@ class CheckRow:
     file: str
     case: str
     label: str
-    kind: str               # training, collective, gemm, grouped_gemm, deepep, ratio
+    kind: str               # training, collective, gemm, grouped_gemm, deepep, ratio, serving
     metric: str
     category: str
     units: str
@@ -93,7 +94,15 @@ def _row(file: str, case: str, label: str, kind: str, m: MeasuredSpec,
 
 
 def evaluate_scenario(path: str, spec: ScenarioSpec, fidelity: Fidelity) -> list[CheckRow]:
-    """Simulate a training scenario once and read every measured metric from the result."""
+    """Simulate a training scenario once and read every measured metric from the result (a
+    serving scenario: its request stream, metrics from the serving result)."""
+    if spec.is_serving:
+        from moesim.serving import simulate_serving
+
+        flat = simulate_serving(spec).flat_metrics()
+        return [_row(path, spec.name, m.metric, "serving", m, _serving_metric(flat, m.metric,
+                                                                              path))
+                for m in spec.measured]
     result = simulate_scenario(spec, fidelity)
     return [_row(path, spec.name, m.metric, "training", m, result_field(result, m.metric,
                                                                         file=path))
@@ -229,6 +238,46 @@ def evaluate_ratio(path: str, case: RatioCaseSpec, fidelity: Fidelity) -> list[C
     return rows
 
 
+def _serving_metric(flat: dict[str, Any], metric: str, file: str) -> float:
+    value = flat.get(metric)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        valid = sorted(k for k, v in flat.items() if isinstance(v, (int, float))
+                       and not isinstance(v, bool))
+        raise SpecError(f"metric={metric!r} is not a number in this serving result; valid: "
+                        f"{', '.join(valid)}", file=file, field="measured")
+    return float(value)
+
+
+def evaluate_serving(path: str, case: ServingCaseSpec) -> list[CheckRow]:
+    """Each point: the case's serving scenario with the point's ``--set`` overrides, run (or,
+    for a latency metric, one role's dispatch / combine priced at ``tokens_per_rank``)."""
+    from moesim.serving import RolePricer, simulate_serving
+    from moesim.specs.loader import load_scenario
+
+    scenario = str(Path(path).parent / case.scenario)
+    rows = []
+    for p in case.points:
+        spec = load_scenario(scenario, p.sets)
+        runs = [m for m in p.measured if not m.metric.endswith("_latency_us")]
+        flat = simulate_serving(spec).flat_metrics() if runs else {}
+        for m in p.measured:
+            if m.metric.endswith("_latency_us"):
+                role_name, _, what = m.metric.partition(".")
+                roles = spec.deployment.roles if spec.deployment is not None else {}
+                if role_name not in roles:
+                    raise SpecError(f"point {p.label!r}: metric {m.metric!r} names role "
+                                    f"{role_name!r}; the deployment has {', '.join(roles)}",
+                                    file=path)
+                direction = what.removesuffix("_latency_us")
+                pricer = RolePricer(spec, role_name, roles[role_name])
+                assert p.tokens_per_rank is not None
+                value = pricer.all_to_all_time(direction, p.tokens_per_rank) / US
+            else:
+                value = _serving_metric(flat, m.metric, path)
+            rows.append(_row(path, case.name, p.label, "serving", m, value))
+    return rows
+
+
 def evaluate_case(path: str, case: AnyCaseSpec, fidelity: Fidelity) -> list[CheckRow]:
     """Every measured point of a loaded case file."""
     if isinstance(case, CollectiveCaseSpec):
@@ -239,4 +288,6 @@ def evaluate_case(path: str, case: AnyCaseSpec, fidelity: Fidelity) -> list[Chec
         return evaluate_grouped_gemm(path, case)
     if isinstance(case, DeepEPCaseSpec):
         return evaluate_deepep(path, case)
+    if isinstance(case, ServingCaseSpec):
+        return evaluate_serving(path, case)
     return evaluate_ratio(path, case, fidelity)

@@ -201,8 +201,11 @@ def plan(
     ideal: bool = typer.Option(False, "--ideal", help=IDEAL_HELP),
     evaluator: str = typer.Option(PLAN_EVALUATOR, "--evaluator", hidden=True),
     memory: str = typer.Option(ENGINE_MEMORY, "--memory", hidden=True),
+    requests: int = typer.Option(1000, "--requests", min=1, max=1_000_000,
+                                 help="Serving scenarios: requests simulated per deployment."),
 ) -> None:
-    """Search every layout on N devices; print the best and why the rest were excluded.
+    """Search every layout on N devices; print the best and why the rest were excluded (a
+    serving scenario: every prefill/decode split and EP of N devices, by goodput per device).
 
     USD per million tokens needs a price per device-hour: the topology's (every shipped
     system but GB300 has one, citing its price list) or --price-per-device-hour. Each ranked
@@ -210,6 +213,11 @@ def plan(
     stragglers (--ideal leaves it out)."""
     objective = value_of(objective)
     s = load_scenario(scenario, sets)
+    if s.is_serving:
+        from moesim.cli.serve import plan_serving_command
+
+        plan_serving_command(s, devices, top, requests, as_json)
+        return
     missing = _missing_price(s, price)
     if missing and objective == "cost" and not as_json:
         err_console.print(f"moesim: warning: {escape(missing)}", soft_wrap=True)

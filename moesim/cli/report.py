@@ -35,11 +35,43 @@ def load_result(path: Path) -> SimulationResult:
                         file=str(path)) from None
 
 
+def _serving_result(path: Path):  # noqa: ANN202
+    """The ServingResult in ``path`` when it is one (``"kind": "serving"``), else None."""
+    import json
+
+    from moesim.results.serving import ServingResult
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None  # load_result says what is wrong
+    if not isinstance(data, dict) or data.get("kind") != "serving":
+        return None
+    try:
+        return ServingResult.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) if isinstance(x, int) else shown_key(x).strip("'")
+                         for x in err["loc"]) or "(top level)"
+        raise SpecError(f"not a moesim serving result: {where}: {err['msg']}; expected the "
+                        "result.json that `moesim serve` writes", file=str(path)) from None
+
+
 def report(
     result_file: Path = typer.Argument(..., help="A result.json written by `moesim run`."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: the result's folder)."),
 ) -> None:
-    """Re-render report.html, summary.csv and trace.json from a saved result."""
+    """Re-render report.html, summary.csv and trace.json from a saved result (a serving
+    result: report.html, summary.csv, requests.csv, iterations.csv)."""
+    serving = _serving_result(result_file)
+    if serving is not None:  # a serving run's result.json (moesim serve)
+        from moesim.report.serving import print_serving_summary, write_serving_report
+
+        paths = write_serving_report(serving, out if out is not None else result_file.parent)
+        print_serving_summary(serving, plain_console)
+        for key, path in paths.items():
+            plain_console.print(f"wrote {key:<7} {path}")
+        return
     result = load_result(result_file)
     paths = write_report(result, out if out is not None else result_file.parent)
     print_summary(result, plain_console)

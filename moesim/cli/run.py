@@ -1,4 +1,5 @@
-"""``moesim run``: simulate one training step of a scenario and write its report."""
+"""``moesim run``: simulate one training step of a scenario and write its report (a serving
+scenario runs its request stream, as ``moesim serve`` does)."""
 
 from __future__ import annotations
 
@@ -60,10 +61,11 @@ def register(app: typer.Typer) -> None:
         allow_oom: bool = typer.Option(False, "--allow-oom",
                                        help="Exit 0 even when the layout does not fit in memory."),
     ) -> None:
-        """Simulate one training step: step time, throughput, MFU, breakdown, memory.
+        """Simulate one training step (step time, throughput, MFU, breakdown, memory), or a
+        serving scenario's request stream (TTFT, TPOT, throughput, goodput).
 
-        A layout that does not fit in device memory (the verdict `moesim memory` gives) still
-        writes its report, then exits with code 3 unless --allow-oom."""
+        A training layout that does not fit in device memory (the verdict `moesim memory`
+        gives) still writes its report, then exits with code 3 unless --allow-oom."""
         from moesim.engine import Simulation
         from moesim.results.provenance import provenance
         from moesim.specs.loader import load_scenario
@@ -72,6 +74,11 @@ def register(app: typer.Typer) -> None:
         path = scenario or _default_scenario()
         with attributed(path), progress(f"simulating ({fidelity})") as update:
             spec = load_scenario(path, tuple(sets))
+            if spec.is_serving:  # the request-level simulation (moesim serve)
+                from moesim.cli.serve import serve_scenario
+
+                serve_scenario(spec, path, out, as_json)
+                return
             update(description=f"simulating {escape(spec.name[:40])} ({fidelity})")
             result = Simulation(spec, fidelity=fidelity).run()  # type: ignore[arg-type]
         prov = provenance(spec, fidelity, scenario_file=scenario or "default", overrides=sets)

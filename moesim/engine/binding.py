@@ -155,7 +155,8 @@ class ScenarioCostProvider:
             kt = self.kernels_bf16.attention(
                 shape.batch, shape.seq_q, shape.seq_kv, shape.num_heads, shape.num_kv_heads,
                 shape.head_dim, causal=shape.causal, backward=shape.backward,
-                window=shape.window, head_dim_v=shape.head_dim_v)
+                window=shape.window, head_dim_v=shape.head_dim_v,
+                kv_cache_dtype=shape.kv_cache_dtype)
             return float(kt.time_s) * self.scale, kt.source
         return self._memo((self._kernel_id, shape), price)
 

@@ -60,6 +60,7 @@ class AttentionShape:
     backward: bool = False
     head_dim_v: int | None = None  # value head dim when it differs (MLA: qk 192, v 128)
     window: int | None = None  # sliding-window attention: keys per query at most
+    kv_cache_dtype: str | None = None  # decode reads a KV cache in this dtype (None: bf16)
 
 
 @dataclass(frozen=True, slots=True)

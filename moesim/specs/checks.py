@@ -35,6 +35,15 @@ def _valid(n: int, limit: int = 12) -> str:
 
 def check_scenario(s: ScenarioSpec) -> None:
     """Raise SpecError on the first inconsistency; the message says how to fix it."""
+    if s.workload.kind == "serving":
+        from moesim.specs.serving_checks import check_serving
+
+        check_serving(s)
+        return
+    if s.deployment is not None:
+        raise SpecError("deployment is for serving scenarios (workload.kind: serving); a "
+                        "training scenario gives its layout under parallelism",
+                        field="deployment")
     topo, model, par, wl, rt = s.topology_spec, s.model_spec, s.parallelism, s.workload, s.routing
     n = s.devices
     if n > topo.num_devices:

@@ -195,6 +195,18 @@ def _resolve_side_files(data: dict[str, Any], base: Path, scenario: Path) -> Non
         data["calibration"] = "none"
     elif isinstance(data.get("calibration"), str):
         data["calibration"] = _side_file(base, data["calibration"], scenario, "calibration")
+    workload = data.get("workload")
+    arrival = workload.get("arrival") if isinstance(workload, dict) else None
+    if (isinstance(arrival, dict) and arrival.get("kind") == "trace"
+            and isinstance(arrival.get("path"), str)):
+        # A request trace (CSV or JSON Lines) is read and checked row by row when the
+        # scenario is checked (moesim.specs.serving_trace); here it only has to exist.
+        ref = _resolve_ref(base, arrival["path"])
+        if not is_file(ref):
+            raise SpecError(f"workload.arrival.path={_short_ref(arrival['path'])}: file not "
+                            "found; give a path relative to the scenario file",
+                            file=str(scenario), field="workload.arrival.path")
+        arrival["path"] = str(ref)
     routing = data.get("routing")
     load = routing.get("load") if isinstance(routing, dict) else None
     if isinstance(load, dict) and isinstance(load.get("path"), str):

@@ -9,6 +9,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from moesim.specs import bounds
+from moesim.specs.serving import UNION_TAGS as SERVING_TAGS
 from moesim.specs.yamlsafe import shown_key
 
 # DESIGN.md's unit list, as a hint appended where a field name looks like a unit mistake.
@@ -32,7 +33,7 @@ UNION_TAGS = {
     "dualpipe", "direct", "hierarchical", "deepep", "top_k", "expert_choice", "hash", "balanced",
     "multinomial", "zipf", "dirichlet", "histogram", "str", "TopologySpec", "MoEModelSpec",
     "function-after[_check_tiers(), TopologySpec]", "function-after[_check(), MoEModelSpec]",
-}
+} | SERVING_TAGS
 
 
 def dotted(loc: tuple[Any, ...]) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from moesim.specs import bounds as B
 from moesim.specs.base import FrozenSpec
@@ -12,7 +12,22 @@ from moesim.specs.hardware import TopologySpec
 from moesim.specs.model import MoEModelSpec
 from moesim.specs.parallelism import ParallelismSpec
 from moesim.specs.routing import RoutingSpec
+from moesim.specs.serving import DeploymentSpec, ServingWorkloadSpec
 from moesim.specs.workload import TrainingWorkloadSpec
+
+
+def _workload_kind(value: Any) -> str:
+    """The workload's ``kind``; a workload without one is a training workload (every scenario
+    written before serving existed)."""
+    kind = value.get("kind", "training") if isinstance(value, dict) else getattr(
+        value, "kind", "training")
+    return kind if kind in ("training", "serving") else str(kind)
+
+
+# Training or serving, on ``kind`` (default training).
+WorkloadSpec = Annotated[
+    Annotated[TrainingWorkloadSpec, Tag("training")] | Annotated[ServingWorkloadSpec, Tag("serving")],
+    Discriminator(_workload_kind)]
 
 
 class MeasuredSpec(FrozenSpec):
@@ -41,7 +56,10 @@ class ScenarioSpec(FrozenSpec):
     model: str | MoEModelSpec
     num_devices: int | None = Field(default=None, ge=1, le=B.MAX_DEVICES, description="default: all in the topology")
     parallelism: ParallelismSpec = Field(default_factory=ParallelismSpec)
-    workload: TrainingWorkloadSpec
+    workload: WorkloadSpec
+    deployment: DeploymentSpec | None = Field(
+        default=None, description="serving only: the roles that serve the requests "
+        "(docs/serving.md)")
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
     seed: int = Field(default=0, ge=0, le=B.MAX_SEED)
     calibration: str | None = Field(
@@ -59,6 +77,10 @@ class ScenarioSpec(FrozenSpec):
     def model_spec(self) -> MoEModelSpec:
         assert isinstance(self.model, MoEModelSpec), "scenario not resolved: use load_scenario"
         return self.model
+
+    @property
+    def is_serving(self) -> bool:
+        return self.workload.kind == "serving"
 
     @property
     def devices(self) -> int:

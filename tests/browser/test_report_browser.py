@@ -265,3 +265,19 @@ def test_sortable_table_sorts_on_click(tmp_path: Path) -> None:
     run = _chromium(page.resolve().as_uri(), tmp_path / "profile-sort", ["--dump-dom"])
     assert run.returncode == 0, run.stderr[-2000:]
     assert 'data-first="9,10,100"' in run.stdout and 'data-second="100,10,9"' in run.stdout
+
+
+@needs_chromium
+def test_serving_report_renders_offline(tmp_path: Path, root: Path) -> None:
+    """A real serving run (the DeepSeek-V3 PD + EP scenario, 120 requests): headline, latency
+    CDFs, timeline, iteration breakdown and memory all drawn offline."""
+    from moesim.report.serving import serving_figure_div_ids, write_serving_report
+    from moesim.serving import simulate_serving
+    from moesim.specs.loader import load_scenario
+
+    scenario = load_scenario(root / "scenarios" / "serving" / "deepseek-v3-96xh100-pd-ep.yaml",
+                             ["workload.num_requests=120"])
+    paths = write_serving_report(simulate_serving(scenario), tmp_path / "serving")
+    shot, _ = check_page_renders(paths["html"], tmp_path, "report-serving",
+                                 serving_figure_div_ids())
+    print(f"screenshot: {shot}")

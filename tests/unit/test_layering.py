@@ -23,13 +23,15 @@ ALLOWED: dict[str, set[str]] = {
     "results": {"specs", "results.schema", "compute"},  # provenance names the kernel table
     "engine": {"specs", "cluster", "network", "compute", "routing", "memory", "program",
                "results", "results.schema"},
+    "serving": {"specs", "cluster", "network", "compute", "routing", "memory", "program",
+                "engine", "results", "results.schema"},
     "report": {"results", "results.schema"},
     "profiling": {"compute"},
     "goodput": {"specs", "engine", "memory", "results", "results.schema"},
     "plan": {"specs", "engine", "memory", "report", "results", "results.schema", "routing",
-             "goodput"},
+             "goodput", "serving"},
     "check": {"specs", "cluster", "network", "compute", "engine", "report", "results",
-              "results.schema", "memory", "routing"},
+              "results.schema", "memory", "routing", "serving"},
     "cli": None,  # the top: may import anything
     "api": None,  # the Python API (moesim.api), a top like the command line
 }

@@ -22,6 +22,9 @@ DIMENSIONLESS = {
     "capacity_factor", "exponent", "concentration",  # routing shape parameters
     "price_per_device_hour",  # USD per device-hour (currency, not a physical unit)
     "value",  # MeasuredSpec.value: its unit is the sibling field `units`
+    "cv", "time_scale",  # serving: a coefficient of variation, a stretch factor of a trace
+    "acceptance_rate", "memory_fraction",  # serving: a probability, a share of HBM
+    "mean_tokens",  # serving: a count of tokens (a mean, so a float)
 }
 
 

@@ -31,7 +31,8 @@ def test_schema_set(schemas):
 
 @pytest.mark.parametrize("kind,pattern", [("topology", "topologies/*.yaml"),
                                           ("model", "scenarios/models/*.yaml"),
-                                          ("scenario", "scenarios/*.yaml")])
+                                          ("scenario", "scenarios/*.yaml"),
+                                          ("scenario", "scenarios/serving/*.yaml")])
 def test_shipped_files_match_schema(root, schemas, kind, pattern):
     validator = jsonschema.Draft202012Validator(schemas[kind])
     for f in _files(root, pattern):
