@@ -5,7 +5,9 @@ drawing: every source rank sends T k / E copies to each expert (T tokens per ran
 E). Distinct tokens use the same occupancy estimate as :mod:`moesim.routing.layer` with
 x = k / E: a rank holding s experts gets T (1 - (1 - k/E)^s) distinct tokens from each
 source, a node of n such ranks T (1 - (1 - k/E)^(n s)). A capacity factor >= 1 keeps every
-balanced copy. Byte rules are those of :mod:`moesim.routing.step`.
+balanced copy. With ``expert_order: contiguous`` (token t takes experts (t k + j) mod E) the
+distinct counts are exact instead (:func:`moesim.routing.layer.contiguous_reach`). Byte rules
+are those of :mod:`moesim.routing.step`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moesim.routing.layer import contiguous_reach
 from moesim.routing.step import (
     combine_bytes_per_token,
     dispatch_bytes_per_token,
@@ -54,12 +57,18 @@ def expected_balanced_routing(scenario: ScenarioSpec) -> ExpectedRouting:
     nodes = node_of_ep_rank(scenario)
     per_node = slots * int(np.bincount(nodes).max())
     miss = 1.0 - k / e
+    n_nodes = int(nodes.max()) + 1
+    distinct = np.full((layers, ep, ep), t * (1.0 - miss ** slots))
+    distinct_node = np.full((layers, ep, n_nodes), t * (1.0 - miss ** per_node))
+    if getattr(scenario.routing.load, "expert_order", "random") == "contiguous":
+        rank_f, node_f = contiguous_reach(e, k, nodes)  # exact, the same for every source
+        distinct = np.broadcast_to(t * rank_f, (layers, ep, ep)).copy()
+        distinct_node = np.broadcast_to(t * node_f, (layers, ep, n_nodes)).copy()
     return ExpectedRouting(
         recv_tokens_per_expert=np.full((layers, ep, slots), t * k * ep / e),
         traffic_tokens=np.full((layers, ep, ep), t * k * slots / e),
-        distinct_tokens=np.full((layers, ep, ep), t * (1.0 - miss ** slots)),
-        distinct_node_tokens=np.full((layers, ep, int(nodes.max()) + 1),
-                                     t * (1.0 - miss ** per_node)),
+        distinct_tokens=distinct,
+        distinct_node_tokens=distinct_node,
         bytes_per_token_dispatch=float(dispatch_bytes_per_token(scenario)),
         bytes_per_token_combine=float(combine_bytes_per_token(scenario)),
     )

@@ -45,6 +45,7 @@ class RoutingPlan:
     node_of_rank: np.ndarray  # [EP] node index (0-based within the EP group)
     bytes_per_token_dispatch: float  # bytes
     bytes_per_token_combine: float  # bytes
+    contiguous: bool = False  # balanced with contiguous expert order (BalancedLoadSpec)
 
     @property
     def num_nodes(self) -> int:
@@ -204,6 +205,23 @@ def route_layer(plan: RoutingPlan, popularity: np.ndarray, placement: ExpertPlac
     )
 
 
+def contiguous_reach(num_experts: int, top_k: int,
+                     node_of_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fraction of a source's tokens that reach each EP rank [EP] and each node [nodes] when
+    token t takes experts (t k + j) mod E, j < k, the experts placed contiguously (E / EP per
+    rank). Exact over one period of E / gcd(E, k) tokens: the pattern repeats with it."""
+    ep = len(node_of_rank)
+    slots = num_experts // ep
+    period = num_experts // math.gcd(num_experts, top_k)
+    t = np.arange(period)[:, None] * top_k + np.arange(top_k)[None, :]  # [P, k] experts
+    ranks = (t % num_experts) // slots
+    hit = np.zeros((period, ep), dtype=bool)
+    np.put_along_axis(hit, ranks, True, axis=1)
+    nodes = int(node_of_rank.max()) + 1
+    node_hit = hit @ (node_of_rank[:, None] == np.arange(nodes)[None, :])
+    return hit.mean(axis=0), (node_hit > 0).mean(axis=0)
+
+
 def distinct_estimates(plan: RoutingPlan, placement: ExpertPlacement, kept_rank: np.ndarray,
                        visits: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Distinct tokens per (source, rank) [EP, EP] and per (source, node) [EP, nodes].
@@ -212,6 +230,11 @@ def distinct_estimates(plan: RoutingPlan, placement: ExpertPlacement, kept_rank:
     the occupancy estimate of :func:`occupied` over the source's T tokens.
     """
     nodes = plan.node_of_rank
+    if plan.load == "balanced" and plan.contiguous and placement.num_redundant == 0:
+        rank_f, node_f = contiguous_reach(plan.num_experts, plan.top_k, nodes)
+        t = float(plan.tokens_per_source)
+        ones = np.ones((plan.ep, 1))
+        return ones * (t * rank_f)[None, :], ones * (t * node_f)[None, :]
     exact = visits is not None and placement.num_redundant == 0
     if exact:
         assert visits is not None

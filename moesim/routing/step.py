@@ -77,6 +77,7 @@ def routing_plan(scenario: ScenarioSpec) -> RoutingPlan:
         node_of_rank=node_of_ep_rank(scenario),
         bytes_per_token_dispatch=dispatch_bytes_per_token(scenario),
         bytes_per_token_combine=combine_bytes_per_token(scenario),
+        contiguous=getattr(rt.load, "expert_order", "random") == "contiguous",
     )
     if plan.node_limited:
         g = plan.num_nodes

@@ -37,6 +37,12 @@ class BalancedLoadSpec(FrozenSpec):
     """Every expert gets exactly its share (what force-balanced benchmarks run)."""
 
     kind: Literal["balanced"] = "balanced"
+    expert_order: Literal["random", "contiguous"] = Field(
+        default="random",
+        description="which k experts a token takes: 'random' (k distinct experts spread like a "
+        "trained router's: Megatron's moe_router_force_load_balancing) or 'contiguous' (token t "
+        "takes experts (t k + j) mod E, j < k: NeMo Automodel's FakeBalancedGate), which "
+        "reaches fewer EP ranks per token and so sends fewer DeepEP copies")
 
 
 class MultinomialLoadSpec(FrozenSpec):
