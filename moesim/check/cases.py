@@ -3,8 +3,9 @@
 A file under ``scenarios/published/`` is either a scenario (it has ``workload``; its
 ``measured:`` block names result fields) or a case with a ``case:`` kind:
 
-- ``collective``: an NCCL collective on a topology (op, ranks, size, algorithm), metrics
-  ``busbw_gbyte_per_s``, ``algbw_gbyte_per_s``, ``time_s`` (nccl-tests definitions);
+- ``collective``: an NCCL collective on a topology (op, ranks, size, algorithm, how it was
+  timed), metrics ``busbw_gbyte_per_s``, ``algbw_gbyte_per_s``, ``time_s`` (nccl-tests
+  definitions);
 - ``gemm``: one GEMM m x k @ k x n on the topology's accelerator, metrics ``tflops``, ``time_s``;
 - ``grouped_gemm``: one grouped (MoE) GEMM, ``groups`` experts of ``tokens_per_group`` rows each
   against their own k x n weights, metrics ``tflops``, ``time_s``;
@@ -65,6 +66,8 @@ class CollectivePointSpec(_PointSpec):
         default=None, description="explicit groups of device ids, run at once (contend)")
     size_bytes: float = Field(gt=0, description="per rank as nccl-tests counts it; 16GiB accepted")
     algorithm: str | None = Field(default=None, description="None: what NCCL would pick")
+    timing: Literal["nccl-tests", "torch-one-call"] | None = Field(
+        default=None, description="how the published figure was timed; None: the case's")
 
     @field_validator("size_bytes", mode="before")
     @classmethod
@@ -170,8 +173,18 @@ class _TopologyCaseSpec(_CaseSpec):
 
 
 class CollectiveCaseSpec(_TopologyCaseSpec):
+    """Collectives timed by ``timing``: ``nccl-tests`` (back-to-back calls of the NCCL C API,
+    the per-call host cost hidden) or ``torch-one-call`` (one ``torch.distributed`` call per
+    trial on an idle device, between CUDA events: the call's host cost is inside the time,
+    moesim.network.efficiency.TORCH_ONE_CALL_S)."""
+
     case: Literal["collective"]
+    timing: Literal["nccl-tests", "torch-one-call"] = "nccl-tests"
     points: tuple[CollectivePointSpec, ...] = Field(min_length=1)
+
+    def point_timing(self, point: CollectivePointSpec) -> str:
+        """How ``point``'s published figure was timed (its own field, else the case's)."""
+        return point.timing or self.timing
 
 
 class GemmCaseSpec(_TopologyCaseSpec):

@@ -119,12 +119,18 @@ def _cluster(path: str,  # noqa: ANN202
     return topo, build_cluster(topo, case.num_devices)
 
 
-def evaluate_collective(path: str, case: CollectiveCaseSpec) -> list[CheckRow]:
+def evaluate_collective(path: str, case: CollectiveCaseSpec, *,
+                        one_call_s: float | None = None) -> list[CheckRow]:
     """nccl-tests bus/alg bandwidth (GB/s) or time (s) of each point: NCCL's default choice
     inside one scale-up domain from the accelerator's measured curves where they exist, the
-    flow model otherwise (and for a forced algorithm)."""
+    flow model otherwise (and for a forced algorithm). A point timed one ``torch.distributed``
+    call at a time adds that call's host cost, ``one_call_s`` (default
+    moesim.network.efficiency.TORCH_ONE_CALL_S; the fit passes 0 to see the bare times)."""
     from moesim.compute.tables import DEFAULT_TABLES, default_table_for, measured_collective
     from moesim.network import collective_time
+    from moesim.network.efficiency import TORCH_ONE_CALL_S
+
+    extra = TORCH_ONE_CALL_S if one_call_s is None else one_call_s
 
     topo, cluster = _cluster(path, case)
     path_ = default_table_for(topo.accelerator.name)
@@ -141,6 +147,8 @@ def evaluate_collective(path: str, case: CollectiveCaseSpec) -> list[CheckRow]:
                if p.algorithm is None and inside else None)
         if hit is not None:
             t = hit[0]
+        if case.point_timing(p) == "torch-one-call":
+            t += extra
         scale = r.time_s / t if t > 0 else 1.0
         values = {"busbw_gbyte_per_s": r.busbw_bytes_per_s * scale / GBYTE_PER_S,
                   "algbw_gbyte_per_s": r.algbw_bytes_per_s * scale / GBYTE_PER_S, "time_s": t}

@@ -49,6 +49,16 @@ DCN_EFF = 320.0 / 400.0
 TREE_EFF = 0.92
 
 # NCCL default latencies, Simple protocol (NCCL-tune, hardware reference section 5), seconds.
+# Host cost of one timed torch.distributed collective on an idle device (barrier, CUDA event,
+# one call, CUDA event: the PyTorch sweeps of stas00/ml-engineering's all_reduce_bench.py,
+# 2026-08): the call's Python and process-group path and the ranks' skew leaving the barrier,
+# which back-to-back calls (nccl-tests, a training step) overlap with the previous kernel.
+# FITTED: least squares over the 6 intra-node points so timed inside the tables' sizes
+# (8x H200 32 KiB, 1, 16, 128 MiB; 8x B200 1, 64 MiB; in-sample), leave-one-out mean 2.6%,
+# worst 6.2% busbw (python benchmarks/fit_torch_call_overhead.py). The later version of
+# that benchmark puts the per-call host overhead at 20-30 us. Only comparisons against
+# sweeps timed that way (case ``timing: torch-one-call``) add it.
+TORCH_ONE_CALL_S = 20.4 * US
 NCCL_BASE_LAT_S = 8.4 * US          # per collective launch, ring and tree
 RING_NVLINK_STEP_S = 3.4 * US       # hwLatencies NVLink ring Simple, per step
 RING_NET_STEP_S = 14.0 * US         # hwLatencies NET ring Simple, per inter-node step

@@ -76,3 +76,43 @@ def test_deepep_normal_kernels_on_h800(ep: int, phase: str, published: float) ->
     c = build_cluster(gpu_cluster("H800", max(1, ep // 8)))
     bw = deepep_reported_bandwidth(c, ep, phase=phase)
     assert bw / GB == pytest.approx(published, rel=TOL)
+
+
+def test_one_call_timing_adds_the_call_cost_once() -> None:
+    # A point timed one torch.distributed call per trial is the table's time plus
+    # TORCH_ONE_CALL_S; busbw = S x 2(n-1)/n / time (nccl-tests' definition). With the cost at 0
+    # the point equals the same point timed nccl-tests' way.
+    from pathlib import Path
+
+    from moesim.check.cases import load_case
+    from moesim.check.evaluate import evaluate_collective
+    from moesim.network.efficiency import TORCH_ONE_CALL_S
+
+    path = Path(__file__).parents[2] / "scenarios/published/mleng-h200-8gpu-allreduce-sweep.yaml"
+    case = load_case(path)
+    bare = {r.label: r.predicted for r in evaluate_collective(str(path), case, one_call_s=0.0)}
+    timed = {r.label: r.predicted for r in evaluate_collective(str(path), case)}
+    moved = 2**20 * 2 * 7 / 8 / GB  # 1 MiB all-reduce on 8 GPUs, GB over the bus
+    t_bare = moved / bare["all_reduce default 1MiB"]
+    assert moved / timed["all_reduce default 1MiB"] == pytest.approx(t_bare + TORCH_ONE_CALL_S,
+                                                                      rel=1e-9)
+    # the nccl-tests points of the same case carry no call cost
+    assert timed["nccl-tests all_reduce ring 16GiB"] == bare["nccl-tests all_reduce ring 16GiB"]
+    # at 1 MiB the cost is most of the gap to the published 39.93 GB/s (bare +76%)
+    assert timed["all_reduce default 1MiB"] == pytest.approx(39.93, rel=0.15)
+
+
+def test_one_call_fit_recovers_a_known_cost() -> None:
+    # The closed form c = sum((p - m) / p^2) / sum(1 / p^2) is exact when p = m + c.
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location(
+        "fit_torch_call_overhead",
+        Path(__file__).parents[2] / "benchmarks" / "fit_torch_call_overhead.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m = np.array([18e-6, 26e-6, 120e-6, 560e-6])
+    assert mod.fit(m + 20.4e-6, m) == pytest.approx(20.4e-6, rel=1e-12)
