@@ -6,7 +6,8 @@ A file under ``scenarios/published/`` is either a scenario (it has ``workload``;
 - ``collective``: an NCCL collective on a topology (op, ranks, size, algorithm, how it was
   timed), metrics ``busbw_gbyte_per_s``, ``algbw_gbyte_per_s``, ``time_s`` (nccl-tests
   definitions);
-- ``gemm``: one GEMM m x k @ k x n on the topology's accelerator, metrics ``tflops``, ``time_s``;
+- ``gemm``: one GEMM m x k @ k x n on the topology's accelerator, priced as scenarios price
+  it (the accelerator's measured table, else the roofline), metrics ``tflops``, ``time_s``;
 - ``grouped_gemm``: one grouped (MoE) GEMM, ``groups`` experts of ``tokens_per_group`` rows each
   against their own k x n weights, metrics ``tflops``, ``time_s``;
 - ``deepep``: DeepEP's benchmark (dispatch or combine) at an EP size, normal kernels or
@@ -91,7 +92,7 @@ class GemmPointSpec(_PointSpec):
     n: int = Field(ge=1)
     k: int = Field(ge=1)
     batch: int = Field(default=1, ge=1)
-    dtype: Literal["bf16", "fp16", "fp8", "fp32", "tf32"] = "bf16"
+    dtype: Literal["bf16", "fp16", "fp8", "fp8_block", "fp32", "tf32"] = "bf16"
 
 
 class GroupedGemmPointSpec(_PointSpec):
@@ -106,7 +107,7 @@ class GroupedGemmPointSpec(_PointSpec):
     tokens_per_group: int = Field(ge=1, description="rows (tokens) of each group: M per group")
     n: int = Field(ge=1)
     k: int = Field(ge=1)
-    dtype: Literal["bf16", "fp16", "fp8", "fp32", "tf32"] = "bf16"
+    dtype: Literal["bf16", "fp16", "fp8", "fp8_block", "fp32", "tf32"] = "bf16"
     layout: Literal["contiguous", "masked"] = "contiguous"
 
 
@@ -187,12 +188,18 @@ class CollectiveCaseSpec(_TopologyCaseSpec):
         return point.timing or self.timing
 
 
-class GemmCaseSpec(_TopologyCaseSpec):
+class _KernelCaseSpec(_TopologyCaseSpec):
+    calibration: str | None = Field(
+        default=None, description="kernel table: None for the accelerator's shipped table "
+        "(as scenarios price), 'none' for the roofline, or a path relative to the case file")
+
+
+class GemmCaseSpec(_KernelCaseSpec):
     case: Literal["gemm"]
     points: tuple[GemmPointSpec, ...] = Field(min_length=1)
 
 
-class GroupedGemmCaseSpec(_TopologyCaseSpec):
+class GroupedGemmCaseSpec(_KernelCaseSpec):
     case: Literal["grouped_gemm"]
     points: tuple[GroupedGemmPointSpec, ...] = Field(min_length=1)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from moesim.check.cases import (
     AnyCaseSpec,
@@ -27,6 +27,10 @@ from moesim.errors import SpecError
 from moesim.results.schema import SimulationResult
 from moesim.specs.scenario import MeasuredSpec, ScenarioSpec
 from moesim.units import GBYTE_PER_S, TFLOPS, US
+
+if TYPE_CHECKING:
+    from moesim.compute.calibration import CalibrationTable
+    from moesim.specs.hardware import AcceleratorSpec
 
 Fidelity = Literal["des", "analytic"]
 
@@ -157,14 +161,29 @@ def evaluate_collective(path: str, case: CollectiveCaseSpec, *,
     return rows
 
 
+def _kernel_table(path: str, case: GemmCaseSpec | GroupedGemmCaseSpec,
+                  accelerator: AcceleratorSpec) -> CalibrationTable | None:
+    """The table a kernel case prices with: the one a scenario on ``accelerator`` would use
+    (its shipped table, or that of ``kernels_measured_as``), 'none' for the roofline, or the
+    case's own path (relative to the case file)."""
+    from moesim.compute.tables import DEFAULT_TABLES, table_path_for
+
+    cal = case.calibration
+    if cal is not None and cal != "none":
+        cal = str(Path(path).parent / cal)
+    where = table_path_for(accelerator, cal)
+    return DEFAULT_TABLES.load(where) if where is not None else None
+
+
 def evaluate_gemm(path: str, case: GemmCaseSpec) -> list[CheckRow]:
     """Achieved TFLOP/s (2mnk·batch / time) or time (s) of each GEMM on the accelerator."""
     from moesim.compute import KernelCostModel
 
     topo, _ = _cluster(path, case)
+    table = _kernel_table(path, case, topo.accelerator)
     rows = []
     for p in case.points:
-        t = KernelCostModel(topo.accelerator, p.dtype).gemm(p.m, p.n, p.k, batch=p.batch)
+        t = KernelCostModel(topo.accelerator, p.dtype, table).gemm(p.m, p.n, p.k, batch=p.batch)
         values = {"tflops": t.flops / t.time_s / TFLOPS, "time_s": t.time_s}
         rows += [_row(path, case.name, p.label, "gemm", m, values[m.metric]) for m in p.measured]
     return rows
@@ -175,9 +194,10 @@ def evaluate_grouped_gemm(path: str, case: GroupedGemmCaseSpec) -> list[CheckRow
     from moesim.compute import KernelCostModel
 
     topo, _ = _cluster(path, case)
+    table = _kernel_table(path, case, topo.accelerator)
     rows = []
     for p in case.points:
-        t = KernelCostModel(topo.accelerator, p.dtype).grouped_gemm(
+        t = KernelCostModel(topo.accelerator, p.dtype, table).grouped_gemm(
             [p.tokens_per_group] * p.groups, p.n, p.k)
         values = {"tflops": t.flops / t.time_s / TFLOPS, "time_s": t.time_s}
         rows += [_row(path, case.name, p.label, "grouped_gemm", m, values[m.metric])
