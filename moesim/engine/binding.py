@@ -250,6 +250,15 @@ class NetworkBinding:
         self.cluster, self.groups = _cluster_and_groups(scenario)
         self.fidelity = fidelity
         self.algorithm = par.all_to_all.kind
+        # DeepEP's kernels move tokens at num_sms x the per-SM rate of the accelerator's table
+        # (moesim.network.deepep.sm_rates): inside one scale-up domain, and across domains.
+        self.deepep_sm_bytes_per_s: tuple[float, float] | None = None
+        if self.algorithm == "deepep" and par.all_to_all.backend == "deepep":
+            from moesim.network.deepep import sm_rates
+
+            rates = sm_rates(table)
+            sms = par.all_to_all.num_sms
+            self.deepep_sm_bytes_per_s = (sms * rates.intra, sms * rates.inter)
         pp_groups = self.groups.pp
         self.stage_devices = [{g[s] for g in pp_groups} for s in range(par.pipeline_parallel_degree)]
         self._a2a: dict[tuple[object, bytes, bytes], float] = {}
@@ -310,9 +319,14 @@ class NetworkBinding:
         hit = self._a2a.get(key)
         if hit is None:
             traffic = np.broadcast_to(mat, (len(groups),) + mat.shape)
+            sm = None
+            if self.deepep_sm_bytes_per_s is not None:
+                per = self.cluster.devices_per_domain
+                inside = all(len({d // per for d in g}) == 1 for g in groups)
+                sm = self.deepep_sm_bytes_per_s[0 if inside else 1]
             res = all_to_all_v_time(self.cluster, groups, np.ascontiguousarray(traffic),
                                     algorithm=self.algorithm, fidelity=self.fidelity,
-                                    node_traffic_bytes=node)
+                                    node_traffic_bytes=node, sm_bytes_per_s=sm)
             hit = self._a2a[key] = res.time_s
             self._a2a_links[key] = (stage, res.link_bytes or {})
         return hit

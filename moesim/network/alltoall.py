@@ -229,7 +229,8 @@ def _latency(cluster: ClusterPlan, group: list[int], algorithm: str) -> float:
     """Launch plus per-batch step latency of each phase (NCCL hwLatencies, efficiency.py)."""
     doms = by_domain(cluster, group)
     n, k = len(group), len(doms)
-    net, nvl = eff.RING_NET_STEP_S, eff.RING_NVLINK_STEP_S
+    x_nvl, x_net = eff.step_extra(cluster.topology)
+    net, nvl = eff.step(eff.RING_NET_STEP_S, x_net), eff.step(eff.RING_NVLINK_STEP_S, x_nvl)
     if algorithm == "hierarchical":  # intra-domain phase, then among same-position peers
         phases = [(len(doms[0]) - 1, nvl), (k - 1, net if k > 1 else nvl)]
     elif algorithm == "deepep":  # one kernel that writes to every peer from its own warps
@@ -247,11 +248,14 @@ def _bottleneck(cluster: ClusterPlan, flows: FlowSet, kind: str) -> tuple[float,
 
 def all_to_all_v_time(cluster: ClusterPlan, groups: list[list[int]], traffic_bytes: np.ndarray, *,
                       algorithm: str = "direct", fidelity: str = "flow",
-                      node_traffic_bytes: np.ndarray | None = None) -> CollectiveResult:
+                      node_traffic_bytes: np.ndarray | None = None,
+                      sm_bytes_per_s: float | None = None) -> CollectiveResult:
     """Time of an all-to-all-v run by every group at once; sizes per group-rank pair (bytes).
 
     algbw counts the bytes the busiest rank sends (its row sum, diagonal included, as
-    nccl-tests counts ``size``).
+    nccl-tests counts ``size``). ``sm_bytes_per_s``: what the SMs a DeepEP kernel holds move
+    per second (num_sms x moesim.network.deepep.sm_rates); the links' time is at least that
+    row sum over it (the SM-bound regime of the measured DeepEP series).
     """
     if algorithm not in A2A_ALGORITHMS:
         raise SpecError(f"algorithm={algorithm!r} is not an all-to-all algorithm; valid: "
@@ -278,6 +282,8 @@ def all_to_all_v_time(cluster: ClusterPlan, groups: list[list[int]], traffic_byt
             dt, lb = res.time_s, res.link_bytes
         total += dt
         load += lb
+    if algorithm == "deepep" and sm_bytes_per_s:
+        total = max(total, per_rank / sm_bytes_per_s)
     total += _latency(cluster, groups[0], algorithm)
     return make_result("all_to_all", n, per_rank, total, algorithm,
                        link_bytes_by_name(cluster, load) if fidelity == "flow" else None)

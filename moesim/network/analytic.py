@@ -41,20 +41,23 @@ def ring_time(cluster: ClusterPlan, op: str, group: list[int], size: float) -> f
         uniform = len({len(d) for d in doms}) == 1
         channels = len(doms[0]) if uniform else 1
         bw = min(bw, _inter_bw(cluster, channels, eff.NIC_EFF))
-    return ring_latency(op, n, len(doms)) + ring_volume(op, n) * size / bw
+    return (ring_latency(op, n, len(doms), eff.step_extra(cluster.topology))
+            + ring_volume(op, n) * size / bw)
 
 
 def nvls_time(cluster: ClusterPlan, op: str, group: list[int], size: float) -> float:
     """NVLS all-reduce: alpha + S / (NVLS efficiency x NVLink) (SB-gpus: T = bytes / W)."""
-    return eff.NCCL_BASE_LAT_S + eff.NVLS_LAT_S + size / _nvlink_bw(cluster, eff.NVLS_EFF)
+    lat = eff.NCCL_BASE_LAT_S + eff.step(eff.NVLS_LAT_S, eff.step_extra(cluster.topology)[0])
+    return lat + size / _nvlink_bw(cluster, eff.NVLS_EFF)
 
 
 def tree_time(cluster: ClusterPlan, op: str, group: list[int], size: float) -> float:
     """Tree all-reduce: chain 2S per GPU on NVLink, about 2S/u per NIC across the trees."""
     doms = by_domain(cluster, group)
     u, k = len(doms[0]), len(doms)
-    lat = eff.NCCL_BASE_LAT_S + 2 * ((u - 1) * eff.TREE_NVLINK_STEP_S
-                                     + math.log2(k) * eff.TREE_NET_STEP_S)
+    nvl, net = eff.step_extra(cluster.topology)
+    lat = eff.NCCL_BASE_LAT_S + 2 * ((u - 1) * eff.step(eff.TREE_NVLINK_STEP_S, nvl)
+                                     + math.log2(k) * eff.step(eff.TREE_NET_STEP_S, net))
     t_nvl = 2 * size / _nvlink_bw(cluster, eff.NVLINK_RING_EFF) if u > 1 else 0.0
     t_net = 2 * size / _inter_bw(cluster, u, eff.NIC_EFF)
     return lat + max(t_nvl, t_net) / eff.TREE_EFF

@@ -64,6 +64,64 @@ def deepep_traffic(num_ranks: int, *, ranks_per_node: int = 8, num_tokens: int =
     return DeepEPTraffic(traffic, node, reported, internode)
 
 
+# --- the SMs' bound on the normal kernels ---------------------------------------------------
+# DeepEP's normal kernels move every token copy with the SMs they are given (``num_sms``):
+# the measured tables (calibration/aic-*.json, DeepEP normal series, hidden 7168, top-8 of
+# 256 experts, 4 to 24 SMs) show the time falling as 1 / num_sms until a link saturates:
+# one node of B200, 4 -> 24 SMs, 131072 tokens per rank: dispatch 71.9 -> 13.4 ms (16.0-17.8
+# GB/s of token copies per SM); two H100 nodes, 4 -> 24 SMs: 115 -> 22 ms; four H100 nodes
+# stop falling at 12 SMs (the NICs), eight at 4. So a kernel takes at least
+# (bytes its busiest rank sends, itself included) / (num_sms x the rate per SM), the rate
+# being the table's own: the median over the SM-bound series (one node for a group inside a
+# scale-up domain, two nodes across domains) of bytes sent per rank / (time x SMs), both
+# phases, from 4096 tokens per rank up (``sm_rates``).
+SM_RATE_MIN_TOKENS = 4096
+# Without a table, or a table without such series: the H100 SXM table's figures (aic-h100-sxm
+# .json; ``sm_rates`` of that table gives them, tests/unit/network/test_deepep_sms.py). A table
+# with a one-node series only takes its intra-domain rate times the H100 ratio inter / intra.
+H100_SM_RATE_INTRA = 16.60e9      # bytes/s per SM: the 1-node series (20 SMs)
+H100_SM_RATE_INTER = 10.34e9      # the 2-node series (4..24 SMs)
+
+
+@dataclass(frozen=True)
+class SmRates:
+    """Bytes per second one SM moves in DeepEP's normal kernels, inside and across domains."""
+
+    intra: float
+    inter: float
+    source: str   # "measured" (the table's series) or "default" (the H100 figures)
+
+
+def _series_rate(series: list, nodes: int) -> float | None:
+    """Median bytes/s per SM of the normal-mode series measured on ``nodes`` nodes."""
+    rates = []
+    for s in series:
+        if s.kind != "normal" or s.num_nodes != nodes or not s.num_sms:
+            continue
+        for i, tokens in enumerate(s.num_tokens):
+            if tokens < SM_RATE_MIN_TOKENS:
+                continue
+            for phase, times in (("dispatch", s.dispatch_us), ("combine", s.combine_us)):
+                tr = deepep_traffic(8 * nodes, num_tokens=tokens, hidden=s.hidden_size,
+                                    num_topk=s.top_k, num_experts=s.num_experts,
+                                    token_bytes=token_bytes(s.hidden_size, phase))
+                sent = float(tr.traffic_bytes.sum(axis=1).max())
+                rates.append(sent / (float(times[i]) * US * s.num_sms))
+    return float(np.median(rates)) if rates else None
+
+
+def sm_rates(table: object | None) -> SmRates:
+    """Per-SM rates of DeepEP's normal kernels from a calibration table's DeepEP series (its
+    ``deepep_series``), or the H100 figures."""
+    series = list(getattr(table, "deepep_series", ()) or ())
+    intra, inter = _series_rate(series, 1), _series_rate(series, 2)
+    if intra is None:
+        return SmRates(H100_SM_RATE_INTRA, H100_SM_RATE_INTER, "default")
+    if inter is None:
+        inter = intra * H100_SM_RATE_INTER / H100_SM_RATE_INTRA
+    return SmRates(intra, inter, "measured")
+
+
 def token_bytes(hidden: int, phase: str, dtype: str | None = None) -> float:
     """Bytes of one token's hidden state: FP8 with a float32 scale per 128, or BF16.
 

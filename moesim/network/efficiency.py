@@ -65,8 +65,33 @@ RING_NET_STEP_S = 14.0 * US         # hwLatencies NET ring Simple, per inter-nod
 TREE_NVLINK_STEP_S = 4.0 * US       # hwLatencies NVLink tree Simple
 TREE_NET_STEP_S = 14.0 * US         # hwLatencies NET tree Simple
 NVLS_LAT_S = 25.0 * US              # hwLatencies NVLS Simple (intra-node)
-NVLS_NET_LAT_S = 18.0 * US          # NET NVLS, added when multi-node
 NVLS_MIN_GPUS = 6                   # NCCL uses NVLS only at >= 6 GPUs (SB-gpus; MLE-net)
+
+# NCCL's per-step latencies above hold for the hop latencies of the shipped GPU tiers
+# (NVSwitch 2 us, InfiniBand fat tree 5 us per direction, topologies/*.yaml): a tier whose
+# ``latency_us`` differs moves every NCCL step over it by the difference (never below 0), so
+# a slower switch or NIC lengthens collectives and all-to-alls as it does point-to-point
+# sends (moesim.cluster.plan link latencies).
+NVLINK_REF_HOP_S = 2.0 * US
+NET_REF_HOP_S = 5.0 * US
+
+
+def step_extra(topology: object) -> tuple[float, float]:
+    """(NVLink, network) seconds each NCCL step over ``topology``'s tiers takes beyond
+    NCCL's own step latency: the tier's hop latency minus the reference one."""
+    nvl = net = 0.0
+    for t in getattr(topology, "tiers", ()):
+        kind = getattr(t, "kind", "")
+        if kind == "nvswitch":
+            nvl = t.latency_us * US - NVLINK_REF_HOP_S
+        elif kind == "fat_tree":
+            net = t.latency_us * US - NET_REF_HOP_S
+    return nvl, net
+
+
+def step(base_s: float, extra_s: float) -> float:
+    """One NCCL step: its hwLatencies value plus the tier's excess hop latency, at least 0."""
+    return max(0.0, base_s + extra_s)
 
 
 def tier_efficiency(kind: str) -> tuple[float, float, float, float, float]:

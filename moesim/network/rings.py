@@ -55,25 +55,29 @@ def ring_edges(cluster: ClusterPlan, group: list[int], volume: float) -> list[tu
     return edges
 
 
-def ring_latency(op: str, n: int, num_domains: int) -> float:
-    """NCCL ring latency: base + intra steps x NVLink step + inter steps x NET step (NCCL-tune)."""
+def ring_latency(op: str, n: int, num_domains: int,
+                 extra: tuple[float, float] = (0.0, 0.0)) -> float:
+    """NCCL ring latency: base + intra steps x NVLink step + inter steps x NET step (NCCL-tune);
+    ``extra``: the tiers' excess hop latency per NVLink and NET step (efficiency.step_extra)."""
     steps = 2 * (n - 1) if op == "all_reduce" else n - 1
     inter = (2 if op == "all_reduce" else 1) * (num_domains - 1)
-    return eff.NCCL_BASE_LAT_S + (steps - inter) * eff.RING_NVLINK_STEP_S + inter * eff.RING_NET_STEP_S
+    return (eff.NCCL_BASE_LAT_S + (steps - inter) * eff.step(eff.RING_NVLINK_STEP_S, extra[0])
+            + inter * eff.step(eff.RING_NET_STEP_S, extra[1]))
 
 
 def ring(cluster: ClusterPlan, op: str, groups: list[list[int]], size: float) -> tuple[list[Phase], float]:
     n = len(groups[0])
     edges = [e for g in groups for e in ring_edges(cluster, g, ring_volume(op, n) * size)]
     k = len(by_domain(cluster, groups[0]))
-    return [_phase(edges, "ring")], ring_latency(op, n, k)
+    return [_phase(edges, "ring")], ring_latency(op, n, k, eff.step_extra(cluster.topology))
 
 
 def nvls(cluster: ClusterPlan, op: str, groups: list[list[int]], size: float) -> tuple[list[Phase], float]:
     """NVLink SHARP all-reduce: every GPU pushes S into the switch and pulls S back."""
     edges = [(d, d, size) for g in groups for d in g]
     src = np.array([e[0] for e in edges], dtype=np.int64)
-    return [(src, src, np.full(len(edges), size), "nvls")], eff.NCCL_BASE_LAT_S + eff.NVLS_LAT_S
+    lat = eff.NCCL_BASE_LAT_S + eff.step(eff.NVLS_LAT_S, eff.step_extra(cluster.topology)[0])
+    return [(src, src, np.full(len(edges), size), "nvls")], lat
 
 
 def tree(cluster: ClusterPlan, op: str, groups: list[list[int]], size: float) -> tuple[list[Phase], float]:
@@ -96,8 +100,9 @@ def tree(cluster: ClusterPlan, op: str, groups: list[list[int]], size: float) ->
                     edges += [(child[p], parent[p], part), (parent[p], child[p], part)]
     doms0 = by_domain(cluster, groups[0])
     u, k = len(doms0[0]), len(doms0)
-    lat = eff.NCCL_BASE_LAT_S + 2 * ((u - 1) * eff.TREE_NVLINK_STEP_S
-                                     + math.log2(max(k, 1)) * eff.TREE_NET_STEP_S)
+    nvl, net = eff.step_extra(cluster.topology)
+    lat = eff.NCCL_BASE_LAT_S + 2 * ((u - 1) * eff.step(eff.TREE_NVLINK_STEP_S, nvl)
+                                     + math.log2(max(k, 1)) * eff.step(eff.TREE_NET_STEP_S, net))
     return [_phase(edges, "tree")], lat
 
 
@@ -129,7 +134,7 @@ def hierarchical(cluster: ClusterPlan, op: str, groups: list[list[int]],
     for sub_op, sub, sz in plan:
         ph, la = ring(cluster, sub_op, sub, sz)
         phases += ph
-        lat += la if sub is intra else ring_latency(sub_op, k, k)
+        lat += la if sub is intra else ring_latency(sub_op, k, k, eff.step_extra(cluster.topology))
     return phases, lat
 
 

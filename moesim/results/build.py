@@ -40,6 +40,7 @@ def build_result(scenario: ScenarioSpec, program: Any, routing: Any, outcomes: l
     n = scenario.devices
     tokens = scenario.workload.tokens_per_step
     flops = model_flops_per_step(scenario.model_spec, scenario.workload)
+    flops -= dropped_expert_flops(scenario, program, routing)
     acc = scenario.topology_spec.accelerator
     per_device = flops / step / n if step > 0 else 0.0
     return SimulationResult(
@@ -86,6 +87,25 @@ def _links(loads: list[Any], step: float) -> list[LinkUsageResult]:
     return out
 
 
+def dropped_expert_flops(scenario: Any, program: Any, routing: Any) -> float:
+    """Model FLOPs a step does not do because capacity dropped token copies (FLOPs).
+
+    A dropped copy skips its expert (the token passes on the residual), so its routed-expert
+    FLOPs, 3 x 2 x expert_params per copy (forward and two backward GEMMs), are not the
+    model's work. Megatron's report counts every routed copy; with a capacity factor that
+    drops, that count overstates the work (capacity 1e-9 drops 99.9% and would report an MFU
+    above 1). Padding up to capacity is not model work either: it is never counted."""
+    if routing is None or not getattr(program, "moe_layers", None):
+        return 0.0
+    drop = np.asarray(routing.dropped_fraction, dtype=np.float64)
+    if not drop.size or not drop.any():
+        return 0.0
+    model = scenario.model_spec
+    per_copy = 3.0 * 2.0 * model.expert_params
+    copies = scenario.workload.tokens_per_step * model.top_k
+    return float(per_copy * copies * drop.mean(axis=1).sum())
+
+
 def _busy(led: Any) -> float:
     """Seconds a rank class spends on work (compute, exposed communication, waits, optimizer)."""
     return (sum(led.compute.values()) + sum(led.exposed.values()) + led.imbalance
@@ -102,7 +122,12 @@ def _breakdown(crit: Any, step: float) -> BreakdownResult:
                            pipeline_phases_s={k: _r(v) for k, v in sorted(led.phases.items())},
                            imbalance_wait_s=_r(led.imbalance), host_wait_s=_r(led.host_wait),
                            optimizer_s=_r(led.optimizer),
-                           other_s=_r(min(0.0, step - busy)))
+                           other_s=_r(_residue(step - busy, step)))
+
+
+def _residue(x: float, step: float) -> float:
+    """What the ledger over-counts (step - busy when negative); float residue is 0."""
+    return min(0.0, x) if x < -1e-9 * max(step, 1e-30) else 0.0
 
 
 def _trace(outcomes: list[Any]) -> TraceResult:

@@ -189,6 +189,11 @@ def _check_domains(s: ScenarioSpec, ep: int) -> None:
     domains it touches (network.alltoall refuses it later, naming no field). EP rank e of the
     group at offset b sits on device b + e x ETP (cluster.groups: grid pp x edp x ep x etp)."""
     kind = s.parallelism.all_to_all.kind
+    sms = s.topology_spec.accelerator.num_sms
+    if kind == "deepep" and sms is not None and s.parallelism.all_to_all.num_sms >= sms:
+        raise SpecError(f"parallelism.all_to_all.num_sms={s.parallelism.all_to_all.num_sms} "
+                        f"leaves none of the accelerator's {sms} SMs to compute; give DeepEP "
+                        f"fewer (DeepSeek-V3 uses 20 of 132)", field="parallelism.all_to_all.num_sms")
     if kind not in ("hierarchical", "deepep") or ep == 1:
         return
     par, d = s.parallelism, s.topology_spec.devices_per_domain

@@ -104,6 +104,22 @@ class FatTreeSpec(FrozenSpec):
     oversubscription: float = Field(default=1.0, ge=1.0, le=B.MAX_OVERSUBSCRIPTION, description="leaf down:up bandwidth ratio")
     latency_us: float = Field(default=5.0, ge=0, le=B.MAX_LATENCY_US)
 
+    @model_validator(mode="after")
+    def _leaf_ports(self) -> FatTreeSpec:
+        # A rail-optimized scalable unit puts rail r of every node under one leaf: that leaf
+        # needs domains_per_leaf_group ports down and that over the oversubscription up
+        # (DGX H100 SuperPOD: 32 nodes, 32 + 32 = 64 ports of a Quantum-2 switch).
+        if self.rail_optimized:
+            group = min(self.domains_per_leaf_group, self.num_domains)
+            up = math.ceil(group / self.oversubscription) if self.num_domains > group else 0
+            if group + up > self.leaf_radix:
+                raise ValueError(
+                    f"leaf_radix={self.leaf_radix} is too small: a rail leaf serves one NIC of "
+                    f"each of the {group} nodes under it (domains_per_leaf_group) and {up} "
+                    f"uplinks (oversubscription {self.oversubscription:g}), {group + up} ports; "
+                    "raise leaf_radix or lower domains_per_leaf_group")
+        return self
+
     @property
     def size(self) -> int:
         return self.num_domains

@@ -54,6 +54,11 @@ class DeepEPAllToAllSpec(FrozenSpec):
 
     kind: Literal["deepep"] = "deepep"
     num_sms: int = Field(default=20, ge=1, le=B.MAX_HARDWARE_COUNT, description="SMs the kernels occupy (DeepSeek-V3: 20)")
+    backend: Literal["deepep", "hybridep"] = Field(
+        default="deepep", description="deepep: DeepEP's normal kernels, whose SMs bound the "
+        "rate (num_sms x the per-SM rate of the accelerator's measured DeepEP series); "
+        "hybridep: NVIDIA's Hybrid-EP (Megatron's flex dispatcher backend), TMA copies, no "
+        "measured per-SM rate: its SMs are charged to compute only")
 
 
 AllToAllSpec = Annotated[

@@ -139,3 +139,25 @@ def test_zero_3_never_faster_than_zero_1() -> None:
         z1 = run(path, "parallelism.zero_stage=1", "routing.load.kind=balanced")
         z3 = run(path, "parallelism.zero_stage=3", "routing.load.kind=balanced")
         assert z3.step_time_s >= z1.step_time_s
+
+
+def test_dropped_copies_are_not_model_flops() -> None:
+    """A dropped copy skips its expert: model FLOPs per step = Megatron's count minus
+    3 x 2 x expert_params per dropped copy (moesim.results.build.dropped_expert_flops), so MFU
+    stays below 1 however low the capacity factor; without drops the two counts agree."""
+    from moesim.results.flops import model_flops_per_step
+
+    sets = ("routing.load={kind: zipf, exponent: 1.0}",)
+    free = run(QWEN16, *sets)
+    tiny = run(QWEN16, *sets, "routing.capacity_factor=1e-9")
+    sc = load_scenario(QWEN16, SMALL + sets)
+    nominal = model_flops_per_step(sc.model_spec, sc.workload)
+    assert free.routing.drop_fraction == 0.0
+    assert free.model_flops_per_step == pytest.approx(nominal, rel=1e-9)
+    model, layers = sc.model_spec, tiny.routing.layers
+    dropped = (6.0 * model.expert_params * sc.workload.tokens_per_step * model.top_k
+               * sum(x.drop_fraction for x in layers))
+    assert tiny.routing.drop_fraction > 0.99
+    assert tiny.model_flops_per_step == pytest.approx(nominal - dropped, rel=1e-6)
+    assert 0.0 < tiny.mfu < 1.0
+    assert tiny.breakdown.other_s == 0.0

@@ -59,9 +59,12 @@ def test_overlapped_pair_closed_form() -> None:
 
 
 def test_sm_contention_lengthens_dualpipe(make_scenario) -> None:
-    few = Simulation(make_scenario(*DUALPIPE[:2], "parallelism.all_to_all={kind: deepep, num_sms: 1}"),
+    # Hybrid-EP: its SMs only slow the overlapped compute (DeepEP's own kernels would also be
+    # starved at 1 SM, tests/unit/network/test_deepep_sms.py).
+    a2a = "parallelism.all_to_all={kind: deepep, backend: hybridep, num_sms: %d}"
+    few = Simulation(make_scenario(*DUALPIPE[:2], a2a % 1),
                      fidelity="analytic", include_memory=False).run()
-    many = Simulation(make_scenario(*DUALPIPE[:2], "parallelism.all_to_all={kind: deepep, num_sms: 60}"),
+    many = Simulation(make_scenario(*DUALPIPE[:2], a2a % 60),
                       fidelity="analytic", include_memory=False).run()
     assert many.step_time_s > few.step_time_s
 

@@ -74,3 +74,20 @@ def test_cube_dims_must_divide(root):
 
     with pytest.raises(SpecError, match="cube_dims"):
         _topo(root, "tpu-v4-pod", {"tiers.0.dims": [6, 16, 16]})
+
+
+def test_a_rail_leaf_must_have_the_ports_it_serves() -> None:
+    # DGX H100 SuperPOD: 32 nodes per scalable unit, one NIC of each under a rail leaf, 32
+    # uplinks at 1:1 = 64 ports, exactly a Quantum-2's 64; at 2:1 oversubscription 32 + 16.
+    from pydantic import ValidationError
+
+    from moesim.specs.hardware import FatTreeSpec
+
+    base = {"num_domains": 128, "nics_per_domain": 8, "nic_gbit_per_s": 400}
+    FatTreeSpec(**base, domains_per_leaf_group=32, leaf_radix=64)
+    FatTreeSpec(**base, domains_per_leaf_group=32, leaf_radix=48, oversubscription=2.0)
+    with pytest.raises(ValidationError, match="64 ports"):
+        FatTreeSpec(**base, domains_per_leaf_group=32, leaf_radix=63)
+    # one scalable unit has no uplinks; a fat tree that is not rail-optimized spreads NICs
+    FatTreeSpec(**{**base, "num_domains": 32}, domains_per_leaf_group=32, leaf_radix=32)
+    FatTreeSpec(**base, domains_per_leaf_group=32, leaf_radix=8, rail_optimized=False)
