@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from moesim.errors import InfeasibleError
@@ -29,6 +28,9 @@ from moesim.specs.hardware import (
     TorusSpec,
 )
 from moesim.units import GBIT_PER_S, US
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 TIER_NVLINK, TIER_NIC, TIER_FABRIC, TIER_ICI, TIER_DCN = 0, 1, 2, 3, 4
 TIER_NAMES = ("nvlink", "nic", "fabric", "ici", "dcn")

@@ -175,7 +175,10 @@ def fig_timeline(result: SimulationResult,
         if x.size == 0:
             continue
         fig.add_trace(go.Scatter(
-            x=x, y=y, mode="lines", name=kind, hovertext=text, hoverinfo="text",
+            # a numpy string array: plotly keeps it as is (a list is validated per element,
+            # most of the report's time on a long trace)
+            x=x, y=y, mode="lines", name=kind, hovertext=np.asarray(text, dtype=str),
+            hoverinfo="text",
             line={"color": colors[kind], "width": LANE_HEIGHT_PX - 6},
         ))
     fig.update_xaxes(title_text="time in step (ms)")
