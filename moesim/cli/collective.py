@@ -9,10 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from moesim.cli.common import choices, console, print_json, user_errors, value_of
-from moesim.cluster import PLACEMENTS, build_cluster, place_ranks
+from moesim.constants import OPS, PLACEMENTS
 from moesim.errors import SpecError
-from moesim.network import OPS, collective_time
-from moesim.specs.loader import load_topology
 from moesim.units import GB, KIB, US, ibytes, parse_size
 
 SWEEP_MIN, SWEEP_MAX = KIB, 16 * 1024**3  # 1 KiB .. 16 GiB, doubling, as nccl-tests -f 2
@@ -22,6 +20,8 @@ MAX_SIZE = 1024**5  # 1 PiB per rank: 5,000x an H100's HBM; larger is no collect
 
 
 def _row(cluster, op: str, ranks: list[int], size: float, algorithm: str | None) -> dict:  # type: ignore[no-untyped-def]
+    from moesim.network import collective_time
+
     groups = [[ranks[0], ranks[-1]]] if op == "send" else [ranks]
     r = collective_time(cluster, op, groups, size, algorithm=algorithm)
     return {"size_bytes": size, "time_us": r.time_s / US,
@@ -43,6 +43,9 @@ def collective(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Time, algorithm bandwidth and bus bandwidth of one collective (nccl-tests definitions)."""
+    from moesim.cluster import build_cluster, place_ranks
+    from moesim.specs.loader import load_topology
+
     op, placement = value_of(op), value_of(placement)
     topo = load_topology(topology)
     cluster = build_cluster(topo)

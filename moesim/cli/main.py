@@ -21,7 +21,6 @@ from moesim.cli.common import (
 )
 from moesim.errors import SpecError
 from moesim.io import write_text_atomic
-from moesim.specs.loader import read_yaml, validate_file
 
 app = typer.Typer(
     cls=OneLineGroup,
@@ -73,6 +72,8 @@ def validate(
 
 def _validate_one(path: Path, sets: list[str]) -> str:
     """A spec file through the specs layer; a published-measurement case through moesim.check."""
+    from moesim.specs.loader import read_yaml, validate_file
+
     data = read_yaml(path)
     if isinstance(data, dict) and "case" in data and "workload" not in data:
         from moesim.check.cases import load_case

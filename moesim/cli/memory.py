@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -17,12 +18,13 @@ from moesim.cli.common import (
     print_json,
     user_errors,
 )
+from moesim.constants import TERMS
 from moesim.errors import InfeasibleError
-from moesim.memory import TERMS, ensure_fits
-from moesim.memory.report import MemoryReport
-from moesim.results.schema import RankClassMemoryResult
-from moesim.specs.loader import load_scenario
 from moesim.units import GIB
+
+if TYPE_CHECKING:
+    from moesim.memory.report import MemoryReport
+    from moesim.results.schema import RankClassMemoryResult
 
 # Table columns: groups of breakdown terms (the JSON output keeps every term).
 _GROUPS = {
@@ -77,6 +79,8 @@ def memory(
     fits (exit code 3 when some rank class does not), with the routing load `moesim run`
     uses, so both give one verdict."""
     from moesim.engine.simulation import step_memory
+    from moesim.memory import ensure_fits
+    from moesim.specs.loader import load_scenario
 
     with attributed(scenario):
         s = load_scenario(scenario, sets)

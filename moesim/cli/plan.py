@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -32,22 +32,23 @@ from moesim.cli.common import (
     user_errors,
     value_of,
 )
+from moesim.constants import (
+    DEFAULT_ANALYTIC_BUDGET,
+    ENGINE_EVALUATOR,
+    ENGINE_MEMORY,
+    MAX_WORKERS,
+    PLAN_EVALUATOR,
+)
 from moesim.errors import InfeasibleError, SpecError
-from moesim.goodput import goodput_for
 from moesim.io import safe_name
-from moesim.plan.capacity import CapacityResult, plan_capacity
-from moesim.plan.capacity_page import write_capacity_html
-from moesim.plan.evaluate import ENGINE_EVALUATOR, ENGINE_MEMORY, PLAN_EVALUATOR, Backend
-from moesim.plan.executors import MAX_WORKERS, LocalExecutor, default_workers, make_executor
-from moesim.plan.figures import write_plan_html, write_sweep_html
-from moesim.plan.search import DEFAULT_ANALYTIC_BUDGET, PlanResult, plan_layouts, summary_rows
-from moesim.plan.sweep import run_sweep
 from moesim.specs.bounds import MAX_DEVICES, MAX_PRICE_PER_DEVICE_HOUR
-from moesim.specs.goodput import GoodputSpec
-from moesim.specs.loader import load_scenario
-from moesim.specs.scenario import ScenarioSpec
-from moesim.specs.sweep import load_sweep
 from moesim.units import GIB, eng, parse_count
+
+if TYPE_CHECKING:
+    from moesim.plan.capacity import CapacityResult
+    from moesim.plan.search import PlanResult
+    from moesim.specs.goodput import GoodputSpec
+    from moesim.specs.scenario import ScenarioSpec
 
 # Tokens one training run may ask for: 1e18, 50,000x the 15T of today's largest runs.
 MAX_TRAIN_TOKENS = 1e18
@@ -63,6 +64,8 @@ def _goodput(s: ScenarioSpec, path: Path | None, ideal: bool) -> GoodputSpec | N
             raise SpecError("moesim: --ideal and --goodput exclude each other; give one",
                             field="goodput")
         return None
+    from moesim.goodput import goodput_for
+
     return goodput_for(s, path)
 
 
@@ -96,6 +99,11 @@ def sweep(
 
     A point counts as done only while its resolved scenario, the files it names and moesim
     itself are unchanged; anything else computes it again."""
+    from moesim.plan.executors import make_executor
+    from moesim.plan.figures import write_sweep_html
+    from moesim.plan.sweep import run_sweep
+    from moesim.specs.sweep import load_sweep
+
     file = shipped.resolve(file, "sweep")  # a path, or a shipped sweep's name
     spec = load_sweep(file)
     # The sweep's name is text from its file: it names one folder inside reports/sweeps/.
@@ -146,6 +154,8 @@ def _gib(v: Any) -> str:
 
 
 def _print_plan(res: PlanResult, top: int) -> None:
+    from moesim.plan.search import summary_rows
+
     table = Table(title=f"{escape(res.scenario)} on {res.devices} devices: best {top} of "
                   f"{len(res.ranked)} ranked ({res.fitting:,} fit, {res.considered:,} considered)")
     good = res.goodput is not None
@@ -173,6 +183,8 @@ def _print_plan(res: PlanResult, top: int) -> None:
 
 
 def _plan_json(res: PlanResult, top: int) -> dict[str, Any]:
+    from moesim.plan.search import summary_rows
+
     return {"scenario": res.scenario, "devices": res.devices, "objective": res.objective,
             "goodput": res.goodput is not None,
             "considered": res.considered, "fitting": res.fitting, "ranked": len(res.ranked),
@@ -211,6 +223,12 @@ def plan(
     system but GB300 has one, citing its price list) or --price-per-device-hour. Each ranked
     layout also shows its goodput: the long-run tokens/s after failures, checkpoints and
     stragglers (--ideal leaves it out)."""
+    from moesim.plan.evaluate import Backend
+    from moesim.plan.executors import LocalExecutor, default_workers
+    from moesim.plan.figures import write_plan_html
+    from moesim.plan.search import plan_layouts
+    from moesim.specs.loader import load_scenario
+
     objective = value_of(objective)
     s = load_scenario(scenario, sets)
     if s.is_serving:
@@ -279,6 +297,12 @@ def capacity(
 
     By default a size must finish within the days with failures, checkpoints and stragglers
     priced (goodput, docs/goodput.md); the ideal days, cost and energy are shown beside."""
+    from moesim.plan.capacity import plan_capacity
+    from moesim.plan.capacity_page import write_capacity_html
+    from moesim.plan.evaluate import Backend
+    from moesim.plan.executors import LocalExecutor, default_workers
+    from moesim.specs.loader import load_scenario
+
     try:
         n_tokens = parse_count(tokens)
     except (ValueError, OverflowError):

@@ -4,22 +4,22 @@ measured data, attach a table to an accelerator, report its coverage)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from moesim import shipped
 from moesim.cli.common import console, err_console, print_json, progress, user_errors
-from moesim.compute.calibration import CalibrationTable, load_calibration, save_calibration
-from moesim.compute.coverage import coverage_dtype, scenario_coverage
-from moesim.compute.fit import accelerator_from_table, fit_efficiency
 from moesim.errors import SpecError
-from moesim.specs.hardware import AcceleratorSpec
-from moesim.specs.loader import load_scenario, load_topology
 from moesim.units import eng
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from moesim.compute.calibration import CalibrationTable
+    from moesim.specs.hardware import AcceleratorSpec
 
 
 @user_errors
@@ -34,6 +34,7 @@ def profile(
                                         help="Skip the torch.distributed part."),
 ) -> None:
     """Time GEMMs, grouped GEMMs, attention, memory ops and collectives; write a table."""
+    from moesim.compute.calibration import save_calibration
     from moesim.profiling import run_profile
 
     dt = dtype or ("bf16" if device == "cuda" else "fp32")
@@ -55,6 +56,9 @@ def find_accelerator(name: str, table: CalibrationTable, topologies: Path) -> Ac
     ``name`` may be an accelerator name from ``topologies/*.yaml`` (e.g. H100-SXM), or
     ``self`` / the table's device name for a topology-free accelerator built from the table.
     """
+    from moesim.compute.fit import accelerator_from_table
+    from moesim.specs.loader import load_topology
+
     if table.environment is not None:
         own = accelerator_from_table(table)
         if name.lower() in ("self", "table", own.name.lower()):
@@ -82,6 +86,9 @@ def _scenario_files(scenarios: Path, picked: list[Path]) -> list[Path]:
 
 def _coverage_rows(table: CalibrationTable, acc: AcceleratorSpec, files: list[Path]
                    ) -> tuple[list[dict[str, Any]], list[str]]:
+    from moesim.compute.coverage import coverage_dtype, scenario_coverage
+    from moesim.specs.loader import load_scenario
+
     rows, skipped = [], []
     for f in files:
         try:
@@ -98,6 +105,8 @@ def _coverage_rows(table: CalibrationTable, acc: AcceleratorSpec, files: list[Pa
 
 def _gemm_points(table: CalibrationTable, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """(FLOPs, seconds) of every measured GEMM of ``dtype``: v1 points or a v2 grid."""
+    import numpy as np
+
     if table.gemm and table.dtype == dtype:
         return (np.array([p.flops for p in table.gemm]),
                 np.array([p.timing.value(table.statistic) for p in table.gemm]))
@@ -111,6 +120,10 @@ def _gemm_points(table: CalibrationTable, dtype: str) -> tuple[np.ndarray, np.nd
 
 
 def _efficiency(table: CalibrationTable, acc: AcceleratorSpec, dtype: str) -> dict[str, Any]:
+    import numpy as np
+
+    from moesim.compute.fit import fit_efficiency
+
     peak = acc.peak_flops("fp8" if dtype in ("fp8_block", "nvfp4") else dtype)
     flops, times = _gemm_points(table, dtype)
     out: dict[str, Any] = {"dtype": dtype, "peak_tflops": peak / 1e12, "gemm_bins": []}
@@ -191,6 +204,8 @@ def coverage(
 ) -> None:
     """Attach a table to an accelerator; report per op family how many of the scenarios'
     shapes are measured, derived or roofline, which fell outside, and GEMM efficiency."""
+    from moesim.compute.calibration import load_calibration, save_calibration
+
     table = load_calibration(table_path)
     acc = find_accelerator(accelerator, table, topologies)
     attached = table.attached_to(acc.name)
@@ -228,6 +243,7 @@ def import_aiconfigurator(
     """Convert aiconfigurator-core's measured tables of one system into a moesim table
     (needs the `aiconfigurator` extra)."""
     from moesim.compute.aiconfigurator import default_out, import_system
+    from moesim.compute.calibration import save_calibration
 
     table = import_system(system, accelerator=accelerator)
     path = out or default_out(system)

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 
 from moesim.cli.common import plain_console, user_errors
 from moesim.errors import SpecError
-from moesim.report import print_summary, write_report
-from moesim.results.schema import SimulationResult
-from moesim.specs.yamlsafe import shown_key
+
+if TYPE_CHECKING:
+    from moesim.results.schema import SimulationResult
 
 
 def load_result(path: Path) -> SimulationResult:
     """Read a result.json; a missing or invalid file is a SpecError naming the file."""
+    from pydantic import ValidationError
+
+    from moesim.results.schema import SimulationResult
+    from moesim.specs.yamlsafe import shown_key
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -39,7 +44,10 @@ def _serving_result(path: Path):  # noqa: ANN202
     """The ServingResult in ``path`` when it is one (``"kind": "serving"``), else None."""
     import json
 
+    from pydantic import ValidationError
+
     from moesim.results.serving import ServingResult
+    from moesim.specs.yamlsafe import shown_key
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -72,6 +80,8 @@ def report(
         for key, path in paths.items():
             plain_console.print(f"wrote {key:<7} {path}")
         return
+    from moesim.report import print_summary, write_report
+
     result = load_result(result_file)
     paths = write_report(result, out if out is not None else result_file.parent)
     print_summary(result, plain_console)

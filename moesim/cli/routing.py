@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from moesim.cli.common import SET_HELP, attributed, console, print_json, user_errors
-from moesim.routing import StepRouting, draw_step_routing
-from moesim.routing.step import DEFAULT_DRAWS_PER_LAYER
-from moesim.specs.checks import scenario_work
-from moesim.specs.loader import load_scenario
-from moesim.specs.work import check_work
+from moesim.constants import DEFAULT_DRAWS_PER_LAYER
 from moesim.units import MB
+
+if TYPE_CHECKING:
+    from moesim.routing import StepRouting
 
 
 def layer_rows(r: StepRouting) -> list[dict[str, Any]]:
     """One row per MoE layer; maxima are over EP ranks, averaged over micro-batches."""
+    import numpy as np
+
     rows = []
     for i, layer in enumerate(r.moe_layers):
         recv = r.recv_tokens[i].astype(np.float64)  # [M, EP]
@@ -49,6 +49,11 @@ def routing(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable results."),
 ) -> None:
     """Per MoE layer: max/mean tokens per EP rank, drop fraction, dispatch bytes per rank."""
+    from moesim.routing import draw_step_routing
+    from moesim.specs.checks import scenario_work
+    from moesim.specs.loader import load_scenario
+    from moesim.specs.work import check_work
+
     with attributed(scenario):
         spec = load_scenario(scenario, sets)
         if micro_batches is not None or draws is not None:

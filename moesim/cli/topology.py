@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -12,10 +12,10 @@ from rich.table import Table
 from moesim import shipped
 from moesim.cli.common import console, print_json, user_errors
 from moesim.errors import SpecError
-from moesim.specs.describe import as_gbyte_per_s, tier_summaries
-from moesim.specs.hardware import FatTreeSpec, TopologySpec, TorusSpec
-from moesim.specs.loader import load_topology
 from moesim.units import GB, US, eng
+
+if TYPE_CHECKING:
+    from moesim.specs.hardware import TopologySpec
 
 topology_app = typer.Typer(help="Inspect the shipped topologies.", no_args_is_help=True)
 
@@ -28,6 +28,8 @@ def list_(
 ) -> None:
     """List topologies with the name `show`, `collective` and a scenario's `topology:` take,
     their accelerator and device count."""
+    from moesim.specs.loader import load_topology
+
     folder = folder if folder is not None else shipped.shipped_dir("topologies")
     if not folder.is_dir():
         raise SpecError(f"--dir {str(folder)[:200]!r}: not a folder of topology YAML files",
@@ -57,6 +59,8 @@ def show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Devices, tiers, per-device bandwidth per tier and bisection bandwidth (per direction)."""
+    from moesim.specs.loader import load_topology
+
     t = load_topology(file)
     data = _show_data(t)
     if as_json:
@@ -76,6 +80,9 @@ def show(
 
 
 def _show_data(t: TopologySpec) -> dict[str, Any]:
+    from moesim.specs.describe import as_gbyte_per_s, tier_summaries
+    from moesim.specs.hardware import FatTreeSpec, TorusSpec
+
     acc = t.accelerator
     tiers = []
     for spec, s in zip(t.tiers, tier_summaries(t), strict=True):

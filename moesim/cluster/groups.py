@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moesim.constants import PLACEMENTS  # defined there so the CLI needs no numpy for it
 from moesim.errors import InfeasibleError, SpecError
 from moesim.specs.parallelism import ParallelismSpec
-
-PLACEMENTS = ("packed", "spread")
 
 
 @dataclass(frozen=True)

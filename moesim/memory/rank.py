@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from moesim.constants import TERMS  # defined there so the CLI needs no numpy for it
 from moesim.memory.activations import (
     ActivationContext,
     a2a_transient_bytes,
@@ -39,10 +40,6 @@ from moesim.memory.params import (
     shard_groups,
 )
 from moesim.specs.scenario import ScenarioSpec
-
-TERMS = ("weights_dense", "weights_expert", "gradients", "optimizer_states", "activations",
-         "recompute_working_set", "a2a_buffers", "comm_buckets", "optimizer_step_temporaries",
-         "framework_reserve", "allocator_fragmentation")
 
 
 @dataclass(frozen=True)

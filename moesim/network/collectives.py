@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moesim.cluster.plan import ClusterPlan
+from moesim.constants import OPS  # defined there so the CLI needs no numpy for it
 from moesim.errors import InfeasibleError, SpecError
 from moesim.network import efficiency as eff
 from moesim.network.flows import (
@@ -26,7 +27,6 @@ from moesim.network.flows import (
 )
 from moesim.network.rings import BUILDERS, Phase, by_domain
 
-OPS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send")
 FIDELITIES = ("flow", "analytic")
 ALGORITHMS = {
     "all_reduce": ("ring", "nvls", "tree", "hierarchical", "torus_ring"),

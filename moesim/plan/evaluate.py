@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# the default evaluators' dotted names (engine_point, engine_memory, engine_layout below)
+from moesim.constants import ENGINE_EVALUATOR, ENGINE_MEMORY, PLAN_EVALUATOR
 from moesim.errors import InfeasibleError, MoesimError
 from moesim.specs.scenario import ScenarioSpec
 from moesim.units import GIB
@@ -27,9 +29,6 @@ METRIC_KEYS = ("step_time_s", "tokens_per_s", "tokens_per_s_per_device",
                "model_tflops_per_device", "mfu", "fits_memory", "peak_bytes", "headroom_bytes",
                "pipeline_bubble_s", "exposed_communication_s", "compute_s")
 
-ENGINE_EVALUATOR = "moesim.plan.evaluate:engine_point"
-ENGINE_MEMORY = "moesim.plan.evaluate:engine_memory"
-PLAN_EVALUATOR = "moesim.plan.evaluate:engine_layout"
 ENGINE_MEMORY_BOUND = "moesim.plan.evaluate:engine_memory_bound"
 AUTO = "auto"  # the bound that belongs to the memory check: the engine's, or none
 

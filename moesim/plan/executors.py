@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
+from moesim.constants import MAX_WORKERS  # processes one pool may start
 from moesim.errors import SpecError
 
 
@@ -24,11 +25,6 @@ class Executor(Protocol):
     def run(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]: ...
 
     def close(self) -> None: ...
-
-
-# Processes one pool may start: each holds a copy of moesim (about 150 MB); past a few per core
-# they only add memory. 256 is 4 per core on a 64-core host.
-MAX_WORKERS = 256
 
 
 def default_workers() -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from moesim.constants import DEFAULT_ANALYTIC_BUDGET  # analytic evaluations by default
 from moesim.errors import InfeasibleError, SpecError, require_pandas
 from moesim.goodput import steady_efficiency
 from moesim.plan.evaluate import Backend, MemoryVerdict, Metrics
@@ -44,10 +45,6 @@ HOUR_S = 3600.0 * S  # seconds in an hour, for USD per device-hour prices
 
 MILLION = 1e6  # tokens per "million tokens" in USD-per-million-token prices
 REASON_BUDGET = "fits, not ranked: over the analytic budget"
-# Analytic evaluations a search makes by default: the engine's analytic fidelity takes
-# 0.1-1.3 s per Qwen3-235B layout on the 2-core VM (docs/planning.md), so 120 take ~12 s on
-# two workers and the whole Qwen3 / 256-GPU search ~26 s, with room for a loaded machine.
-DEFAULT_ANALYTIC_BUDGET = 120
 
 
 @dataclass

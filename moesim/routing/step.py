@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from moesim.constants import DEFAULT_DRAWS_PER_LAYER  # draws per layer by default
 from moesim.errors import SpecError
 from moesim.routing.layer import LayerRouting, RoutingPlan, route_layer
 from moesim.routing.loads import COUNTS, layer_popularity, read_histogram, stream
@@ -28,9 +29,6 @@ from moesim.specs.routing import HistogramLoadSpec
 from moesim.specs.scenario import ScenarioSpec
 from moesim.units import dtype_bytes
 
-# Draws per layer by default: 8 keeps a DeepSeek-V3 step (58 layers, EP64, 256 experts)
-# near half a second on a 2-core VM (benchmarks/bench_routing.py, docs/routing.md).
-DEFAULT_DRAWS_PER_LAYER = 8
 # FP8 dispatch carries one fp32 scale per 1x128 tile of the hidden vector (DSV3 section 3.3
 # fine-grained quantization; DeepEP config message size D + 4 D / 128 bytes).
 FP8_SCALE_TILE = 128
