@@ -535,8 +535,12 @@ def main() -> int:
     a = ap.parse_args()
 
     import moesim.cli.main  # noqa: F401  - import once; every child is a fork of this process
+    import moesim.cluster  # noqa: F401  - the CLI imports these only when a command runs
+    import moesim.compute  # noqa: F401
     import moesim.engine  # noqa: F401
     import moesim.memory  # noqa: F401
+    import moesim.network  # noqa: F401
+    import moesim.plan  # noqa: F401
     import moesim.report  # noqa: F401
     import moesim.routing  # noqa: F401
 
