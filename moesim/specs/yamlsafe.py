@@ -227,6 +227,10 @@ def yaml_problem(exc: BaseException) -> str:
             what = what[:117] + "..."
         if isinstance(exc, yaml.constructor.ConstructorError):  # well-formed, not allowed
             return f"YAML at {_where(mark)}: {what}"
+        if "maximum nesting depth" in what:
+            # PyYAML >= 6.0.4 has a depth limit of its own, far above MAX_DEPTH, that its
+            # scanner hits before the composer's: the same limit, said the same way
+            return f"nested more than {MAX_DEPTH} levels deep (at {_where(mark)})"
         return f"malformed YAML at {_where(mark)}: {what}"
     if isinstance(exc, UnicodeDecodeError):
         return (f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
