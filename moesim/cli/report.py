@@ -11,6 +11,8 @@ from moesim.cli.common import plain_console, user_errors
 from moesim.errors import SpecError
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from moesim.results.schema import SimulationResult
 
 
@@ -19,7 +21,6 @@ def load_result(path: Path) -> SimulationResult:
     from pydantic import ValidationError
 
     from moesim.results.schema import SimulationResult
-    from moesim.specs.yamlsafe import shown_key
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -31,13 +32,19 @@ def load_result(path: Path) -> SimulationResult:
     try:
         return SimulationResult.from_json(text)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        # keys come from the file: shown only where they look like field names
-        where = ".".join(str(x) if isinstance(x, int) else shown_key(x).strip("'")
-                         for x in err["loc"]) or "(top level)"
-        raise SpecError(f"not a moesim result: {where}: {err['msg']}; "
-                        "expected the result.json that `moesim run` writes",
-                        file=str(path)) from None
+        raise _not_a_result(exc, path, "result", "moesim run") from None
+
+
+def _not_a_result(exc: ValidationError, path: Path, what: str, command: str) -> SpecError:
+    """One line for a result file that does not validate: the first bad field, where the
+    file's keys are shown only when they look like field names."""
+    from moesim.specs.yamlsafe import shown_key
+
+    err = exc.errors()[0]
+    where = ".".join(str(x) if isinstance(x, int) else shown_key(x).strip("'")
+                     for x in err["loc"]) or "(top level)"
+    return SpecError(f"not a moesim {what}: {where}: {err['msg']}; expected the result.json "
+                     f"that `{command}` writes", file=str(path))
 
 
 def _serving_result(path: Path):  # noqa: ANN202
@@ -47,7 +54,6 @@ def _serving_result(path: Path):  # noqa: ANN202
     from pydantic import ValidationError
 
     from moesim.results.serving import ServingResult
-    from moesim.specs.yamlsafe import shown_key
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -58,11 +64,7 @@ def _serving_result(path: Path):  # noqa: ANN202
     try:
         return ServingResult.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) if isinstance(x, int) else shown_key(x).strip("'")
-                         for x in err["loc"]) or "(top level)"
-        raise SpecError(f"not a moesim serving result: {where}: {err['msg']}; expected the "
-                        "result.json that `moesim serve` writes", file=str(path)) from None
+        raise _not_a_result(exc, path, "serving result", "moesim serve") from None
 
 
 def report(
