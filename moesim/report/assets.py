@@ -57,6 +57,12 @@ document.addEventListener('click', function (e) {
 });
 </script>"""
 
+# The look of a report page: body, sections, headings and the notes line (report.html and the
+# serving report.html).
+PAGE_STYLE = ("body{font-family:sans-serif;margin:16px 24px;color:#222}"
+              "section{margin:12px 0 28px}h2{font-size:18px;margin:4px 0}"
+              ".notes{color:#555;font-size:13px}")
+
 TABLE_STYLE = ("table.sortable{border-collapse:collapse;font-size:13px}"
                "table.sortable th,table.sortable td{border:1px solid #ccc;padding:3px 8px;"
                "text-align:right;white-space:nowrap}"

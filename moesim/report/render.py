@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from moesim.io import write_text_atomic
-from moesim.report.assets import PLOTLY_JS, figure_div, head, write_plotly_js
+from moesim.report.assets import PAGE_STYLE, PLOTLY_JS, figure_div, head, write_plotly_js
 from moesim.report.figures_moe import (
     fig_dispatch_traffic,
     fig_expert_load,
@@ -50,11 +50,6 @@ FIGURES: list[tuple[str, str, Callable[[SimulationResult], go.Figure]]] = [
 FILE_NAMES = {"result": "result.json", "summary": "summary.csv",
               "html": "report.html", "trace": "trace.json", "plotly": PLOTLY_JS}
 
-_STYLE = ("body{font-family:sans-serif;margin:16px 24px;color:#222}"
-          "section{margin:12px 0 28px}h2{font-size:18px;margin:4px 0}"
-          ".notes{color:#555;font-size:13px}")
-
-
 def figure_div_ids() -> list[str]:
     """The id of every figure's div in report.html, in order."""
     return [f"fig-{key}" for key, _, _ in FIGURES]
@@ -64,7 +59,7 @@ def render_html(result: SimulationResult) -> str:
     """The whole report as one HTML page; it loads plotly.min.js from its own folder (no
     network), which :func:`write_report` writes beside it."""
     title = f"moesim report: {result.scenario}"
-    parts = [head(title, _STYLE), f"<h1>{html.escape(title)}</h1>", _notes_html(result)]
+    parts = [head(title, PAGE_STYLE), f"<h1>{html.escape(title)}</h1>", _notes_html(result)]
     for key, heading, builder in FIGURES:
         div = figure_div(builder(result), f"fig-{key}")
         parts.append(f"<section><h2>{html.escape(heading)}</h2>{div}</section>")

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from moesim.io import write_text_atomic
-from moesim.report.assets import PLOTLY_JS, figure_div, head, write_plotly_js
+from moesim.report.assets import PAGE_STYLE, PLOTLY_JS, figure_div, head, write_plotly_js
 from moesim.report.style import base_layout, empty_figure, kind_colors
 from moesim.results.serving import LatencySummary, ServingResult
 from moesim.units import GIB, MS
@@ -212,11 +212,6 @@ FIGURES: list[tuple[str, str, Callable[[ServingResult], go.Figure]]] = [
     ("memory", "Memory", fig_serving_memory),
 ]
 
-_STYLE = ("body{font-family:sans-serif;margin:16px 24px;color:#222}"
-          "section{margin:12px 0 28px}h2{font-size:18px;margin:4px 0}"
-          ".notes{color:#555;font-size:13px}")
-
-
 def serving_figure_div_ids() -> list[str]:
     return [f"fig-{key}" for key, _, _ in FIGURES]
 
@@ -230,7 +225,7 @@ def render_serving_html(r: ServingResult) -> str:
             role.layout.items())) + "; ops timed by " + ", ".join(
             f"{k} {v}" for k, v in role.cost_sources.items()))
     notes += r.notes
-    parts = [head(title, _STYLE), f"<h1>{html.escape(title)}</h1>",
+    parts = [head(title, PAGE_STYLE), f"<h1>{html.escape(title)}</h1>",
              "<div class='notes'>" + "<br>".join(html.escape(x) for x in notes) + "</div>"]
     for key, heading, builder in FIGURES:
         div = figure_div(builder(r), f"fig-{key}")

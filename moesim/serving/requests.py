@@ -22,7 +22,7 @@ from moesim.specs.serving import (
     TraceArrivalSpec,
     UniformLengthSpec,
 )
-from moesim.specs.serving_trace import read_trace
+from moesim.specs.serving_trace import Trace, read_trace
 
 # First spawn-key word of every serving stream ("serv" in ASCII; routing's is "rout"), then
 # the purpose.
@@ -31,15 +31,9 @@ ARRIVALS, INPUTS, OUTPUTS = 0, 1, 2
 
 
 @dataclass(frozen=True)
-class RequestSet:
-    """Requests sorted by arrival: seconds, prompt tokens, generated tokens (first included)."""
-
-    arrival_s: np.ndarray
-    input_tokens: np.ndarray
-    output_tokens: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.arrival_s.shape[0])
+class RequestSet(Trace):
+    """Requests sorted by arrival: seconds, prompt tokens, generated tokens (first included);
+    a trace's rows (moesim.specs.serving_trace.Trace) or drawn ones."""
 
     @property
     def offered_rate_per_s(self) -> float:

@@ -134,7 +134,18 @@ class FixedLengthSpec(FrozenSpec):
         return self.tokens
 
 
-class UniformLengthSpec(FrozenSpec):
+class _TokenRange(FrozenSpec):
+    """Lengths drawn in [min_tokens, max_tokens] (the subclass declares both fields)."""
+
+    @model_validator(mode="after")
+    def _check_range(self) -> _TokenRange:
+        lo, hi = getattr(self, "min_tokens"), getattr(self, "max_tokens")  # noqa: B009
+        if lo > hi:
+            raise ValueError(f"min_tokens={lo} exceeds max_tokens={hi}")
+        return self
+
+
+class UniformLengthSpec(_TokenRange):
     """Integers uniform in [min_tokens, max_tokens] (SGLang's bench_serving ``random`` dataset
     draws lengths uniformly in [range_ratio x L, L])."""
 
@@ -142,14 +153,8 @@ class UniformLengthSpec(FrozenSpec):
     min_tokens: int = Field(ge=1, le=B.MAX_SEQUENCE)
     max_tokens: int = Field(ge=1, le=B.MAX_SEQUENCE)
 
-    @model_validator(mode="after")
-    def _check(self) -> UniformLengthSpec:
-        if self.min_tokens > self.max_tokens:
-            raise ValueError(f"min_tokens={self.min_tokens} exceeds max_tokens={self.max_tokens}")
-        return self
 
-
-class LogNormalLengthSpec(FrozenSpec):
+class LogNormalLengthSpec(_TokenRange):
     """Log-normal lengths of mean ``mean_tokens`` and coefficient of variation ``cv``, rounded
     and clipped to [min_tokens, max_tokens] (conversation datasets such as ShareGPT are
     roughly log-normal)."""
@@ -159,12 +164,6 @@ class LogNormalLengthSpec(FrozenSpec):
     cv: float = Field(gt=0, le=100.0)
     min_tokens: int = Field(default=1, ge=1, le=B.MAX_SEQUENCE)
     max_tokens: int = Field(ge=1, le=B.MAX_SEQUENCE)
-
-    @model_validator(mode="after")
-    def _check(self) -> LogNormalLengthSpec:
-        if self.min_tokens > self.max_tokens:
-            raise ValueError(f"min_tokens={self.min_tokens} exceeds max_tokens={self.max_tokens}")
-        return self
 
 
 LengthSpec = Annotated[FixedLengthSpec | UniformLengthSpec | LogNormalLengthSpec,
