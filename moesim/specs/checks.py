@@ -33,6 +33,14 @@ def _valid(n: int, limit: int = 12) -> str:
     return ", ".join(str(d) for d in shown)
 
 
+def check_fp8_units(s: ScenarioSpec) -> None:
+    """An FP8 workload needs an accelerator with FP8 tensor cores (training and serving)."""
+    acc = s.topology_spec.accelerator
+    if s.workload.dtype == "fp8" and acc.fp8_dense_tflops is None:
+        raise SpecError(f"workload.dtype='fp8' but accelerator {acc.name!r} has no FP8 units; "
+                        "use bf16", field="workload.dtype")
+
+
 def check_scenario(s: ScenarioSpec) -> None:
     """Raise SpecError on the first inconsistency; the message says how to fix it."""
     if s.workload.kind == "serving":
@@ -99,9 +107,7 @@ def check_scenario(s: ScenarioSpec) -> None:
         raise SpecError(f"workload.sequence_length={wl.sequence_length} must be a multiple of "
                         f"2 x context_parallel_degree = {2 * cp} (load-balanced causal CP)",
                         field="workload.sequence_length")
-    if wl.dtype == "fp8" and topo.accelerator.fp8_dense_tflops is None:
-        raise SpecError(f"workload.dtype='fp8' but accelerator {topo.accelerator.name!r} has no "
-                        "FP8 units; use bf16", field="workload.dtype")
+    check_fp8_units(s)
     if isinstance(rt.router, ExpertChoiceRouterSpec) and rt.capacity_factor is None:
         raise SpecError("routing.router.kind='expert_choice' needs routing.capacity_factor "
                         "(each expert takes tokens x CF / experts)", field="routing.capacity_factor")

@@ -9,7 +9,7 @@ HBM is checked when it is sized (moesim.memory.serving, InfeasibleError).
 from __future__ import annotations
 
 from moesim.errors import SpecError
-from moesim.specs.checks import _check_node_limit, _valid
+from moesim.specs.checks import _check_node_limit, _valid, check_fp8_units
 from moesim.specs.hardware import FatTreeSpec, NVSwitchDomainSpec
 from moesim.specs.model import GQAAttentionSpec
 from moesim.specs.scenario import ScenarioSpec
@@ -48,9 +48,7 @@ def check_serving(s: ScenarioSpec) -> None:
         raise SpecError(f"deployment: the roles need {used} devices ({shown}) but the scenario "
                         f"has {s.devices}; lower num_instances or raise num_devices",
                         field="deployment")
-    if wl.dtype == "fp8" and topo.accelerator.fp8_dense_tflops is None:
-        raise SpecError(f"workload.dtype='fp8' but accelerator {topo.accelerator.name!r} has no "
-                        "FP8 units; use bf16", field="workload.dtype")
+    check_fp8_units(s)
 
 
 def _serves(wl: ServingWorkloadSpec, dep: object, name: str) -> bool:
