@@ -13,6 +13,7 @@ of DSV3 Table 2.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from moesim.specs.parallelism import (
@@ -39,15 +40,20 @@ class ChunkSpan:
         return range(self.first, self.first + self.count)
 
 
-def chunk_spans(num_layers: int, par: ParallelismSpec) -> list[ChunkSpan]:
-    """Split the layers into ``pipeline x virtual`` chunks (the explicit split, or even)."""
+def _chunk_sizes(num_layers: int, par: ParallelismSpec) -> list[int]:
     n = par.pipeline_parallel_degree * par.num_virtual_stages
     if par.pipeline_layer_split is not None:
-        sizes = list(par.pipeline_layer_split)
-    else:
-        sizes = [num_layers // n] * n
-        for i in range(num_layers - sum(sizes)):  # only reached for unchecked specs
-            sizes[i] += 1
+        return list(par.pipeline_layer_split)
+    sizes = [num_layers // n] * n
+    for i in range(num_layers - sum(sizes)):  # only reached for unchecked specs
+        sizes[i] += 1
+    return sizes
+
+
+def chunk_spans(num_layers: int, par: ParallelismSpec) -> list[ChunkSpan]:
+    """Split the layers into ``pipeline x virtual`` chunks (the explicit split, or even)."""
+    sizes = _chunk_sizes(num_layers, par)
+    n = len(sizes)
     spans, first = [], 0
     for i, count in enumerate(sizes):
         spans.append(ChunkSpan(i, first, count, i == 0, i == n - 1))
@@ -56,13 +62,19 @@ def chunk_spans(num_layers: int, par: ParallelismSpec) -> list[ChunkSpan]:
 
 
 def rank_chunks(num_layers: int, par: ParallelismSpec, rank: int) -> list[ChunkSpan]:
-    """The chunks pipeline rank ``rank`` holds, in its local order."""
+    """The chunks pipeline rank ``rank`` holds, in its local order (only those are built)."""
     p = par.pipeline_parallel_degree
-    spans = chunk_spans(num_layers, par)
+    sizes = _chunk_sizes(num_layers, par)
+    n = len(sizes)
+    starts = [0, *itertools.accumulate(sizes)]
+
+    def span(i: int) -> ChunkSpan:
+        return ChunkSpan(i, starts[i], sizes[i], i == 0, i == n - 1)
+
     if isinstance(par.pipeline_schedule, DualPipeScheduleSpec) and p > 1:
         # Both directions' stages; for odd p the middle rank holds two copies of one stage.
-        return [spans[rank], spans[p - 1 - rank]]
-    return [c for c in spans if c.index % p == rank]
+        return [span(rank), span(p - 1 - rank)]
+    return [span(i) for i in range(rank, n, p)]
 
 
 def interleaved_in_flight(p: int, v: int, m: int, rank: int) -> list[int]:

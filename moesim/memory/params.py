@@ -61,13 +61,26 @@ def layer_params_per_rank(s: ScenarioSpec, index: int) -> RankParams:
     return RankParams(dense=float(dense), expert=float(expert))
 
 
+def _first_dense(model: MoEModelSpec) -> int:
+    """The first layer without routed experts (there is one when this is asked)."""
+    return next(i for i in range(model.num_layers) if i not in model.moe_layer_set)
+
+
 def chunk_params(s: ScenarioSpec, chunk: ChunkSpan) -> RankParams:
     """Dense and expert parameters of one chunk on one rank (elements)."""
     model, par = s.model_spec, s.parallelism
     tp, etp = par.tensor_parallel_degree, par.expert_tensor_parallel_degree
-    layers = [layer_params_per_rank(s, i) for i in chunk.layers]
-    dense = sum(p.dense for p in layers)
-    expert = sum(p.expert for p in layers)
+    # A layer's counts depend on it only through whether it is an MoE layer.
+    moe_set = model.moe_layer_set
+    n_moe = sum(1 for i in chunk.layers if i in moe_set)
+    n_dense = len(chunk.layers) - n_moe
+    dense = expert = 0.0
+    for count, index in ((n_moe, model.moe_layer_indices[0] if n_moe else -1),
+                         (n_dense, _first_dense(model) if n_dense else -1)):
+        if count:
+            p = layer_params_per_rank(s, index)
+            dense += count * p.dense
+            expert += count * p.expert
     per_expert = model.expert_params / etp
     vocab_shard = model.vocab_size * model.hidden_size / tp
     if chunk.has_embedding:

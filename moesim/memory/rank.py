@@ -11,7 +11,7 @@ optimizer's temporaries are live. Peak = max of the two (never the sum of both).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,7 +22,6 @@ from moesim.memory.activations import (
     balanced_recv_copies,
     expert_bytes_per_copy,
     head_bytes,
-    layer_bytes,
     layer_fixed_bytes,
 )
 from moesim.memory.layout import head_in_flight, in_flight, rank_chunks
@@ -54,6 +53,8 @@ class RecvModel:
     ctx: ActivationContext
     recv: np.ndarray | None = None
     ep_rank: int | None = None
+    # The balanced share after capacity, computed on first use (frozen: set once).
+    _balanced: np.ndarray | None = field(default=None, init=False, compare=False, repr=False)
 
     def capacity(self) -> float | None:
         """Per-rank capacity: local experts x sources x ceil(source tokens x k x CF / E)."""
@@ -77,10 +78,12 @@ class RecvModel:
         """Per EP rank: (mean over the worst window of ``window`` micro-batches, max) copies
         at ``layer``; one entry (the balanced share) without routing data."""
         model = self.scenario.model_spec
-        if self.recv is None or layer not in model.moe_layer_indices:
-            balanced = self._clip(np.array([balanced_recv_copies(model, self.ctx)]))
-            return balanced, balanced
-        row = self._clip(self.recv[model.moe_layer_indices.index(layer)])  # [M, EP]
+        if self.recv is None or layer not in model.moe_layer_set:
+            if self._balanced is None:
+                object.__setattr__(self, "_balanced", self._clip(
+                    np.array([balanced_recv_copies(model, self.ctx)])))
+            return self._balanced, self._balanced
+        row = self._clip(self.recv[model.moe_layer_position[layer]])  # [M, EP]
         k = max(1, min(row.shape[0], math.ceil(window)))
         csum = np.concatenate([np.zeros((1, row.shape[1])), np.cumsum(row, axis=0)])
         worst = (csum[k:] - csum[:-k]).max(axis=0) / k
@@ -91,7 +94,7 @@ class RecvModel:
         for this model's EP rank (``ep_rank``; None: the mean EP rank)."""
         worst, peak = self.copies_all(layer, window)
         if self.recv is None or worst.size == 1 or layer not in (
-                self.scenario.model_spec.moe_layer_indices):
+                self.scenario.model_spec.moe_layer_set):
             return float(worst[0]) if worst.size == 1 else float(worst.mean()), float(peak.max())
         if self.ep_rank is None:
             return float(worst.mean()), float(peak.mean())
@@ -115,10 +118,28 @@ def hottest_ep_rank(s: ScenarioSpec, rank: int, recv: RecvModel) -> int:
 
 
 def _activation_terms(s: ScenarioSpec, rank: int, recv: RecvModel) -> dict[str, float]:
-    """Stored activations, the recompute working set and the a2a buffers of one rank."""
+    """Stored activations, the recompute working set and the a2a buffers of one rank.
+
+    A layer's routing-independent bytes depend on the layer only through whether it is an MoE
+    layer (``layer_fixed_bytes``), so they are computed once per kind; the routed part is its
+    copies times ``expert_bytes_per_copy`` (``layer_bytes``)."""
     model, ctx = s.model_spec, recv.ctx
     none_ctx = replace(ctx, recompute="none")
     dispatch_bytes = 1.0 if s.workload.dtype == "fp8" else 2.0  # DSV3 §3.3.3: FP8 dispatch
+    moe_set = model.moe_layer_set
+    per_copy = expert_bytes_per_copy(model, ctx)
+    per_copy_none = expert_bytes_per_copy(model, none_ctx)
+    kinds: dict[bool, tuple[float, float]] = {}
+
+    def fixed(i: int) -> tuple[float, float]:
+        """(fixed bytes, fixed bytes without recomputation) of layer ``i``'s kind."""
+        moe = i in moe_set
+        hit = kinds.get(moe)
+        if hit is None:
+            hit = kinds[moe] = (layer_fixed_bytes(model, i, ctx),
+                                layer_fixed_bytes(model, i, none_ctx))
+        return hit
+
     act = working = a2a = 0.0
     chunks = rank_chunks(model.num_layers, s.parallelism, rank)
     for chunk, n in zip(chunks, in_flight(s, rank), strict=True):
@@ -126,21 +147,38 @@ def _activation_terms(s: ScenarioSpec, rank: int, recv: RecvModel) -> dict[str, 
         if chunk.has_head:
             layers += [model.num_layers - 1] * model.num_mtp_layers  # MTP: a last-layer copy
             act += head_in_flight(s, n) * head_bytes(model, ctx)
+        balanced: dict[bool, tuple[float, float, float]] = {}  # recv None: one per kind
         for i in layers:
-            mean, peak = recv.copies(i, n)
-            act += n * layer_bytes(model, i, ctx, mean)
-            if model.is_moe_layer(i):
-                a2a = max(a2a, a2a_transient_bytes(model, ctx, peak, dispatch_bytes))
+            moe = i in moe_set
+            hit = balanced.get(moe)
+            if hit is None:
+                mean, peak = recv.copies(i, n)
+                fixed_b, fixed_none = fixed(i)
+                hit = (n * (fixed_b + (mean * per_copy if moe else 0.0)),
+                       a2a_transient_bytes(model, ctx, peak, dispatch_bytes) if moe else 0.0,
+                       fixed_none + (peak * per_copy_none if moe else 0.0) - fixed_b)
+                if recv.recv is None:
+                    balanced[moe] = hit
+            layer_act, layer_a2a, redo = hit
+            act += layer_act
+            if moe:
+                a2a = max(a2a, layer_a2a)
             if ctx.recompute == "full":
-                redo = layer_bytes(model, i, none_ctx, peak) - layer_fixed_bytes(model, i, ctx)
                 working = max(working, redo)
     return {"activations": act, "recompute_working_set": working, "a2a_buffers": a2a}
 
 
 def _largest_layer_params(s: ScenarioSpec, rank: int) -> float:
-    layers = [i for c in rank_chunks(s.model_spec.num_layers, s.parallelism, rank)
-              for i in c.layers]
-    return max((layer_params_per_rank(s, i).total for i in layers), default=0.0)
+    # A layer's parameters depend on it only through whether it is an MoE layer: one layer
+    # of each kind the rank holds.
+    moe_set = s.model_spec.moe_layer_set
+    first: dict[bool, int] = {}
+    for c in rank_chunks(s.model_spec.num_layers, s.parallelism, rank):
+        for i in c.layers:
+            first.setdefault(i in moe_set, i)
+            if len(first) == 2:
+                break
+    return max((layer_params_per_rank(s, i).total for i in first.values()), default=0.0)
 
 
 def rank_breakdown(s: ScenarioSpec, rank: int, recv: RecvModel) -> dict[str, float]:

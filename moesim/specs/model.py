@@ -151,6 +151,16 @@ class MoEModelSpec(FrozenSpec):
         # Cached: the engine, routing and memory ask for it thousands of times per point.
         return tuple(i for i in range(self.num_layers) if self.is_moe_layer(i))
 
+    @functools.cached_property
+    def moe_layer_set(self) -> frozenset[int]:
+        """The MoE layers' indices as a set (membership in O(1))."""
+        return frozenset(self.moe_layer_indices)
+
+    @functools.cached_property
+    def moe_layer_position(self) -> dict[int, int]:
+        """Layer index -> its position among the MoE layers."""
+        return {layer: j for j, layer in enumerate(self.moe_layer_indices)}
+
     @property
     def num_moe_layers(self) -> int:
         """MoE layers, in closed form (every ``moe_layer_frequency``-th after the dense ones)."""
