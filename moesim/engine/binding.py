@@ -31,6 +31,7 @@ from moesim.compute.tables import (
     measured_collective,
     table_path_for,
 )
+from moesim.engine.session import EngineSession
 from moesim.network import all_to_all_v_time, collective_time, send_time
 from moesim.program.ops import (
     AttentionShape,
@@ -68,17 +69,24 @@ def scenario_table(scenario: ScenarioSpec, tables: TableCache | None = None
     return (tables or DEFAULT_TABLES).load(path)
 
 
-def kernel_models(scenario: ScenarioSpec, tables: TableCache | None = None
+def kernel_models(scenario: ScenarioSpec, tables: TableCache | None = None,
+                  session: EngineSession | None = None
                   ) -> tuple[KernelCostModel, KernelCostModel]:
     """(GEMM model in the linear layers' kernel dtype, BF16 model for attention and memory
-    ops: FP8 recipes keep those in BF16)."""
+    ops: FP8 recipes keep those in BF16); shared through ``session`` when one is given."""
     acc, wl = scenario.topology_spec.accelerator, scenario.workload
     table = scenario_table(scenario, tables)
-    gemm = KernelCostModel(acc, wl.gemm_kernel_dtype, table)
+
+    def model(dtype: str, tab: CalibrationTable | None) -> KernelCostModel:
+        if session is None:
+            return KernelCostModel(acc, dtype, tab)
+        return session.kernel_model(acc, dtype, tab)
+
+    gemm = model(wl.gemm_kernel_dtype, table)
     if wl.dtype != "fp8":
         return gemm, gemm
     bf16 = table if table is not None and "bf16" in table.gemm_dtypes() else None
-    return gemm, KernelCostModel(acc, "bf16", bf16)
+    return gemm, model("bf16", bf16)
 
 
 class ScenarioCostProvider:
@@ -87,10 +95,13 @@ class ScenarioCostProvider:
     def __init__(self, scenario: ScenarioSpec, *, fidelity: str = "flow",
                  sustained_efficiency: float | None = None,
                  fp8_gemm_efficiency: float | None = None,
-                 tables: TableCache | None = None) -> None:
+                 tables: TableCache | None = None,
+                 session: EngineSession | None = None) -> None:
         self.scenario = scenario
+        self.session = session = session if session is not None else EngineSession(tables)
         self.sources: Counter[str] = Counter()
-        self.kernels, self.kernels_bf16 = kernel_models(scenario, tables)
+        self.kernels, self.kernels_bf16 = kernel_models(scenario, tables or session.tables,
+                                                        session)
         self.table = self.kernels.calibration
         if sustained_efficiency is None:
             sustained_efficiency = SUSTAINED_COMPUTE_EFFICIENCY
@@ -101,23 +112,18 @@ class ScenarioCostProvider:
         self.gemm_scale = (1.0 / fp8_gemm_efficiency if scenario.workload.dtype == "fp8"
                            else self.scale)
         self.fidelity = fidelity
-        self.net = NetworkBinding(scenario, fidelity, self.table)
+        self.net = NetworkBinding(scenario, fidelity, self.table, session)
         self.num_sms = scenario.topology_spec.accelerator.num_sms
         acc = scenario.topology_spec.accelerator
-        self._kernel_id = _intern((acc, scenario.workload.gemm_kernel_dtype,
+        self._kernel_id = session.intern((acc, scenario.workload.gemm_kernel_dtype,
                                    self.table.source_path if self.table else None, self.scale,
                                    self.gemm_scale))
-        self._net_id = _intern((scenario.topology_spec, scenario.devices, scenario.parallelism,
+        self._net_id = session.intern((scenario.topology_spec, scenario.devices, scenario.parallelism,
                                 fidelity, self.table.source_path if self.table else None))
 
     def _memo(self, key: tuple[object, ...], price: Callable[[], tuple[float, str]]) -> float:
-        """Seconds of ``key``, priced once per process (equal inputs, equal price)."""
-        hit = _PRICES.get(key)
-        if hit is None:
-            if len(_PRICES) >= _PRICES_MAX:
-                _PRICES.clear()
-                _LINKS.clear()
-            hit = _PRICES[key] = price()
+        """Seconds of ``key``, priced once per session (equal inputs, equal price)."""
+        hit = self.session.price(key, price)
         self.sources[hit[1]] += 1
         self.last_source = hit[1]
         return hit[0]
@@ -127,7 +133,7 @@ class ScenarioCostProvider:
         are priced first, so this reads what that pricing found."""
         if isinstance(shape, (GemmShape, AttentionShape, MemoryShape)):
             key = (self._kernel_id, shape)
-            hit = _PRICES.get(key)
+            hit = self.session.prices.get(key)
             return hit[1] if hit is not None else self.kernels.source
         if isinstance(shape, GroupedGemmShape):
             return "derived" if self.kernels.source != "roofline" else "roofline"
@@ -181,13 +187,13 @@ class ScenarioCostProvider:
         def price() -> tuple[float, str]:
             t, links = self.net.collective_priced(shape.op, shape.axis, shape.size_bytes, stage)
             if links:
-                _LINKS[key] = links
+                self.session.links[key] = links
             return float(t), "network"
         return self._memo(key, price)
 
     def collective_link_bytes(self, shape: CollectiveShape, stage: int) -> dict[str, float]:
         """Bytes per named link of one run of ``shape`` on ``stage`` (empty if not flow-priced)."""
-        return _LINKS.get((self._net_id, shape, stage), {})
+        return self.session.links.get((self._net_id, shape, stage), {})
 
     def all_to_all_link_bytes(self, traffic_bytes: np.ndarray, stage: int,
                               node_traffic_bytes: np.ndarray | None = None) -> dict[str, float]:
@@ -209,45 +215,25 @@ class ScenarioCostProvider:
         return float(self.net.send(size_bytes, stage, direction))
 
 
-# Prices by value, shared by every provider in the process (sweep points with equal inputs
-# reuse them); keys hold interned ids of the specs they depend on.
-_PRICES: dict[tuple[object, ...], tuple[float, str]] = {}
-_PRICES_MAX = 200_000
-# Bytes per named link of a flow-priced collective, under the same key as its price (kept
-# beside _PRICES so a price served from the cache still has its link bytes).
-_LINKS: dict[tuple[object, ...], dict[str, float]] = {}
-_IDS: dict[tuple[object, ...], int] = {}
-
-
-def _intern(key: tuple[object, ...]) -> int:
-    """A small int standing for ``key`` (compared by value once, then hashed cheaply)."""
-    return _IDS.setdefault(key, len(_IDS))
-
-
-_CLUSTERS: dict[int, tuple[object, object]] = {}
-
-
-def _cluster_and_groups(scenario: ScenarioSpec) -> tuple[Any, Any]:
-    """build_cluster and process_groups, memoized by value (both are read-only here)."""
-    key = _intern((scenario.topology_spec, scenario.devices, scenario.parallelism))
-    hit = _CLUSTERS.get(key)
-    if hit is None:
-        if len(_CLUSTERS) >= 64:
-            _CLUSTERS.clear()
-        hit = _CLUSTERS[key] = (build_cluster(scenario.topology_spec, scenario.devices),
-                                process_groups(scenario.parallelism, scenario.devices))
-    return hit
+def _cluster_and_groups(scenario: ScenarioSpec, session: EngineSession) -> tuple[Any, Any]:
+    """build_cluster and process_groups, memoized by value in ``session`` (read-only here)."""
+    key = session.intern((scenario.topology_spec, scenario.devices, scenario.parallelism))
+    return session.clusters.get_or_make(key, lambda: (
+        build_cluster(scenario.topology_spec, scenario.devices),
+        process_groups(scenario.parallelism, scenario.devices)))
 
 
 class NetworkBinding:
     """Adapter over moesim.cluster / moesim.network: one stage's groups, priced together."""
 
     def __init__(self, scenario: ScenarioSpec, fidelity: str,
-                 table: CalibrationTable | None = None) -> None:
+                 table: CalibrationTable | None = None,
+                 session: EngineSession | None = None) -> None:
         par = scenario.parallelism
         self.table = table
         self.accelerator = scenario.topology_spec.accelerator
-        self.cluster, self.groups = _cluster_and_groups(scenario)
+        self.cluster, self.groups = _cluster_and_groups(
+            scenario, session if session is not None else EngineSession())
         self.fidelity = fidelity
         self.algorithm = par.all_to_all.kind
         # DeepEP's kernels move tokens at num_sms x the per-SM rate of the accelerator's table

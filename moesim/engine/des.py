@@ -19,6 +19,7 @@ from moesim.engine.overlap import busy_overlap, ep_fraction, nccl_fraction
 from moesim.engine.pairing import pair_time
 from moesim.engine.pricing import Pricer
 from moesim.engine.timeline import (
+    TRACE_CAP,
     ChunkPlan,
     Ledger,
     PhasePlan,
@@ -90,8 +91,10 @@ def _sm_tax(streams: _Streams, ledger: Ledger, f: float, t0: float, t1: float) -
 
 
 def run_des(program: StepProgram, pricer: Pricer,
-            plans: dict[tuple[int, int], ChunkPlan]) -> list[StageOutcome]:
-    """Simulate the step; returns one outcome per stage."""
+            plans: dict[tuple[int, int], ChunkPlan], *,
+            trace_cap: int = TRACE_CAP) -> list[StageOutcome]:
+    """Simulate the step; returns one outcome per stage. ``trace_cap``: op intervals the
+    trace keeps in all (0: none, for callers that only read the numbers)."""
     env = simpy.Environment()
     events: dict[tuple[str, int, int], simpy.Event] = {}
     outcomes: list[StageOutcome] = []
@@ -112,9 +115,11 @@ def run_des(program: StepProgram, pricer: Pricer,
     scheds = dualpipe_schedules(program, pricer, plans) if program.schedule == "dualpipe" else []
     for st in program.stages:
         if program.schedule == "dualpipe":
-            proc = _dualpipe_stage(env, program, pricer, plans, scheds[st.stage], outcomes)
+            proc = _dualpipe_stage(env, program, pricer, plans, scheds[st.stage], outcomes,
+                                   trace_cap)
         else:
-            proc = _stage(env, program, pricer, plans, st.stage, event, fire_at, outcomes)
+            proc = _stage(env, program, pricer, plans, st.stage, event, fire_at, outcomes,
+                          trace_cap)
         env.process(proc)
     env.run()
     return sorted(outcomes, key=lambda o: o.stage)
@@ -128,14 +133,15 @@ def _issue_ops(streams: _Streams, ledger: Ledger, pricer: Pricer, stage: int,
         ledger.record(op.stream, op.name, op.kind, start, d, op_args(op))
 
 
-def _stage(env, program, pricer, plans, s, event, fire_at, outcomes):  # noqa: ANN001, ANN202
+def _stage(env, program, pricer, plans, s, event, fire_at, outcomes,  # noqa: ANN001, ANN202
+           trace_cap=TRACE_CAP):
     """The generator of one stage's process (1F1B, interleaved, GPipe).
 
     With ``overlap_moe_expert_parallel_comm`` the schedule's adjacent forward / backward
     actions of different micro-batches run merged (``paired_actions``): one segment of
     ``overlapped_pair`` length that starts when both inputs have arrived."""
     ctx, st = program.context, program.stages[s]
-    ledger, streams = stage_ledger(s, ctx.pp), _Streams()
+    ledger, streams = stage_ledger(s, ctx.pp, trace_cap), _Streams()
     last_chunk, m = ctx.num_chunks - 1, ctx.num_micro_batches
     par = ctx.parallelism
     ready = _param_gathers(program, pricer, s, streams, ledger)
@@ -296,7 +302,8 @@ def _finish(env, program, pricer, s, streams, ledger, pending):  # noqa: ANN001,
                 yield env.timeout(d)
 
 
-def _dualpipe_stage(env, program, pricer, plans, sched: RankSchedule, outcomes):  # noqa: ANN001, ANN202
+def _dualpipe_stage(env, program, pricer, plans, sched: RankSchedule,  # noqa: ANN001, ANN202
+                    outcomes, trace_cap=TRACE_CAP):
     """A DualPipe rank replaying its simulated schedule (moesim.engine.dualpipe) as events.
 
     Each action is one timed segment; its ops are traced compressed onto the segment. The
@@ -304,7 +311,7 @@ def _dualpipe_stage(env, program, pricer, plans, sched: RankSchedule, outcomes):
     """
     ctx = program.context
     s, pp, half = sched.rank, ctx.pp, ctx.num_micro_batches // 2
-    ledger, streams = stage_ledger(s, pp), _Streams()
+    ledger, streams = stage_ledger(s, pp, trace_cap), _Streams()
     dualpipe_ledger(plans, s, pp, sched, ledger)
     chunks = (s, pp - 1 - s)
     for kind, fwd, bwd, start, end in sched.intervals:

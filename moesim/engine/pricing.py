@@ -54,6 +54,7 @@ class Pricer:
         self._costs: dict[tuple[object, int], OpCost] = {}
         self._grouped: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._rows: np.ndarray | None = None
+        self._rank_rows: np.ndarray | None = None
         self._a2a: dict[tuple[int, str, int], np.ndarray] = {}
         self._a2a_parts: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]] = {}
 
@@ -128,7 +129,9 @@ class Pricer:
 
     def rank_rows(self) -> np.ndarray:
         """[L, M, EP] rows one device's experts compute in each MoE layer and micro-batch."""
-        return self.slot_rows().sum(axis=-1)
+        if self._rank_rows is None:
+            self._rank_rows = self.slot_rows().sum(axis=-1)
+        return self._rank_rows
 
     def _grouped_times(self, shape: GroupedGemmShape) -> tuple[np.ndarray, np.ndarray]:
         key = (shape.n, shape.k, int(shape.transpose))

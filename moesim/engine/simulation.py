@@ -14,7 +14,9 @@ from moesim.engine.host import HostModel, host_model
 from moesim.engine.links import step_link_loads
 from moesim.engine.pricing import Pricer
 from moesim.engine.routing_view import RoutingView, closed_form_applies, draw_routing
+from moesim.engine.session import EngineSession
 from moesim.engine.stragglers import scale_plans, stage_factors
+from moesim.engine.timeline import TRACE_CAP
 from moesim.memory import MemoryReport, estimate_memory
 from moesim.program.builder import StepProgram, build_program
 from moesim.results.build import build_result
@@ -37,18 +39,25 @@ class Simulation:
     ``stragglers`` (default off) slows each stage's compute by the slowest of its ranks
     (:mod:`moesim.engine.stragglers`): the expectation for ``analytic``, one draw of step
     ``straggler_step`` from the scenario seed for ``des``.
+    ``session``: the caches shared with other simulations (moesim.engine.session; a fresh one
+    by default). ``trace=False``: the DES keeps no op intervals (the result's trace is empty
+    and marked incomplete; every number is the same), for callers that only read numbers.
     """
 
     def __init__(self, scenario: ScenarioSpec, *, fidelity: Fidelity = "des",
                  costs: CostProvider | None = None, routing: RoutingView | None = None,
                  include_memory: bool = True, host: HostModel | None = None,
                  host_op_s: float | None = None, stragglers: StragglerSpec | None = None,
-                 straggler_step: int = 0) -> None:
+                 straggler_step: int = 0, session: EngineSession | None = None,
+                 trace: bool = True) -> None:
         self.scenario = scenario
         self.fidelity = fidelity
-        self.program: StepProgram = program_for(scenario, with_actions=fidelity == "des")
+        self.session = session = session if session is not None else EngineSession()
+        self.program: StepProgram = program_for(scenario, with_actions=fidelity == "des",
+                                                session=session)
         self.costs = costs if costs is not None else ScenarioCostProvider(
-            scenario, fidelity="analytic" if fidelity == "analytic" else "flow")
+            scenario, fidelity="analytic" if fidelity == "analytic" else "flow",
+            session=session)
         self.routing = routing if routing is not None else draw_routing(
             scenario, self.program, expected=fidelity == "analytic")
         self.include_memory = include_memory
@@ -61,6 +70,7 @@ class Simulation:
         self.stragglers = stragglers if stragglers is not None and stragglers.active else None
         self.straggler_step = straggler_step
         self.straggler_factors: list[float] = []
+        self.trace = trace
 
     def run(self) -> SimulationResult:
         """Run the step (event loop for ``des``, closed form for ``analytic``)."""
@@ -73,7 +83,8 @@ class Simulation:
                 step=self.straggler_step)
             plans = scale_plans(plans, self.straggler_factors)
         if self.fidelity == "des":
-            outcomes = run_des(self.program, self.pricer, plans)
+            outcomes = run_des(self.program, self.pricer, plans,
+                               trace_cap=TRACE_CAP if self.trace else 0)
         else:
             outcomes = run_analytic(self.program, self.pricer, plans)
         self.ops_simulated = sum(o.ledger.ops for o in outcomes)  # op intervals run
@@ -87,27 +98,23 @@ class Simulation:
                             sources=dict(self.costs.sources), links=links)
 
 
-_PROGRAMS: dict[tuple[object, ...], StepProgram] = {}
-_PROGRAMS_MAX = 32
-
-
-def program_for(scenario: ScenarioSpec, *, with_actions: bool = True) -> StepProgram:
-    """``build_program(scenario)``, memoized by value: the program depends only on the model,
-    the layout, the workload and the device count, so sweep points that vary anything else
-    (fabric, routing load, calibration) share it. Programs are immutable."""
+def program_for(scenario: ScenarioSpec, *, with_actions: bool = True,
+                session: EngineSession | None = None) -> StepProgram:
+    """``build_program(scenario)``, memoized by value in ``session``: the program depends only
+    on the model, the layout, the workload and the device count, so sweep points that vary
+    anything else (fabric, routing load, calibration) share it. Programs are immutable."""
+    if session is None:
+        return build_program(scenario, with_actions=with_actions)
     key = (scenario.model_spec, scenario.parallelism, scenario.workload, scenario.devices,
            with_actions)
-    hit = _PROGRAMS.get(key)
-    if hit is None:
-        if len(_PROGRAMS) >= _PROGRAMS_MAX:
-            _PROGRAMS.pop(next(iter(_PROGRAMS)))  # oldest first
-        hit = _PROGRAMS[key] = build_program(scenario, with_actions=with_actions)
-    return hit
+    return session.programs.get_or_make(
+        key, lambda: build_program(scenario, with_actions=with_actions))
 
 
-def simulate(scenario: ScenarioSpec, *, fidelity: Fidelity = "des") -> SimulationResult:
-    """Shorthand: ``Simulation(scenario, fidelity=fidelity).run()``."""
-    return Simulation(scenario, fidelity=fidelity).run()
+def simulate(scenario: ScenarioSpec, *, fidelity: Fidelity = "des",
+             session: EngineSession | None = None) -> SimulationResult:
+    """Shorthand: ``Simulation(scenario, fidelity=fidelity, session=session).run()``."""
+    return Simulation(scenario, fidelity=fidelity, session=session).run()
 
 
 def step_memory(scenario: ScenarioSpec, recv_tokens: np.ndarray | None = None) -> MemoryReport:

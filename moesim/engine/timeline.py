@@ -32,9 +32,11 @@ from moesim.program.ops import AllToAllShape, AttentionShape, CollectiveShape, G
 TRACE_CAP = 1_500_000
 
 
-def stage_ledger(stage: int, num_stages: int) -> Ledger:
-    """The ledger of one rank class, keeping its share of the step's trace budget."""
-    return Ledger(f"pp{stage}", cap=max(1_000, TRACE_CAP // max(1, num_stages)))
+def stage_ledger(stage: int, num_stages: int, budget: int = TRACE_CAP) -> Ledger:
+    """The ledger of one rank class, keeping its share of the step's trace budget of
+    ``budget`` op intervals (0: no trace; phases then run from their per-kind totals)."""
+    cap = 0 if budget <= 0 else max(1_000, budget // max(1, num_stages))
+    return Ledger(f"pp{stage}", cap=cap)
 
 
 @dataclass

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # the default evaluators' dotted names (engine_point, engine_memory, engine_layout below)
@@ -78,23 +79,18 @@ def _engine() -> Any:
                           "pass --evaluator MODULE:FUNCTION") from None
 
 
-def engine_point(scenario: ScenarioSpec, fidelity: str) -> Metrics:
-    """Simulate one scenario with the real engine at ``fidelity`` ('analytic' or 'des')."""
-    engine = _engine()
-    if hasattr(engine, "simulate"):
-        result = engine.simulate(scenario, fidelity=fidelity)
-    else:  # a Simulation class instead of a function
-        result = engine.Simulation(scenario, fidelity=fidelity).run()
-    return result_metrics(result)
+def engine_point(scenario: ScenarioSpec, fidelity: str, *, session: Any = None) -> Metrics:
+    """Simulate one scenario with the real engine at ``fidelity`` ('analytic' or 'des');
+    ``session``: the moesim.engine.session.EngineSession whose caches it shares."""
+    sim = _engine().Simulation(scenario, fidelity=fidelity, session=session, trace=False)
+    return result_metrics(sim.run())
 
 
-def engine_layout(scenario: ScenarioSpec, fidelity: str) -> Metrics:
+def engine_layout(scenario: ScenarioSpec, fidelity: str, *, session: Any = None) -> Metrics:
     """As :func:`engine_point` without the memory report (a search asked the memory model)."""
-    engine = _engine()
-    if hasattr(engine, "Simulation"):
-        sim = engine.Simulation(scenario, fidelity=fidelity, include_memory=False)
-        return result_metrics(sim.run())
-    return engine_point(scenario, fidelity)
+    sim = _engine().Simulation(scenario, fidelity=fidelity, include_memory=False,
+                               session=session, trace=False)
+    return result_metrics(sim.run())
 
 
 def engine_memory(scenario: ScenarioSpec) -> MemoryVerdict:
@@ -110,24 +106,19 @@ def engine_memory(scenario: ScenarioSpec) -> MemoryVerdict:
                          capacity_bytes=float(capacity), most_loaded=str(most))
 
 
-_RANK_PARAMS: dict[tuple[Any, ...], Any] = {}
-
-
-def _rank_params(scenario: ScenarioSpec, rank: int, memory: Any) -> Any:
+def _rank_params(scenario: ScenarioSpec, rank: int, memory: Any, session: Any) -> Any:
     # Parameter counts depend on the model and the sharding degrees only (not on ZeRO, the
     # micro-batch or recomputation), so one count serves a whole family of layouts.
+    if session is None:
+        return memory.rank_params(scenario, rank)
     p = scenario.parallelism
     key = (scenario.model_spec, scenario.experts_per_rank, p.tensor_parallel_degree,
            p.pipeline_parallel_degree, p.num_virtual_stages, p.pipeline_layer_split,
            p.pipeline_schedule.kind, p.expert_tensor_parallel_degree, rank)
-    if key not in _RANK_PARAMS:
-        if len(_RANK_PARAMS) > 100_000:  # bounded: a worker may plan many models
-            _RANK_PARAMS.clear()
-        _RANK_PARAMS[key] = memory.rank_params(scenario, rank)
-    return _RANK_PARAMS[key]
+    return session.rank_params.get_or_make(key, lambda: memory.rank_params(scenario, rank))
 
 
-def engine_memory_bound(scenario: ScenarioSpec) -> float:
+def engine_memory_bound(scenario: ScenarioSpec, *, session: Any = None) -> float:
     """A lower bound on ``estimate_memory(scenario).peak_bytes``, in bytes, in ~0.1 ms.
 
     A rank's peak is its model states (weights, gradients, optimizer states after ZeRO) plus
@@ -140,9 +131,25 @@ def engine_memory_bound(scenario: ScenarioSpec) -> float:
         overheads = importlib.import_module("moesim.memory.overheads")
     except ImportError as exc:
         raise MoesimError(f"the memory model (moesim.memory) is not available: {exc}") from None
-    states = max(sum(params.model_state_bytes(scenario, _rank_params(scenario, r, params))
+    states = max(sum(params.model_state_bytes(scenario,
+                                              _rank_params(scenario, r, params, session))
                      .values()) for r in range(scenario.parallelism.pipeline_parallel_degree))
     return float(states + overheads.framework_reserve_bytes(scenario))
+
+
+def _new_session() -> Any:
+    from moesim.engine.session import EngineSession
+
+    return EngineSession()
+
+
+@functools.lru_cache(maxsize=16)
+def takes_session(name: str) -> bool:
+    """Whether the evaluator ``name`` accepts a ``session`` keyword (the engine's do)."""
+    try:
+        return "session" in inspect.signature(resolve(name)).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @functools.lru_cache(maxsize=16)
@@ -169,6 +176,9 @@ class Backend:
     # A cheap lower bound on the memory check's peak bytes (MODULE:FUNCTION, scenario ->
     # bytes); "auto": the engine's bound with the engine's memory check, else none; "": none.
     bound: str = AUTO
+    # The caches the evaluations of this backend share (moesim.engine.session); a pickled
+    # backend (a task sent to a worker) arrives with an empty one.
+    session: Any = field(default_factory=_new_session, compare=False, repr=False)
 
     @property
     def bound_name(self) -> str:
@@ -179,13 +189,18 @@ class Backend:
     def memory_bound(self, scenario: ScenarioSpec) -> float | None:
         """Bytes the peak cannot be under, or None without a bound."""
         name = self.bound_name
-        return float(resolve(name)(scenario)) if name else None
+        return float(self._call(name, scenario)) if name else None
 
     def simulate(self, scenario: ScenarioSpec, fidelity: str) -> Metrics:
-        return resolve(self.evaluator)(scenario, fidelity)  # type: ignore[no-any-return]
+        return self._call(self.evaluator, scenario, fidelity)  # type: ignore[no-any-return]
 
     def check_memory(self, scenario: ScenarioSpec) -> MemoryVerdict:
-        return resolve(self.memory)(scenario)  # type: ignore[no-any-return]
+        return self._call(self.memory, scenario)  # type: ignore[no-any-return]
+
+    def _call(self, name: str, *args: Any) -> Any:
+        if takes_session(name):
+            return resolve(name)(*args, session=self.session)
+        return resolve(name)(*args)
 
 
 def require_fit(metrics: Metrics) -> None:
