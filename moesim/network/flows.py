@@ -91,6 +91,19 @@ def solve_phase(cluster: ClusterPlan, flows: FlowSet, kind: str) -> PhaseResult:
     return PhaseResult(res.makespan_s, res.link_bytes)
 
 
+def phase_from_loads(cluster: ClusterPlan, link_bytes: np.ndarray, kind: str) -> PhaseResult:
+    """``solve_phase`` of a phase whose flows all start together, from its link loads alone.
+
+    Under remaining-bytes sharing such a phase ends at max over links of bytes / effective
+    capacity, exactly (``solve_max_min``): the flows' routes matter only through the bytes
+    they put on each link, so a caller that can sum those bytes directly (the direct
+    all-to-all-v, moesim.network.direct) needs no flow set. Staggered starts need
+    ``solve_phase``.
+    """
+    load = np.asarray(link_bytes, dtype=float)
+    return PhaseResult(float((load / effective_capacity(cluster, kind)).max()), load)
+
+
 def link_bytes_by_name(cluster: ClusterPlan, link_bytes: np.ndarray) -> dict[str, float]:
     """Non-zero link loads (bytes) keyed by link name."""
     names = cluster.link_names
