@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from moesim.cluster.plan import ClusterPlan
+from moesim.cluster.routing import route_pairs
 from moesim.network.efficiency import tier_efficiency
 from moesim.network.maxmin import FlowSet, solve_max_min
 
@@ -41,7 +42,8 @@ def effective_capacity(cluster: ClusterPlan, kind: str) -> np.ndarray:
 
 def flows_from_pairs(cluster: ClusterPlan, src: np.ndarray, dst: np.ndarray,
                      size_bytes: np.ndarray) -> FlowSet:
-    """One aggregated flow per distinct (src, dst) device pair, over its cached route."""
+    """One aggregated flow per distinct (src, dst) device pair, over its route (routed for all
+    pairs at once, ``moesim.cluster.routing.route_pairs``)."""
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     size = np.asarray(size_bytes, dtype=float)
@@ -49,9 +51,9 @@ def flows_from_pairs(cluster: ClusterPlan, src: np.ndarray, dst: np.ndarray,
     key = src[keep] * cluster.num_devices + dst[keep]
     uniq, inv = np.unique(key, return_inverse=True)
     sizes = np.bincount(inv, weights=size[keep], minlength=uniq.shape[0])
-    paths = [cluster.path(int(k // cluster.num_devices), int(k % cluster.num_devices))
-             for k in uniq]
-    return flows_from_paths(paths, sizes)
+    indptr, links, coeff = route_pairs(cluster, uniq // cluster.num_devices,
+                                       uniq % cluster.num_devices)
+    return FlowSet(indptr, links, coeff, sizes, np.zeros_like(sizes), sizes.copy())
 
 
 def flows_from_paths(paths: list[tuple[np.ndarray, np.ndarray]], sizes: np.ndarray) -> FlowSet:
