@@ -4,10 +4,10 @@ A phase is a set of (source device, destination device, bytes) transfers that ru
 same time; a collective is a sequence of phases. Inside a collective the flows share links
 in proportion to their remaining bytes (weighted max-min, re-weighted at every event): a
 collective paces its chunks so that all of a rank's peers progress together, as NCCL's
-channels do. With this weighting flows that share a path merge exactly into one (which is
-what lets a 4096-GPU all-to-all-v be solved as ~2 million aggregated flows), and a phase
-whose flows start together ends at max over links of bytes / effective capacity, found by
-one progressive filling (see ``solve_max_min``).
+channels do. With this weighting flows that share a path merge exactly into one, and a
+phase whose flows start together ends at max over links of bytes / effective capacity, found
+by one progressive filling (see ``solve_max_min``) or straight from the link loads
+(``phase_from_loads``: the direct all-to-all-v, which sums them from its matrix).
 
 Units: bytes, seconds, bytes/s.
 """
