@@ -71,7 +71,7 @@ class _Group:
         self.members, self.slot = members, slot
         self.dom_ext = np.append(a, -1)
         self.rail_ext = np.append(self.rail, 0)
-        self.period, self.fold = self._rail_period(cluster)
+        self.period, self.fold = self._rail_period(cluster) if self.ro else (0, np.zeros(0))
         self.intra_row = np.zeros(n)
         self.intra_col = np.zeros(n)
         width = (n, k) if self.ro else (n,)
