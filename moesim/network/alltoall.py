@@ -3,8 +3,11 @@
 ``traffic_bytes[i, j]`` is what group-rank i sends to group-rank j (the diagonal stays local).
 
 - direct: every pair at once (NCCL p2p all-to-all). A cross-rail pair on a rail-optimized
-  fat tree is two pipelined legs, NVLink to the same-rail GPU then that rail's NIC (PXN);
-  legs with the same links merge, so the flow count is (NVLink pairs + same-rail NIC pairs).
+  fat tree is two pipelined legs, NVLink to the same-rail GPU then that rail's NIC (PXN).
+  All pairs start together and share links by remaining bytes, so the phase ends at the
+  busiest link's drain time (flows.phase_from_loads): on NVSwitch domains and fat trees the
+  link loads are summed straight from the matrix, one row block at a time
+  (moesim.network.direct); on tori and DCN every pair is a flow over its route.
 - hierarchical: phase 1 intra-domain all-to-all to the member on the destination's position,
   phase 2 inter-domain all-to-all among same-position members (Tutel-2DH).
 - deepep: one IB copy per destination domain to the same-rail peer (``node_traffic_bytes``,
@@ -17,17 +20,21 @@ effective capacity, maximized over links. Units: bytes, seconds, bytes/s.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
 import numpy as np
 
 from moesim.cluster.plan import ClusterPlan
 from moesim.errors import InfeasibleError, SpecError
 from moesim.network import efficiency as eff
 from moesim.network.collectives import CollectiveResult, check_groups, make_result
+from moesim.network.direct import DirectLoads, block_rows, supports_direct_loads
 from moesim.network.flows import (
-    concat_flows,
     effective_capacity,
     flows_from_pairs,
     link_bytes_by_name,
+    phase_from_loads,
     solve_phase,
 )
 from moesim.network.maxmin import FlowSet
@@ -35,18 +42,67 @@ from moesim.network.rings import by_domain
 
 A2A_ALGORITHMS = ("direct", "hierarchical", "deepep")
 
+# A traffic matrix, or its rows: ``rows(start, stop)`` or an iterator of row blocks.
+TrafficSource = np.ndarray | Callable[[int, int], np.ndarray] | Iterator[np.ndarray]
+
 
 def _traffic(groups: list[list[int]], traffic: np.ndarray) -> np.ndarray:
     t = np.asarray(traffic, dtype=float)
     n = len(groups[0])
     if t.ndim == 2 and t.shape == (n, n):
         t = np.broadcast_to(t, (len(groups), n, n))
-    if t.shape != (len(groups), n, n):
-        raise SpecError(f"traffic_bytes has shape {t.shape}; expected ({n}, {n}) or "
-                        f"({len(groups)}, {n}, {n})")
+    _check_shape(t.shape, len(groups), n)
     if (t < 0).any():
         raise SpecError("traffic_bytes must be >= 0")
     return t
+
+
+def _check_shape(shape: tuple[int, ...], g: int, n: int) -> None:
+    if shape != (n, n) and shape != (g, n, n):
+        raise SpecError(f"traffic_bytes has shape {shape}; expected ({n}, {n}) or "
+                        f"({g}, {n}, {n})")
+
+
+def _streamed(traffic: Any) -> bool:
+    return callable(traffic) or isinstance(traffic, Iterator)
+
+
+def row_blocks(traffic: TrafficSource, num_groups: int, n: int) -> Iterator[np.ndarray]:
+    """The rows of ``traffic`` in order, as blocks of shape (R, n) (one matrix for every group)
+    or (num_groups, R, n); a dense matrix is cut into views, never copied."""
+    step = block_rows(n)
+    if callable(traffic):
+        src: Iterable[Any] = (traffic(s, min(n, s + step)) for s in range(0, n, step))
+    elif isinstance(traffic, Iterator):
+        src = traffic
+    else:
+        t = np.asarray(traffic)
+        _check_shape(t.shape, num_groups, n)
+        src = (t[..., s:s + step, :] for s in range(0, n, step))
+    done = 0
+    for item in src:
+        blk = np.asarray(item)
+        if not ((blk.ndim == 2 and blk.shape[1] == n)
+                or (blk.ndim == 3 and blk.shape[0] == num_groups and blk.shape[2] == n)):
+            raise SpecError(f"a row block of traffic_bytes has shape {blk.shape}; expected "
+                            f"(rows, {n}) or ({num_groups}, rows, {n})")
+        done += blk.shape[-2]
+        if done > n:
+            raise SpecError(f"the row blocks of traffic_bytes hold more than {n} rows")
+        yield blk
+    if done != n:
+        raise SpecError(f"the row blocks of traffic_bytes hold {done} rows; expected {n}")
+
+
+def _dense(traffic: TrafficSource, num_groups: int, n: int) -> Any:
+    """The whole matrix of a streamed ``traffic`` (the algorithms that need it at once)."""
+    if not _streamed(traffic):
+        return traffic
+    blocks = list(row_blocks(traffic, num_groups, n))
+    if all(b.ndim == 2 for b in blocks):
+        return np.concatenate(blocks, axis=0)
+    return np.concatenate([np.broadcast_to(b, (num_groups,) + b.shape[-2:]) for b in blocks],
+                          axis=1)
 
 
 def _pairs(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -58,101 +114,9 @@ def _pairs(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray) -> tuple[np.nda
 
 
 def direct_flows(cluster: ClusterPlan, dev: np.ndarray, t: np.ndarray) -> FlowSet:
-    """Aggregated legs of a direct all-to-all-v among the device groups ``dev`` (g x n)."""
-    ft = cluster.fat_tree
-    if "nvl_up" not in cluster.offsets or (ft is None and cluster.dcn is not None):
-        return flows_from_pairs(cluster, *_pairs(cluster, dev, t))
-    parts = [_group_legs(cluster, g, t[i]) for i, g in enumerate(dev)]
-    return concat_flows([f for legs in parts for f in legs])
-
-
-def _class_sum(t: np.ndarray, rows: np.ndarray | None, nrows: int, cols: np.ndarray,
-               ncols: int) -> np.ndarray:
-    """Sum of ``t[i, j]`` into ``[rows[i], cols[j]]`` (rows None: keep the rows)."""
-    if rows is not None:
-        out = np.zeros((nrows, t.shape[1]))
-        if np.all(np.diff(rows) >= 0):
-            present, starts = np.unique(rows, return_index=True)
-            out[present] = np.add.reduceat(t, starts, axis=0)
-        else:
-            np.add.at(out, rows, t)
-        t = out
-    if ncols <= 64:  # one-hot product: a BLAS pass instead of a column permutation
-        return t @ np.eye(ncols)[cols]
-    res = np.zeros((t.shape[0], ncols))
-    order = np.argsort(cols, kind="stable")
-    present, starts = np.unique(cols[order], return_index=True)
-    res[:, present] = np.add.reduceat(t[:, order], starts, axis=1)
-    return res
-
-
-def _group_legs(cluster: ClusterPlan, g: np.ndarray, t: np.ndarray) -> list[FlowSet]:
-    """NVLink legs (source, local index of the NVLink destination) and NIC legs of one group."""
-    ft, m = cluster.fat_tree, cluster.devices_per_domain
-    n = g.shape[0]
-    a, loc = g // m, g % m
-    doms = [np.flatnonzero(a == b) for b in np.unique(a)]
-    nv = np.zeros((n, m))
-    inter = t.copy() if len(doms) > 1 else t
-    eye = np.eye(m)
-    for rows in doms:
-        block = t[np.ix_(rows, rows)].copy()
-        block[np.arange(rows.size), np.arange(rows.size)] = 0.0
-        nv[rows] += block @ eye[loc[rows]]
-        if len(doms) > 1:
-            inter[np.ix_(rows, rows)] = 0.0
-    legs = []
-    if ft is not None and len(doms) > 1:
-        if np.unique(a // ft.num_domains).size > 1:
-            raise InfeasibleError("a direct all-to-all across several fat trees joined by DCN "
-                                  "is not modelled; split the group per fabric",
-                                  reason="algorithm")
-        k = cluster.nics_per_domain
-        rail = cluster.nic_local(loc)
-        nd = cluster.num_domains
-        if ft.rail_optimized:
-            proxy_loc = -(-np.arange(k) * m // k)
-            fwd = _class_sum(inter, None, n, proxy_loc[rail], m)
-            fwd[rail[:, None] == cluster.nic_local(np.arange(m))[None, :]] = 0.0
-            nv += fwd
-            nic = _class_sum(inter, a, nd, a * k + rail, nd * k)     # [src domain, dst NIC]
-            src_dom, dst_q = np.nonzero(nic)
-            qs = src_dom * k + dst_q % k
-        else:
-            nic = _class_sum(inter, a * k + rail, nd * k, a * k + rail, nd * k)
-            qs, dst_q = np.nonzero(nic)
-        legs += _nic_legs(cluster, qs, dst_q, nic[qs // k if ft.rail_optimized else qs, dst_q])
-    src, dloc = np.nonzero(nv)
-    legs.append(_nvlink_legs(cluster, g[src], a[src] * m + dloc, nv[src, dloc]))
-    return legs
-
-
-def _fixed(links: np.ndarray, sizes: np.ndarray) -> FlowSet:
-    f, w = links.shape
-    return FlowSet(np.arange(0, f * w + 1, w, dtype=np.int64), links.ravel(), np.ones(f * w),
-                   sizes, np.zeros(f), sizes.copy())
-
-
-def _nvlink_legs(cluster: ClusterPlan, s: np.ndarray, d: np.ndarray, b: np.ndarray) -> FlowSet:
-    # Legs that share a path need no merging: with size weighting they act as one flow.
-    o = cluster.offsets
-    return _fixed(np.stack([o["nvl_up"] + s, o["nvl_down"] + d], axis=1), b)
-
-
-def _nic_legs(cluster: ClusterPlan, qs: np.ndarray, qd: np.ndarray,
-              b: np.ndarray) -> list[FlowSet]:
-    ft, o = cluster.fat_tree, cluster.offsets
-    assert ft is not None
-    k = cluster.nics_per_domain
-    a, z, sizes = qs, qd, b
-    rails = k if ft.rail_optimized else 1
-    ga = (a // k // ft.domains_per_leaf_group) * rails + (a % k if ft.rail_optimized else 0)
-    gz = (z // k // ft.domains_per_leaf_group) * rails + (z % k if ft.rail_optimized else 0)
-    up = ga != gz
-    four = np.stack([o["nic_up"] + a[up], o["leaf_up"] + ga[up], o["spine_down"] + gz[up],
-                     o["nic_down"] + z[up]], axis=1)
-    two = np.stack([o["nic_up"] + a[~up], o["nic_down"] + z[~up]], axis=1)
-    return [_fixed(four, sizes[up]), _fixed(two, sizes[~up])]
+    """One flow per device pair of a direct all-to-all-v among ``dev`` (g x n) over its route:
+    the general form, for clusters whose loads ``DirectLoads`` does not sum (tori, DCN)."""
+    return flows_from_pairs(cluster, *_pairs(cluster, dev, t))
 
 
 def _positions(cluster: ClusterPlan, group: list[int]) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
@@ -246,11 +210,20 @@ def _bottleneck(cluster: ClusterPlan, flows: FlowSet, kind: str) -> tuple[float,
     return float((load / effective_capacity(cluster, kind)).max()), load
 
 
-def all_to_all_v_time(cluster: ClusterPlan, groups: list[list[int]], traffic_bytes: np.ndarray, *,
-                      algorithm: str = "direct", fidelity: str = "flow",
-                      node_traffic_bytes: np.ndarray | None = None,
+def all_to_all_v_time(cluster: ClusterPlan, groups: list[list[int]],
+                      traffic_bytes: TrafficSource, *, algorithm: str = "direct",
+                      fidelity: str = "flow", node_traffic_bytes: np.ndarray | None = None,
                       sm_bytes_per_s: float | None = None) -> CollectiveResult:
     """Time of an all-to-all-v run by every group at once; sizes per group-rank pair (bytes).
+
+    ``traffic_bytes``: the (n, n) matrix of every group or a (groups, n, n) stack, of any real
+    dtype (float32 is read as it is, summed in float64); or, for a matrix too large to hold,
+    its rows in order: a callable ``rows(start, stop)`` returning rows ``start:stop`` as a
+    (stop - start, n) or (groups, stop - start, n) array (called once per row block, blocks in
+    order), or an iterator of such row blocks of any heights adding up to n (a list of blocks:
+    pass ``iter(blocks)``). A direct all-to-all on NVSwitch domains, alone or on a fat tree,
+    reads the matrix one row block at a time with memory independent of its size
+    (moesim.network.direct); the other algorithms and topologies assemble it first.
 
     algbw counts the bytes the busiest rank sends (its row sum, diagonal included, as
     nccl-tests counts ``size``). ``sm_bytes_per_s``: what the SMs a DeepEP kernel holds move
@@ -261,27 +234,39 @@ def all_to_all_v_time(cluster: ClusterPlan, groups: list[list[int]], traffic_byt
         raise SpecError(f"algorithm={algorithm!r} is not an all-to-all algorithm; valid: "
                         f"{', '.join(A2A_ALGORITHMS)}")
     check_groups(cluster, groups)
-    t = _traffic(groups, traffic_bytes)
     dev = np.array(groups, dtype=np.int64)
     n = dev.shape[1]
-    per_rank = float(t.sum(axis=2).max()) if t.size else 0.0
-    if n == 1 or per_rank <= 0:
-        return make_result("all_to_all", n, per_rank, 0.0, algorithm)
-    if algorithm == "direct":
-        phases, kind = [direct_flows(cluster, dev, t)], "p2p"
-    elif algorithm == "hierarchical":
-        phases, kind = hierarchical_phases(cluster, dev, t), "p2p"
+    if algorithm == "direct" and n > 1 and supports_direct_loads(cluster):
+        acc = DirectLoads(cluster, dev)
+        for block in row_blocks(traffic_bytes, len(groups), n):
+            acc.add_rows(block)
+        per_rank = acc.max_row_sum
+        if per_rank <= 0:
+            return make_result("all_to_all", n, per_rank, 0.0, algorithm)
+        # Flows that start together under remaining-bytes sharing: the phase ends at the
+        # busiest link's drain time (flows.phase_from_loads), the flow and analytic times alike.
+        res = phase_from_loads(cluster, acc.link_bytes(), "p2p")
+        total, load = res.time_s, res.link_bytes
     else:
-        phases, kind = [deepep_flows(cluster, dev, t, node_traffic_bytes)], "deepep"
-    total, load = 0.0, np.zeros(cluster.num_links)
-    for fl in phases:
-        if fidelity == "analytic":
-            dt, lb = _bottleneck(cluster, fl, kind)
+        t = _traffic(groups, _dense(traffic_bytes, len(groups), n))
+        per_rank = float(t.sum(axis=2).max()) if t.size else 0.0
+        if n == 1 or per_rank <= 0:
+            return make_result("all_to_all", n, per_rank, 0.0, algorithm)
+        if algorithm == "direct":
+            phases, kind = [direct_flows(cluster, dev, t)], "p2p"
+        elif algorithm == "hierarchical":
+            phases, kind = hierarchical_phases(cluster, dev, t), "p2p"
         else:
-            res = solve_phase(cluster, fl, kind)
-            dt, lb = res.time_s, res.link_bytes
-        total += dt
-        load += lb
+            phases, kind = [deepep_flows(cluster, dev, t, node_traffic_bytes)], "deepep"
+        total, load = 0.0, np.zeros(cluster.num_links)
+        for fl in phases:
+            if fidelity == "analytic":
+                dt, lb = _bottleneck(cluster, fl, kind)
+            else:
+                res = solve_phase(cluster, fl, kind)
+                dt, lb = res.time_s, res.link_bytes
+            total += dt
+            load += lb
     if algorithm == "deepep" and sm_bytes_per_s:
         total = max(total, per_rank / sm_bytes_per_s)
     total += _latency(cluster, groups[0], algorithm)

@@ -4,10 +4,10 @@ A phase is a set of (source device, destination device, bytes) transfers that ru
 same time; a collective is a sequence of phases. Inside a collective the flows share links
 in proportion to their remaining bytes (weighted max-min, re-weighted at every event): a
 collective paces its chunks so that all of a rank's peers progress together, as NCCL's
-channels do. With this weighting flows that share a path merge exactly into one (which is
-what lets a 4096-GPU all-to-all-v be solved as ~2 million aggregated flows), and a phase
-whose flows start together ends at max over links of bytes / effective capacity, found by
-one progressive filling (see ``solve_max_min``).
+channels do. With this weighting flows that share a path merge exactly into one, and a
+phase whose flows start together ends at max over links of bytes / effective capacity, found
+by one progressive filling (see ``solve_max_min``) or straight from the link loads
+(``phase_from_loads``: the direct all-to-all-v, which sums them from its matrix).
 
 Units: bytes, seconds, bytes/s.
 """
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from moesim.cluster.plan import ClusterPlan
+from moesim.cluster.routing import route_pairs
 from moesim.network.efficiency import tier_efficiency
 from moesim.network.maxmin import FlowSet, solve_max_min
 
@@ -41,7 +42,8 @@ def effective_capacity(cluster: ClusterPlan, kind: str) -> np.ndarray:
 
 def flows_from_pairs(cluster: ClusterPlan, src: np.ndarray, dst: np.ndarray,
                      size_bytes: np.ndarray) -> FlowSet:
-    """One aggregated flow per distinct (src, dst) device pair, over its cached route."""
+    """One aggregated flow per distinct (src, dst) device pair, over its route (routed for all
+    pairs at once, ``moesim.cluster.routing.route_pairs``)."""
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     size = np.asarray(size_bytes, dtype=float)
@@ -49,9 +51,9 @@ def flows_from_pairs(cluster: ClusterPlan, src: np.ndarray, dst: np.ndarray,
     key = src[keep] * cluster.num_devices + dst[keep]
     uniq, inv = np.unique(key, return_inverse=True)
     sizes = np.bincount(inv, weights=size[keep], minlength=uniq.shape[0])
-    paths = [cluster.path(int(k // cluster.num_devices), int(k % cluster.num_devices))
-             for k in uniq]
-    return flows_from_paths(paths, sizes)
+    indptr, links, coeff = route_pairs(cluster, uniq // cluster.num_devices,
+                                       uniq % cluster.num_devices)
+    return FlowSet(indptr, links, coeff, sizes, np.zeros_like(sizes), sizes.copy())
 
 
 def flows_from_paths(paths: list[tuple[np.ndarray, np.ndarray]], sizes: np.ndarray) -> FlowSet:
@@ -89,6 +91,19 @@ def solve_phase(cluster: ClusterPlan, flows: FlowSet, kind: str) -> PhaseResult:
     res = solve_max_min(flows, effective_capacity(cluster, kind), rel_tol=COLLECTIVE_REL_TOL,
                         weighting="remaining")
     return PhaseResult(res.makespan_s, res.link_bytes)
+
+
+def phase_from_loads(cluster: ClusterPlan, link_bytes: np.ndarray, kind: str) -> PhaseResult:
+    """``solve_phase`` of a phase whose flows all start together, from its link loads alone.
+
+    Under remaining-bytes sharing such a phase ends at max over links of bytes / effective
+    capacity, exactly (``solve_max_min``): the flows' routes matter only through the bytes
+    they put on each link, so a caller that can sum those bytes directly (the direct
+    all-to-all-v, moesim.network.direct) needs no flow set. Staggered starts need
+    ``solve_phase``.
+    """
+    load = np.asarray(link_bytes, dtype=float)
+    return PhaseResult(float((load / effective_capacity(cluster, kind)).max()), load)
 
 
 def link_bytes_by_name(cluster: ClusterPlan, link_bytes: np.ndarray) -> dict[str, float]:
