@@ -270,6 +270,18 @@ class KernelCostModel:
         return KernelTime(rf.memory_roofline(self.accelerator, bytes_moved), 0.0, bytes_moved,
                           ROOFLINE)
 
+    def memory_op_many(self, bytes_moved: np.ndarray, kind: str = "elementwise"
+                       ) -> tuple[np.ndarray, str] | None:
+        """(seconds per entry, source) of memory-bound ops of positive ``bytes_moved``
+        [N] in one vectorized pass, the same values as :meth:`memory_op` entry by entry;
+        None where the answer is not one path for all (a v1 table's per-kind curves)."""
+        b = np.asarray(bytes_moved, dtype=np.float64)
+        if self._v1 is not None or b.size == 0 or not bool((b > 0).all()):
+            return None
+        if self._memory is not None:
+            return np.asarray(self._memory.grid(b), dtype=np.float64).reshape(b.shape), DERIVED
+        return None
+
     def _memory_s(self, bytes_moved: float, kind: str) -> float:
         return self.memory_op(bytes_moved, kind).time_s
 

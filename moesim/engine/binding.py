@@ -113,6 +113,7 @@ class ScenarioCostProvider:
                            else self.scale)
         self.fidelity = fidelity
         self.net = NetworkBinding(scenario, fidelity, self.table, session)
+        self._memory_sources: dict[str, str] = {}  # memory-op kind -> pricing path
         self.num_sms = scenario.topology_spec.accelerator.num_sms
         acc = scenario.topology_spec.accelerator
         self._kernel_id = session.intern((acc, scenario.workload.gemm_kernel_dtype,
@@ -138,7 +139,11 @@ class ScenarioCostProvider:
         if isinstance(shape, GroupedGemmShape):
             return "derived" if self.kernels.source != "roofline" else "roofline"
         if isinstance(shape, GroupedMemoryShape):
-            return self.kernels_bf16.memory_op(1e6, kind=shape.kind).source
+            src = self._memory_sources.get(shape.kind)
+            if src is None:
+                src = self._memory_sources[shape.kind] = self.kernels_bf16.memory_op(
+                    1e6, kind=shape.kind).source
+            return src
         return "network"
 
     # --- compute ---------------------------------------------------------------------------
@@ -176,8 +181,16 @@ class ScenarioCostProvider:
         """Each distinct size priced once through ``memory`` (routed sizes repeat a lot)."""
         sizes = np.asarray(bytes_moved, dtype=np.float64)
         uniq, inverse = np.unique(sizes, return_inverse=True)
-        times = np.array([self.memory(MemoryShape(float(b), kind)) if b > 0 else 0.0
-                          for b in uniq])
+        pos = uniq > 0
+        many = self.kernels_bf16.memory_op_many(uniq[pos], kind) if pos.any() else None
+        if many is not None:  # one vectorized pass; counted as one pricing per size
+            times = np.zeros(uniq.shape)
+            times[pos] = many[0] * self.scale
+            self.sources[many[1]] += int(pos.sum())
+            self.last_source = many[1]
+        else:
+            times = np.array([self.memory(MemoryShape(float(b), kind)) if b > 0 else 0.0
+                              for b in uniq])
         return times[inverse].reshape(sizes.shape)
 
     # --- communication -----------------------------------------------------------------------
