@@ -187,7 +187,7 @@ def _build(topology: TopologySpec, num_devices: int) -> ClusterPlan:
         add("leaf_up", sus * rails, group_cap, SWITCH_PORT_LAT_S, TIER_FABRIC)
         add("spine_down", sus * rails, group_cap, SWITCH_PORT_LAT_S, TIER_FABRIC)
     if torus is not None:
-        add("ici", num_devices * 2 * len(torus.dims), torus.link_bytes_per_s,
+        add("ici", num_devices * 2 * len(torus.dims), torus.direction_bytes_per_s,
             torus.latency_us * US, TIER_ICI)
     if dcn is not None:
         per_dev = dcn.per_device_gbit_per_s * GBIT_PER_S

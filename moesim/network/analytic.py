@@ -83,7 +83,7 @@ def torus_time(cluster: ClusterPlan, op: str, group: list[int], size: float) -> 
     total = lat
     for _src, _dst, vol, _p in phases:
         per_rank = vol.sum() / len(group)
-        total += float(per_rank) / (t.link_bytes_per_s * eff.ICI_EFF * _directions(vol, group))
+        total += float(per_rank) / (t.direction_bytes_per_s * eff.ICI_EFF * _directions(vol, group))
     return total
 
 

@@ -107,6 +107,12 @@ def check_scenario(s: ScenarioSpec) -> None:
         raise SpecError(f"workload.sequence_length={wl.sequence_length} must be a multiple of "
                         f"2 x context_parallel_degree = {2 * cp} (load-balanced causal CP)",
                         field="workload.sequence_length")
+    limit = model.max_position_embeddings
+    if limit is not None and wl.sequence_length > limit:
+        raise SpecError(f"workload.sequence_length={wl.sequence_length} is longer than the "
+                        f"model's max_position_embeddings={limit}; lower the sequence length or "
+                        "raise model.max_position_embeddings (a context-extended model)",
+                        field="workload.sequence_length")
     check_fp8_units(s)
     if isinstance(rt.router, ExpertChoiceRouterSpec) and rt.capacity_factor is None:
         raise SpecError("routing.router.kind='expert_choice' needs routing.capacity_factor "

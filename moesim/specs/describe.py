@@ -46,7 +46,7 @@ def _summary(tier, spanned: int, topo: TopologySpec) -> TierSummary:
         # A chip drives two links per axis (both directions of the ring), or one at a mesh edge.
         per_dev = sum(2 if w and d > 2 else (1 if d > 1 else 0)
                       for d, w in zip(tier.dims, tier.wraps, strict=True))
-        per_dev_bw = per_dev * tier.link_bytes_per_s
+        per_dev_bw = per_dev * tier.direction_bytes_per_s
         # Bisection: cut the longest axis in half; the links crossing are the other axes' product,
         # doubled where that axis wraps.
         axis = max(range(len(tier.dims)), key=lambda i: tier.dims[i])
@@ -57,7 +57,7 @@ def _summary(tier, spanned: int, topo: TopologySpec) -> TierSummary:
         if tier.cube_dims:
             shape += f", {'x'.join(str(c) for c in tier.cube_dims)} cubes"
         return TierSummary(tier.name, tier.kind, shape, spanned, per_dev_bw,
-                           crossing * tier.link_bytes_per_s, tier.latency_us * US)
+                           crossing * tier.direction_bytes_per_s, tier.latency_us * US)
     if isinstance(tier, FatTreeSpec):
         per_domain = tier.nics_per_domain * tier.nic_bytes_per_s
         per_dev = per_domain / topo.devices_per_domain

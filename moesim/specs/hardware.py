@@ -138,9 +138,14 @@ class TorusSpec(FrozenSpec):
     wraparound: tuple[bool, ...] | None = Field(default=None, description="per axis; default all")
     link_gbyte_per_s: float = Field(gt=0, le=B.MAX_LINK_GBYTE_PER_S, description="one ICI link, one direction")
     latency_us: float = Field(default=1.0, ge=0, le=B.MAX_LATENCY_US)
-    links_per_chip: int = Field(default=4, ge=1, le=B.MAX_HARDWARE_COUNT)
-    cores_per_chip: int = Field(default=1, ge=1, le=B.MAX_HARDWARE_COUNT)
-    chips_per_host: int = Field(default=4, ge=1, le=B.MAX_HARDWARE_COUNT)
+    links_per_chip: int | None = Field(
+        default=None, ge=1, le=B.MAX_HARDWARE_COUNT,
+        description="ICI links of one chip, a multiple of 2 x axes (each axis direction gets "
+        "an equal share); None: one link per axis direction")
+    chips_per_host: int | None = Field(
+        default=None, ge=1, le=B.MAX_HARDWARE_COUNT,
+        description="chips one host drives; a slice is whole hosts, so the slice's chip count "
+        "must be a multiple; None: not checked")
     cube_dims: tuple[int, ...] | None = Field(
         default=None, description="building block joined by optical circuit switches "
         "(TPU v4/v5p: 4x4x4); None: one monolithic torus")
@@ -154,6 +159,17 @@ class TorusSpec(FrozenSpec):
             raise ValueError(
                 f"wraparound has {len(self.wraparound)} entries but dims has {len(self.dims)}; "
                 "give one bool per axis")
+        directions = 2 * len(self.dims)
+        if self.links_per_chip is not None and self.links_per_chip % directions:
+            raise ValueError(
+                f"links_per_chip={self.links_per_chip} is not a multiple of {directions}: a "
+                f"{len(self.dims)}D torus gives each of its {directions} axis directions the "
+                f"same number of links; use {directions} x links per direction")
+        if self.chips_per_host is not None and math.prod(self.dims) % self.chips_per_host:
+            raise ValueError(
+                f"dims={list(self.dims)} ({math.prod(self.dims)} chips) is not whole hosts of "
+                f"chips_per_host={self.chips_per_host}; use a slice shape whose chip count is "
+                f"a multiple of {self.chips_per_host}")
         if self.cube_dims is not None:
             if len(self.cube_dims) != len(self.dims) or any(
                     c < 1 or d % c for c, d in zip(self.cube_dims, self.dims, strict=True)):
@@ -174,6 +190,18 @@ class TorusSpec(FrozenSpec):
     @property
     def link_bytes_per_s(self) -> float:
         return self.link_gbyte_per_s * GBYTE_PER_S
+
+    @property
+    def links_per_direction(self) -> int:
+        """ICI links from a chip along one axis direction (``links_per_chip`` shared evenly)."""
+        if self.links_per_chip is None:
+            return 1
+        return self.links_per_chip // (2 * len(self.dims))
+
+    @property
+    def direction_bytes_per_s(self) -> float:
+        """Bytes/s a chip sends along one axis direction: its links there, one direction."""
+        return self.link_bytes_per_s * self.links_per_direction
 
 
 class DcnSpec(FrozenSpec):

@@ -103,6 +103,7 @@ def test_real_extremes_validate(root):
                                 "workload.global_batch_size=131072"])
     # A 1M-token context with CP 16.
     load_scenario(root / DEFAULT, ["workload.sequence_length=1048576",
+                                   "model.max_position_embeddings=1048576",
                                    "parallelism.context_parallel_degree=16",
                                    "workload.global_batch_size=16"])
     # EP 256 over DeepSeek-V3's 61 layers, 8 routing draws per layer.

@@ -57,9 +57,10 @@ def test_tpu_tori(root, name, dims, per_device, bisection):
     assert as_gbyte_per_s(s.bisection_bytes_per_s) == pytest.approx(bisection)
 
 
-def test_tpu_v3_pod_has_two_cores_per_chip(root):
+def test_tpu_v3_pod_is_whole_hosts_of_chips(root):
     t = _topo(root, "tpu-v3-pod")
-    assert t.num_devices == 1024 and t.scale_up.cores_per_chip == 2
+    assert t.num_devices == 1024 and t.scale_up.chips_per_host == 8
+    assert t.scale_up.links_per_chip == 4 and t.scale_up.links_per_direction == 1
 
 
 def test_sizes_are_overridable(root):
