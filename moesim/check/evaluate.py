@@ -93,7 +93,8 @@ def _row(file: str, case: str, label: str, kind: str, m: MeasuredSpec,
          predicted: float) -> CheckRow:
     return CheckRow(file=file, case=case, label=label, kind=kind, metric=m.metric,
                     category=m.category, units=m.units, published=float(m.value),
-                    predicted=float(predicted), source=m.source, note=m.note,
+                    predicted=float(predicted),
+                    source=f"{m.source} ({m.date})" if m.date else m.source, note=m.note,
                     in_sample=m.in_sample)
 
 

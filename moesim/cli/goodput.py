@@ -70,6 +70,8 @@ def _rows(d: dict[str, Any]) -> list[tuple[str, str]]:
         ("cost: ideal / goodput", f"{money('ideal_cost_usd')} / {money('goodput_cost_usd')}"),
         ("energy MWh: ideal / goodput", f"{mwh('ideal_energy_mwh')} / "
                                         f"{mwh('goodput_energy_mwh')} (PUE {d['pue']:g})"),
+        ("accelerators alone, MWh", f"{mwh('goodput_device_energy_mwh')} (board power, "
+                                    "no host or PUE)"),
         ("device-hours", f"{d['device_hours']:,.0f}"),
     ]
 

@@ -63,6 +63,7 @@ class GoodputResult:
     seed: int
     price_per_device_hour: float | None = None
     it_power_per_device_w: float | None = None
+    device_tdp_w: float | None = None  # the accelerator alone (its board power)
     pue: float = 1.0
     interval_simulated_s: float | None = None
     simulated_curve: list[tuple[float, float]] = field(default_factory=list)
@@ -90,6 +91,13 @@ class GoodputResult:
             return None
         return self.devices * self.it_power_per_device_w * self.pue * seconds / MWH_J
 
+    def device_energy_mwh(self, seconds: float) -> float | None:
+        """The accelerators' own share at their rated board power (no host, no PUE): devices x
+        ``device_tdp_w`` x seconds, an upper bound on what the chips draw."""
+        if self.device_tdp_w is None:
+            return None
+        return self.devices * self.device_tdp_w * seconds / MWH_J
+
     def summary(self) -> dict[str, Any]:
         """The numbers a report or --json shows (days, USD, MWh; seconds where named)."""
         out = {k: v for k, v in asdict(self).items() if k not in ("checkpoint", "simulated_curve")}
@@ -102,6 +110,7 @@ class GoodputResult:
             goodput_cost_usd=self.cost_usd(self.expected_wall_s),
             ideal_energy_mwh=self.energy_mwh(self.ideal_s),
             goodput_energy_mwh=self.energy_mwh(self.expected_wall_s),
+            goodput_device_energy_mwh=self.device_energy_mwh(self.expected_wall_s),
             device_hours=self.devices * self.expected_wall_s / HOUR_S)
         return out
 
@@ -162,7 +171,8 @@ def estimate_goodput(scenario: ScenarioSpec, spec: GoodputSpec, tokens: float,
         mc_mean_s=float(walls.mean()), mc_sem_s=float(walls.std(ddof=1) / math.sqrt(len(walls))),
         p50_s=float(np.percentile(walls, 50)), p90_s=float(np.percentile(walls, 90)),
         runs=len(walls), seed=seed, price_per_device_hour=price_per_device_hour,
-        it_power_per_device_w=spec.host.it_power_per_device_w, pue=spec.pue,
+        it_power_per_device_w=spec.host.it_power_per_device_w,
+        device_tdp_w=spec.host.device_tdp_w, pue=spec.pue,
         interval_simulated_s=simulated, simulated_curve=curve)
 
 

@@ -38,7 +38,8 @@ class MeasuredSpec(FrozenSpec):
     units: str
     category: str = Field(default="training_throughput")
     source: str
-    date: str = ""
+    date: str = Field(default="", description="when it was published or measured; shown "
+                      "beside the source in check results")
     note: str = ""
     in_sample: bool = Field(
         default=False, description="a moesim constant was fitted to this point (among others); "

@@ -100,3 +100,14 @@ def test_bad_inputs_are_one_spec_error(tmp_path: Path, text: str, field: str) ->
         load_goodput("H100-SXM", f)
     msg = str(info.value)
     assert "\n" not in msg and str(f) in msg and field.split(".")[0] in msg
+
+
+def test_device_energy_is_devices_times_board_power_times_hours(qwen) -> None:  # noqa: ANN001
+    # No failures: the run takes tokens / rate = 2e12 / 4e5 s = 5e6 s; 256 H100 at 700 W board
+    # power (defaults.yaml) draw 256 x 700 x 5e6 J = 896 MWh, with no host share and no PUE.
+    spec = _no_failures(goodput_for(qwen))
+    r = estimate_goodput(qwen, spec, 2e12, 4e5)
+    assert r.device_tdp_w == 700.0 and r.expected_wall_s == pytest.approx(5e6)
+    assert r.summary()["goodput_device_energy_mwh"] == pytest.approx(256 * 700 * 5e6 / 3.6e9)
+    no_tdp = spec.model_copy(update={"host": spec.host.model_copy(update={"device_tdp_w": None})})
+    assert estimate_goodput(qwen, no_tdp, 2e12, 4e5).summary()["goodput_device_energy_mwh"] is None
