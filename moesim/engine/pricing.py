@@ -50,11 +50,14 @@ class Pricer:
         # SMs of the accelerator (for communication-kernel SM contention); None for fakes.
         self.num_sms: int | None = getattr(costs, "num_sms", None)
         self.deepep = program.context.parallelism.all_to_all.kind == "deepep"
+        # Whether steps carry what the trace says of them (off when nothing is traced).
+        self.trace_args = True
         self._fixed: dict[tuple[object, int], float] = {}
         self._costs: dict[tuple[object, int], OpCost] = {}
         self._grouped: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._rows: np.ndarray | None = None
         self._rank_rows: np.ndarray | None = None
+        self._classes: tuple[np.ndarray, np.ndarray] | None = None
         self._a2a: dict[tuple[int, str, int], np.ndarray] = {}
         self._a2a_parts: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]] = {}
 
@@ -70,13 +73,13 @@ class Pricer:
         shape = op.shape
         if isinstance(shape, GroupedGemmShape):
             slow, mean = self._grouped_times(shape)
-            return OpCost(slow[shape.moe_layer], mean[shape.moe_layer])
+            return OpCost(self._per_mb(slow[shape.moe_layer]), self._per_mb(mean[shape.moe_layer]))
         if isinstance(shape, GroupedMemoryShape):
-            rows = self.rank_rows()[shape.moe_layer]  # [M, EP]
+            rows = self.rank_rows()[shape.moe_layer]  # [C, EP]
             t = np.asarray(self.costs.memory_many(rows.ravel() * shape.bytes_per_row,
                                                   shape.kind), dtype=np.float64)
             t = t.reshape(rows.shape)
-            return OpCost(t.max(axis=-1), t.mean(axis=-1))
+            return OpCost(self._per_mb(t.max(axis=-1)), self._per_mb(t.mean(axis=-1)))
         if isinstance(shape, AllToAllShape):
             t = self._a2a_times(shape.direction, stage)[shape.moe_layer]
             return OpCost(t, t)
@@ -113,8 +116,35 @@ class Pricer:
         self._fixed[key] = float(t)
         return float(t)
 
+    def _draw_classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first micro-batch of each distinct routing draw, class of every micro-batch).
+
+        Micro-batches that use the same draw (``draw_of_micro_batch``; moesim.routing tiles
+        its per-rank arrays by draw) compute the same rows, so routed shapes are priced once
+        per draw and indexed back to the micro-batches; without a map every micro-batch is
+        its own class."""
+        if self._classes is None:
+            draw_of = self.routing.draw_of_micro_batch
+            m = self.routing.tokens.shape[1]
+            if draw_of is None or len(draw_of) != m:
+                self._classes = (np.arange(m), np.arange(m))
+            else:
+                _, first, inverse = np.unique(draw_of, return_index=True, return_inverse=True)
+                self._classes = (first, inverse.reshape(-1))
+        return self._classes
+
+    def _per_mb(self, per_class: np.ndarray) -> np.ndarray:
+        """[M] from [C] values per draw class (a read-only broadcast when there is one)."""
+        first, inverse = self._draw_classes()
+        if first.shape[0] == inverse.shape[0]:
+            return per_class
+        if first.shape[0] == 1:
+            return np.broadcast_to(per_class, inverse.shape)
+        return per_class[inverse]
+
     def slot_rows(self) -> np.ndarray:
-        """[L, M, EP, slots] rows each expert slot's GEMMs multiply on one device.
+        """[L, C, EP, slots] rows each expert slot's GEMMs multiply on one device, per routing
+        draw class (:meth:`_draw_classes`; C = M when every micro-batch has its own draw).
 
         Routing gives the copies each EP rank's slots compute (after capacity, with padding,
         replicas split). With expert tensor parallelism the ETP peers all-gather their
@@ -124,11 +154,16 @@ class Pricer:
         peers' receipts are draws of one distribution; ETP x one draw stands for their sum.
         """
         if self._rows is None:
-            self._rows = self.routing.tokens * self.program.context.etp
+            first, inverse = self._draw_classes()
+            tok = self.routing.tokens
+            if first.shape[0] != inverse.shape[0]:
+                tok = tok[:, first]
+            etp = self.program.context.etp
+            self._rows = tok * etp if etp != 1 else tok
         return self._rows
 
     def rank_rows(self) -> np.ndarray:
-        """[L, M, EP] rows one device's experts compute in each MoE layer and micro-batch."""
+        """[L, C, EP] rows one device's experts compute in each MoE layer and draw class."""
         if self._rank_rows is None:
             self._rank_rows = self.slot_rows().sum(axis=-1)
         return self._rank_rows

@@ -66,6 +66,7 @@ class Simulation:
                     else HostModel(op_s=0.0))
         self.host = host
         self.pricer = Pricer(self.program, self.costs, self.routing, host)
+        self.pricer.trace_args = trace and fidelity == "des"
         self.ops_simulated = 0
         self.stragglers = stragglers if stragglers is not None and stragglers.active else None
         self.straggler_step = straggler_step

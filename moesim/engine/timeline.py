@@ -210,7 +210,7 @@ def _steps(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> list[Step]
         src = pricer.source(op) if op.is_compute else ""
         out.append((op, Step(op.name, op.kind, op.stream, op.is_compute, c.slow, c.mean,
                              host=issue[i], sync=host.syncs_before(op), source=src,
-                             args=op_args(op, src))))
+                             args=op_args(op, src) if pricer.trace_args else None)))
         i += 1
     return [st for _, st in fuse_overlaps(pricer, out)]
 
@@ -221,7 +221,7 @@ def _merged(comp: Step, comm: Step, f: float) -> Step:
     return Step(f"{comp.name}+{comm.name}", comp.kind, "compute", True, slow, comp.mean,
                 exposed=slow - comp.slow, comm_kind=comm.kind, host=comp.host + comm.host,
                 sync=comp.sync or comm.sync, source=comp.source,
-                args=merged_args(comp.args or {}, comm.name, 2))
+                args=None if comp.args is None else merged_args(comp.args, comm.name, 2))
 
 
 def _summed(steps: list[Step], kind: str) -> Step:
@@ -230,7 +230,8 @@ def _summed(steps: list[Step], kind: str) -> Step:
     return Step(first.name, kind, "compute", True, sum(s.slow for s in steps),
                 sum(s.mean for s in steps), host=sum(s.host for s in steps),
                 sync=any(s.sync for s in steps), source=first.source,
-                args=merged_args(first.args or {}, steps[-1].name, len(steps)))
+                args=None if first.args is None else merged_args(first.args, steps[-1].name,
+                                                                 len(steps)))
 
 
 def _plain_compute(item: tuple[Op | None, Step]) -> bool:
@@ -368,7 +369,7 @@ def _overlapped(pricer: Pricer, ops: list[Op], stage: int, chunks: int) -> Step:
     return Step(f"{ops[0].name}+overlap", "experts", "compute", True, total, work_mean,
                 exposed=total - work_slow, comm_kind=ops[0].kind, source=src,
                 args=merged_args(op_args(ops[1], src), ops[-1].name, len(ops))
-                | {"moe_overlap_chunks": chunks})
+                | {"moe_overlap_chunks": chunks} if pricer.trace_args else None)
 
 
 def _fused_backward(chunk: ChunkProgram) -> list[Op]:

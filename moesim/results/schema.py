@@ -114,7 +114,8 @@ class SimulationResult(FrozenSpec):
                                description="every op interval of the step (DES only)")
     cost_sources: dict[str, int] = Field(
         default_factory=dict, description="op prices by the path that gave them: measured, "
-        "derived (from measurements by a documented rule), roofline, network")
+        "derived (from measurements by a documented rule), roofline, network; a routed op "
+        "counts one price per (layer, routing draw, EP rank)")
     compute_time_by_source_s: dict[str, float] = Field(
         default_factory=dict, description="the critical rank class's compute time (mean rank) "
         "by the path that priced it: measured, derived, roofline")
