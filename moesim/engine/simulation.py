@@ -41,7 +41,8 @@ class Simulation:
     ``straggler_step`` from the scenario seed for ``des``.
     ``session``: the caches shared with other simulations (moesim.engine.session; a fresh one
     by default). ``trace=False``: the DES keeps no op intervals (the result's trace is empty
-    and marked incomplete; every number is the same), for callers that only read numbers.
+    and marked incomplete) and the result has no per-layer routing table; every step number
+    is the same. For callers that only read numbers (the planner).
     """
 
     def __init__(self, scenario: ScenarioSpec, *, fidelity: Fidelity = "des",
@@ -96,7 +97,7 @@ class Simulation:
         links = step_link_loads(self.program, self.pricer) if self.fidelity == "des" else []
         return build_result(self.scenario, self.program, self.routing, outcomes,
                             fidelity=self.fidelity, memory=memory,
-                            sources=dict(self.costs.sources), links=links)
+                            sources=dict(self.costs.sources), links=links, detail=self.trace)
 
 
 def program_for(scenario: ScenarioSpec, *, with_actions: bool = True,

@@ -27,8 +27,11 @@ def _r(x: float) -> float:
 
 def build_result(scenario: ScenarioSpec, program: Any, routing: Any, outcomes: list[Any], *,
                  fidelity: str, memory: Any | None, sources: dict[str, int],
-                 links: list[Any] | None = None) -> SimulationResult:
+                 links: list[Any] | None = None, detail: bool = True) -> SimulationResult:
     """The frozen result of one step. The breakdown is that of the critical (busiest) stage.
+
+    ``detail=False`` leaves out the per-layer routing table (``routing.layers``; the step's
+    drop fraction and imbalance stay), for callers that read only the step's numbers.
 
     ``links``: per-link step loads (``moesim.engine.links.LinkLoad``: link, tier,
     capacity_bytes_per_s, bytes); the busiest :data:`LINKS_PER_TIER` of each tier are kept.
@@ -53,7 +56,7 @@ def build_result(scenario: ScenarioSpec, program: Any, routing: Any, outcomes: l
         breakdown=_breakdown(crit, step), memory=_memory(memory, program),
         fits_memory=bool(getattr(memory, "fits", True)) if memory is not None else True,
         most_loaded_rank_class=str(getattr(memory, "most_loaded", "")) if memory else "",
-        routing=_routing(program, routing), trace=_trace(outcomes),
+        routing=_routing(program, routing, detail), trace=_trace(outcomes),
         cost_sources={k: int(v) for k, v in sorted(sources.items())},
         compute_time_by_source_s={k: _r(v) for k, v in sorted(crit.ledger.by_source.items())
                                   if v > 0},
@@ -139,11 +142,15 @@ def _trace(outcomes: list[Any]) -> TraceResult:
     return b.build(sum(o.ledger.ops for o in outcomes))  # the analytic fidelity traces nothing: 0 of its ops
 
 
-def _routing(program: Any, routing: Any) -> RoutingResult:
+def _routing(program: Any, routing: Any, per_layer: bool = True) -> RoutingResult:
     if not program.moe_layers:
         return RoutingResult()
     tok = routing.tokens  # [L, M, EP, slots], what each rank computes (after capacity)
     per_rank = tok.sum(axis=-1)
+    ratio = float((per_rank.max(axis=-1) / np.maximum(per_rank.mean(axis=-1), 1e-30)).mean())
+    if not per_layer:
+        return RoutingResult(drop_fraction=_r(float(routing.dropped_fraction.mean())),
+                             imbalance_max_over_mean=_r(ratio))
     b = routing.bytes_per_token_dispatch
     tr = routing.traffic_tokens
     ep = tr.shape[-1]
@@ -163,7 +170,6 @@ def _routing(program: Any, routing: Any) -> RoutingResult:
         drop_fraction=_r(float(drop[i])), intra_node_bytes_per_rank=_r(max(0.0, float(intra[i]))),
         inter_node_bytes_per_rank=_r(float(inter[i])))
         for i, layer in enumerate(program.moe_layers)]
-    ratio = float((per_rank.max(axis=-1) / np.maximum(per_rank.mean(axis=-1), 1e-30)).mean())
     return RoutingResult(layers=layers, drop_fraction=_r(float(routing.dropped_fraction.mean())),
                          imbalance_max_over_mean=_r(ratio),
                          dispatch_traffic_bytes=[[_r(x) for x in row] for row in tr[0, 0] * b])
