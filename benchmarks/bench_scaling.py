@@ -51,7 +51,10 @@ def layer_split(layers: int) -> list[int]:
 
 def run(sets: list[str], trace: bool) -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(sets), "1" if trace else "0",
-                          str(SCENARIO)], capture_output=True, text=True, check=True)
+                          str(SCENARIO)], capture_output=True, text=True)
+    if out.returncode:
+        lines = (out.stderr or out.stdout).strip().splitlines()
+        raise SystemExit(f"{' '.join(sets)}: exit {out.returncode}: {lines[-1] if lines else ''}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
