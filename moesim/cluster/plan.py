@@ -41,7 +41,8 @@ SWITCH_PORT_LAT_S = 0.6 * US  # InfiniBand HDR switch port latency (MLE-net; NDR
 class ClusterPlan:
     """A built cluster: link table, device-to-domain map and cached device-pair paths.
 
-    Compared and hashed by identity: ``build_cluster`` returns one object per (topology, size).
+    Compared and hashed by identity (its arrays are not hashable); a session keeps one per
+    (topology, size).
     """
 
     topology: TopologySpec
@@ -199,13 +200,9 @@ def _build(topology: TopologySpec, num_devices: int) -> ClusterPlan:
                        torus=torus, dcn=dcn)
 
 
-@functools.lru_cache(maxsize=64)
-def _cached(topology: TopologySpec, num_devices: int) -> ClusterPlan:
-    return _build(topology, num_devices)
-
-
 def build_cluster(topology: TopologySpec, num_devices: int | None = None) -> ClusterPlan:
-    """The cluster of the first ``num_devices`` devices of ``topology`` (all by default); cached."""
+    """The cluster of the first ``num_devices`` devices of ``topology`` (all by default), built
+    anew on each call (the engine keeps one per session: moesim.engine.session)."""
     total = topology.num_devices
     n = total if num_devices is None else int(num_devices)
     if n < 1 or n > total:
@@ -219,7 +216,7 @@ def build_cluster(topology: TopologySpec, num_devices: int | None = None) -> Clu
             f"(dims {list(scale_up.dims)}) on {topology.name!r}", reason="partial_slice")
     if isinstance(scale_up, TorusSpec) and n < scale_up.size:
         n = scale_up.size  # a partial slice still has the whole torus wiring
-    return _cached(topology, n)
+    return _build(topology, n)
 
 
 def torus_coords(dims: tuple[int, ...], chip: int) -> tuple[int, ...]:

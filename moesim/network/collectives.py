@@ -9,7 +9,6 @@ Units: bytes, seconds, bytes/s.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,14 +130,8 @@ def collective_time(cluster: ClusterPlan, op: str, groups: list[list[int]], size
     if fidelity not in FIDELITIES:
         raise SpecError(f"fidelity={fidelity!r} is not known; valid: {', '.join(FIDELITIES)}")
     check_groups(cluster, groups)
-    key = tuple(tuple(int(r) for r in g) for g in groups)
-    return _collective(cluster, op, key, float(size_bytes), algorithm, fidelity)
-
-
-@functools.lru_cache(maxsize=4096)
-def _collective(cluster: ClusterPlan, op: str, groups: tuple[tuple[int, ...], ...], size: float,
-                algorithm: str | None, fidelity: str) -> CollectiveResult:
-    gl = [list(g) for g in groups]
+    gl = [[int(r) for r in g] for g in groups]
+    size = float(size_bytes)
     n = len(gl[0])
     if op == "send":
         times = [send_time(cluster, g[0], g[-1], size) for g in gl]
