@@ -191,7 +191,7 @@ class KernelCostModel:
     def _curve(self, table: CalibrationTable, family: str,
                lookup: GemmLookup) -> RatioCurve | None:
         series = [s for s in table.moe_series if s.dtype == family]
-        return ratio_curve(series, lookup, self._memory_s, family)
+        return ratio_curve(series, lookup, self._memory_many, family)
 
     # --- attention ---------------------------------------------------------------------------
     def attention(self, batch: int, seq_q: int, seq_kv: int, num_heads: int,
@@ -270,8 +270,14 @@ class KernelCostModel:
         return KernelTime(rf.memory_roofline(self.accelerator, bytes_moved), 0.0, bytes_moved,
                           ROOFLINE)
 
-    def _memory_s(self, bytes_moved: float, kind: str) -> float:
-        return self.memory_op(bytes_moved, kind).time_s
+    def _memory_many(self, bytes_moved: np.ndarray, kind: str) -> np.ndarray:
+        """``memory_op(b, kind).time_s`` for every b of an array (the measured curve priced in
+        one call; other paths one size at a time)."""
+        b = np.asarray(bytes_moved, dtype=np.float64)
+        if self._v1 is None and self._memory is not None:
+            return np.where(b > 0, self._memory.grid(np.where(b > 0, b, 1.0)), 0.0)
+        return np.array([self.memory_op(float(x), kind).time_s for x in b.reshape(-1)],
+                        dtype=np.float64).reshape(b.shape)
 
     @property
     def source(self) -> str:
