@@ -142,12 +142,15 @@ def _flows(trace: TraceResult, a: dict[str, np.ndarray], lay: _Layout) -> list[t
     first: dict[tuple[str, int, int], int] = {}
     last: dict[tuple[str, int, int], int] = {}
     send: dict[tuple[str, int, int], int] = {}
-    start, end = a["start_s"], a["start_s"] + a["duration_s"]
+    start, end_s = a["start_s"], a["start_s"] + a["duration_s"]
     rows = np.flatnonzero((a["phase"] >= 0) & (a["micro_batch"] >= 0))
+    end = end_s.tolist()
+    phase_col, mb_col, sends = a["phase"].tolist(), a["micro_batch"].tolist(), is_send.tolist()
+    keys = [(ph, int(chunk)) for ph, chunk in phase_of]
     for i in rows[np.argsort(start[rows], kind="stable")].tolist():
-        ph, chunk = phase_of[a["phase"][i]]
-        key = (ph, int(chunk), int(a["micro_batch"][i]))
-        if is_send[i]:
+        ph, chunk = keys[phase_col[i]]
+        key = (ph, chunk, mb_col[i])
+        if sends[i]:
             send[key] = i
             continue
         first.setdefault(key, i)
@@ -195,24 +198,29 @@ def _pieces(result: SimulationResult, a: dict[str, np.ndarray], lay: _Layout,
     phases = [json.dumps(x) for x in trace.phases]
     streams = [json.dumps(s) for _, s in trace.lanes]
     args = _args_json(trace)
-    col_name, col_kind, col_args = a["name"], a["kind"], a["args"]
-    col_mb, col_phase, col_lane = a["micro_batch"], a["phase"], a["lane"]
+    # plain Python lists: indexing them per event is several times cheaper than numpy's
+    col_name, col_kind, col_args = (a[k].tolist() for k in ("name", "kind", "args"))
+    col_mb, col_phase, col_lane = (a[k].tolist() for k in ("micro_batch", "phase", "lane"))
+    pid, tid, ts, dur = lay.pid.tolist(), lay.tid.tolist(), lay.ts.tolist(), lay.dur.tolist()
     for idx in lay.order:
         for lo in range(0, idx.size, CHUNK_EVENTS):
             part = []
             for i in idx[lo:lo + CHUNK_EVENTS].tolist():
-                extra = []
-                if col_mb[i] >= 0:
-                    extra.append(f'"micro_batch":{col_mb[i]}')
-                if col_phase[i] >= 0:
-                    extra.append(f'"phase":{phases[col_phase[i]]}')
+                mb, phase = col_mb[i], col_phase[i]
                 base = args[col_args[i]]
-                if base == "{" and not extra:
-                    extra.append(f'"stream":{streams[col_lane[i]]}')
-                tail = ("," if base != "{" and extra else "") + ",".join(extra) + "}"
+                if mb >= 0:
+                    extra = (f'"micro_batch":{mb},"phase":{phases[phase]}' if phase >= 0
+                             else f'"micro_batch":{mb}')
+                elif phase >= 0:
+                    extra = f'"phase":{phases[phase]}'
+                elif base == "{":
+                    extra = f'"stream":{streams[col_lane[i]]}'
+                else:
+                    extra = ""
+                tail = ("," if base != "{" and extra else "") + extra + "}"
                 part.append(f'{sep}{{"args":{base}{tail},"cat":{kinds[col_kind[i]]},'
-                            f'"dur":{lay.dur[i]:.3f},"name":{names[col_name[i]]},"ph":"X",'
-                            f'"pid":{lay.pid[i]},"tid":{lay.tid[i]},"ts":{lay.ts[i]:.3f}}}')
+                            f'"dur":{dur[i]:.3f},"name":{names[col_name[i]]},"ph":"X",'
+                            f'"pid":{pid[i]},"tid":{tid[i]},"ts":{ts[i]:.3f}}}')
                 sep = ","
             yield "".join(part)
     for n, (src, dst) in enumerate(flows, start=1):
