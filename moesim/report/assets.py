@@ -10,6 +10,7 @@ different.
 from __future__ import annotations
 
 import html
+import importlib.resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,16 +90,24 @@ def head(title: str, style: str = "") -> str:
 
 def write_plotly_js(out_dir: str | Path) -> Path:
     """``out_dir/plotly.min.js``, written (atomically) only when missing or different."""
-    import plotly.offline
-
     path = Path(out_dir) / PLOTLY_JS
-    js = plotly.offline.get_plotlyjs()
-    data = js.encode("utf-8")
+    data = plotly_js_bytes()
     try:
         same = path.stat().st_size == len(data) and path.read_bytes() == data
     except OSError:
         same = False
     return path if same else write_bytes_atomic(path, data)
+
+
+def plotly_js_bytes() -> bytes:
+    """plotly's bundled plotly.min.js: the file plotly.offline.get_plotlyjs() reads, as
+    bytes (not decoded and encoded again), or get_plotlyjs()'s text where it is elsewhere."""
+    try:
+        return (importlib.resources.files("plotly") / "package_data" / PLOTLY_JS).read_bytes()
+    except OSError:
+        import plotly.offline
+
+        return plotly.offline.get_plotlyjs().encode("utf-8")
 
 
 def write_page(path: str | Path, page: str) -> Path:
