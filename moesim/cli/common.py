@@ -235,6 +235,16 @@ def freeze_at_exit() -> None:
     atexit.register(gc.freeze)
 
 
+def one_blas_thread() -> None:
+    """OpenBLAS on one thread unless the environment says otherwise (read when numpy loads,
+    so only before it is imported): moesim's matrices are small (EP x EP, ranks x links), and
+    an idle OpenBLAS thread spins on another core after every call (0.1 s of CPU in a
+    `moesim run` of the default scenario; the same numbers, one thread computes each
+    element either way). Sweep workers inherit it: they are the parallelism."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 class OneLineGroup(TyperGroup):
     """The root command: Click's usage and option errors as one line (not Typer's box)."""
 
@@ -242,6 +252,7 @@ class OneLineGroup(TyperGroup):
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         if standalone_mode:
             freeze_at_exit()
+        one_blas_thread()
         try:
             with command_gc():
                 rv = super().main(args=args, prog_name=prog_name or "moesim",
