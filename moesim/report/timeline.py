@@ -95,8 +95,10 @@ def timeline_bars(events: TraceResult | list[TraceEventResult],
         if trace.events else np.zeros(0, dtype=np.int64)
     if trace.events <= max_intervals:
         names = trace.names
-        labels = [f"{names[n]} ({d / MS:.3f} ms)" for n, d in zip(a["name"].tolist(),
-                                                                    dur.tolist(), strict=True)]
+        # one label per distinct (op name, duration): a step repeats them per micro-batch
+        keys = list(zip(a["name"].tolist(), dur.tolist(), strict=True))
+        text = {k: f"{names[k[0]]} ({k[1] / MS:.3f} ms)" for k in dict.fromkeys(keys)}
+        labels = list(map(text.__getitem__, keys))
         return TimelineBars(lanes, kinds, start, dur, lane, kind, labels, trace.events, None)
     num_bins = int(np.clip(max_intervals // len(lanes), 1, MAX_BINS_PER_LANE))
     t0, t1 = float(start.min()), float((start + dur).max())
@@ -151,9 +153,8 @@ def _segments(b: TimelineBars, kind_index: int,
     x[1::3] = (b.start_s[sel] + np.maximum(b.duration_s[sel], min_width_s)) / MS
     y[0::3] = b.lane[sel]
     y[1::3] = b.lane[sel]
-    text: list[str] = []
-    for i in sel:
-        text += [b.labels[i], "", ""]  # hover on the start only: half the text in the HTML
+    text = [""] * (3 * sel.size)  # hover on the start only: half the text in the HTML
+    text[0::3] = map(b.labels.__getitem__, sel.tolist())
     return x, y, text
 
 
