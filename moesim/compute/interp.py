@@ -41,7 +41,9 @@ class LogGrid:
                 self.axes[d] = np.array([ax[0], ax[0] + 1.0])
                 values = np.concatenate([values, values], axis=d)
         self.values = values
-        self._lists = [ax.tolist() for ax in self.axes]  # the axes for one-point queries
+        # the axes and values as Python lists, for one-point queries (LogGrid._at)
+        self._lists = [ax.tolist() for ax in self.axes]
+        self._values = values.tolist()
         self.lo = np.array([ax[0] for ax in self.axes])
         self.hi = np.array([ax[-1] for ax in self.axes])
 
@@ -112,15 +114,21 @@ class LogGrid:
             lower.append(i)
             weight.append((xc - ax[i]) / (ax[i + 1] - ax[i]))
         out = 0.0
+        if len(lower) == 1:  # a memory-op curve: the two corners written out
+            i, w1 = lower[0], weight[0]
+            values = self._values
+            out += (1.0 * (1.0 - w1)) * values[i]
+            out += (1.0 * w1) * values[i + 1]
+            return np.exp(np.array(out + excess))
         ndim = len(lower)
         for corner in range(2**ndim):
             w = 1.0
-            index = []
+            cell = self._values
             for d in range(ndim):
                 bit = (corner >> d) & 1
                 w = w * (weight[d] if bit else 1.0 - weight[d])
-                index.append(lower[d] + bit)
-            out += w * float(self.values[tuple(index)])
+                cell = cell[lower[d] + bit]
+            out += w * cell
         return np.exp(np.array(out + excess))
 
     def contains(self, *queries: float) -> bool:
