@@ -139,23 +139,32 @@ def _flows(trace: TraceResult, a: dict[str, np.ndarray], lay: _Layout) -> list[t
     phase_of = [tuple(p.split(":")) for p in trace.phases]
     is_send = np.array([s == "comm_pp" for _, s in trace.lanes], dtype=bool)[a["lane"]]
     rc_of = np.array([trace.lanes[i][0] for i in range(len(trace.lanes))], dtype=object)
-    first: dict[tuple[str, int, int], int] = {}
-    last: dict[tuple[str, int, int], int] = {}
-    send: dict[tuple[str, int, int], int] = {}
-    start, end_s = a["start_s"], a["start_s"] + a["duration_s"]
+    start, end = a["start_s"], a["start_s"] + a["duration_s"]
     rows = np.flatnonzero((a["phase"] >= 0) & (a["micro_batch"] >= 0))
-    end = end_s.tolist()
-    phase_col, mb_col, sends = a["phase"].tolist(), a["micro_batch"].tolist(), is_send.tolist()
-    keys = [(ph, int(chunk)) for ph, chunk in phase_of]
-    for i in rows[np.argsort(start[rows], kind="stable")].tolist():
-        ph, chunk = keys[phase_col[i]]
-        key = (ph, chunk, mb_col[i])
-        if sends[i]:
-            send[key] = i
-            continue
-        first.setdefault(key, i)
-        if key not in last or end[i] >= end[last[key]]:
-            last[key] = i
+    order = rows[np.argsort(start[rows], kind="stable")]  # the rows in start order
+    span = int(a["micro_batch"][order].max()) + 1 if order.size else 1
+    key = a["phase"][order].astype(np.int64) * span + a["micro_batch"][order]
+    sent = is_send[order]
+    # per (phase, chunk, micro-batch), over the rows in start order: the last send; the first
+    # other op; the other op that ends last (of equal ends, the later one)
+    keys, rows_of = key[sent][::-1], order[sent][::-1]
+    u, at = np.unique(keys, return_index=True)
+    send_of = dict(zip(u.tolist(), rows_of[at].tolist(), strict=True))
+    keys, rows_of = key[~sent], order[~sent]
+    u, at = np.unique(keys, return_index=True)
+    first_of = dict(zip(u.tolist(), rows_of[at].tolist(), strict=True))
+    by_end = np.lexsort((np.arange(keys.size), end[rows_of], keys))
+    last_at = by_end[np.r_[keys[by_end][1:] != keys[by_end][:-1], True]] if keys.size else by_end
+    last_of = dict(zip(keys[last_at].tolist(), rows_of[last_at].tolist(), strict=True))
+
+    def named(table: dict[int, int]) -> dict[tuple[str, int, int], int]:
+        out: dict[tuple[str, int, int], int] = {}
+        for k, row in table.items():
+            ph, chunk = phase_of[k // span]
+            out[(ph, int(chunk), k % span)] = row
+        return out
+
+    first, last, send = named(first_of), named(last_of), named(send_of)
     out = []
     for (ph, chunk, mb), dst in sorted(first.items()):
         prev = chunk - 1 if ph == "forward" else chunk + 1
