@@ -6,8 +6,8 @@ report's figures are therefore built as the dicts (``{"data": [...], "layout": {
 that plotly's validation makes of them: the report tests validate every one with plotly
 (:func:`to_figure`) and assert that validation changes nothing. A page writes them with
 :func:`figure_div` through the json module's C encoder: numpy arrays as plotly.js typed
-arrays (base64, as plotly itself sends numpy arrays; so axis ranges are lists), every
-other value as JSON.
+arrays (base64, as plotly itself sends them; the builders give axis ranges, which plotly
+never encodes, as lists), every other value as JSON.
 
 :class:`PageLook` holds what every figure of one page shares (the layout template), read
 once per page.
@@ -32,7 +32,7 @@ Figure = dict[str, Any]
 
 TEMPLATE = "plotly_white"
 
-# plotly.js typed-array dtypes of numpy's (plotly.js "dtype" names)
+# numpy dtype -> plotly.js typed-array dtype
 _TYPED = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4",
           "uint32": "u4", "float32": "f4", "float64": "f8"}
 # integer arrays go as the narrowest of these that holds their values (as plotly sends them)
@@ -100,10 +100,6 @@ def stacked_domains(fractions: list[float], spacing: float) -> list[list[float]]
         start = sum(up[:i]) + i * spacing
         out.append([min(max(start, 0.0), 1.0), min(max(start + h, 0.0), 1.0)])
     return out[::-1]
-
-
-def with_template(fig: Figure, look: PageLook) -> Figure:
-    return {"data": fig["data"], "layout": {"template": look.template, **fig["layout"]}}
 
 
 def to_figure(fig: Figure) -> go.Figure:
