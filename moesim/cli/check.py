@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -100,6 +99,8 @@ def check_out(paths: list[Path]) -> Path:
     if not paths:
         return Path("reports") / "check"
     resolved = sorted(str(shipped.resolve(p, "case").resolve()) for p in paths)
+    import hashlib
+
     digest = hashlib.sha256("\n".join(resolved).encode("utf-8")).hexdigest()[:8]
     first = safe_name(Path(str(paths[0])).stem, default="cases")[:60]
     more = f"+{len(paths) - 1}" if len(paths) > 1 else ""

@@ -7,14 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from moesim import shipped
@@ -45,6 +37,8 @@ from moesim.specs.bounds import MAX_DEVICES, MAX_PRICE_PER_DEVICE_HOUR
 from moesim.units import GIB, eng, parse_count
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from moesim.plan.capacity import CapacityResult
     from moesim.plan.search import PlanResult
     from moesim.specs.goodput import GoodputSpec
@@ -70,6 +64,15 @@ def _goodput(s: ScenarioSpec, path: Path | None, ideal: bool) -> GoodputSpec | N
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
                     TextColumn("ETA"), TimeRemainingColumn(), console=err_console,

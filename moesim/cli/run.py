@@ -4,11 +4,13 @@ scenario runs its request stream, as ``moesim serve`` does)."""
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
+import moesim
 from moesim import shipped
 from moesim.cli.common import (
     EXIT_INFEASIBLE,
@@ -66,7 +68,13 @@ def register(app: typer.Typer) -> None:
 
         A training layout that does not fit in device memory (the verdict `moesim memory`
         gives) still writes its report, then exits with code 3 unless --allow-oom."""
+        # moesim's version (git describe in a checkout: four git processes, ~30 ms of waiting)
+        # is looked up beside the simulation; provenance reads it when the thread is done
+        version = threading.Thread(target=lambda: moesim.__version__, name="moesim-version")
+        version.start()
+        from moesim.compute.tables import TableCache, user_store
         from moesim.engine import Simulation
+        from moesim.engine.session import EngineSession
         from moesim.results.provenance import provenance
         from moesim.specs.loader import load_scenario
 
@@ -80,7 +88,11 @@ def register(app: typer.Typer) -> None:
                 serve_scenario(spec, path, out, as_json)
                 return
             update(description=f"simulating {escape(spec.name[:40])} ({fidelity})")
-            result = Simulation(spec, fidelity=fidelity).run()  # type: ignore[arg-type]
+            # validated calibration tables kept between runs (moesim.compute.tables.TableStore)
+            session = EngineSession(TableCache(user_store()))
+            result = Simulation(spec, fidelity=fidelity,  # type: ignore[arg-type]
+                                session=session).run()
+        version.join()
         prov = provenance(spec, fidelity, scenario_file=scenario or "default", overrides=sets)
         result = result.model_copy(update={"provenance": prov})
         # The scenario's name is text from its file: it names a folder inside reports/ only.

@@ -288,8 +288,23 @@ def load_calibration(path: str | Path) -> CalibrationTable:
     if not p.is_file():
         raise SpecError(f"calibration table not found: {p}; measure one with "
                         "`moesim profile --out PATH`", file=str(p))
+    return calibration_from_bytes(p, p.read_bytes())
+
+
+def calibration_from_bytes(p: Path, raw: bytes) -> CalibrationTable:
+    """The table the file ``p`` holds, given its bytes ``raw`` (see :func:`load_calibration`)."""
+    try:  # a good table in one pass of pydantic's JSON parser (half the time of json.loads)
+        table = CalibrationTable.model_validate_json(raw)
+    except ValidationError:
+        table = _load_checked(p, raw)  # says what is wrong, as one line
+    table._path = str(p)
+    return table
+
+
+def _load_checked(p: Path, raw: bytes) -> CalibrationTable:
+    """The table of ``raw`` read step by step, each problem a SpecError of its own."""
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"not a JSON calibration table: {exc}", file=str(p)) from None
     if not isinstance(data, dict):
@@ -307,7 +322,6 @@ def load_calibration(path: str | Path) -> CalibrationTable:
         where = ".".join(str(x) for x in err["loc"]) or "table"
         msg = err["msg"].removeprefix("Value error, ")
         raise SpecError(f"{where}: {msg}", file=str(p), field=where) from None
-    table._path = str(p)
     return table
 
 

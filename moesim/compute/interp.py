@@ -19,9 +19,13 @@ outside the grid (in proportion to the size above, held below).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 import numpy as np
+
+# Query types answered point by point (LogGrid._at)
+_SCALARS = (int, float, np.integer, np.floating)
 
 
 class LogGrid:
@@ -37,6 +41,9 @@ class LogGrid:
                 self.axes[d] = np.array([ax[0], ax[0] + 1.0])
                 values = np.concatenate([values, values], axis=d)
         self.values = values
+        # the axes and values as Python lists, for one-point queries (LogGrid._at)
+        self._lists = [ax.tolist() for ax in self.axes]
+        self._values = values.tolist()
         self.lo = np.array([ax[0] for ax in self.axes])
         self.hi = np.array([ax[-1] for ax in self.axes])
 
@@ -69,6 +76,8 @@ class LogGrid:
 
     def __call__(self, *queries: np.ndarray | float) -> np.ndarray:
         """Seconds at the query sizes (one array per axis, broadcast together)."""
+        if all(isinstance(x, _SCALARS) for x in queries):
+            return self._at(queries)
         q = np.broadcast_arrays(*[np.log(np.asarray(x, dtype=np.float64)) for x in queries])
         shape = q[0].shape
         flat = [x.reshape(-1) for x in q]
@@ -91,6 +100,36 @@ class LogGrid:
                 index.append(lower[d] + bit)
             out += w * self.values[tuple(index)]
         return np.exp(out + excess).reshape(shape)
+
+    def _at(self, queries: tuple[float, ...]) -> np.ndarray:
+        """:meth:`__call__` at one point (a 0-d array): the same operations in the same
+        order on Python floats (the logs and the exp are numpy's, as for arrays), without
+        numpy's per-call overhead; the engine prices thousands of single shapes."""
+        lower, weight, excess = [], [], 0.0
+        for x, ax in zip(np.log(np.array(queries, dtype=np.float64)).tolist(), self._lists,
+                         strict=True):
+            excess += max(x - ax[-1], 0.0)
+            xc = min(max(x, ax[0]), ax[-1])
+            i = min(max(bisect.bisect_right(ax, xc) - 1, 0), len(ax) - 2)
+            lower.append(i)
+            weight.append((xc - ax[i]) / (ax[i + 1] - ax[i]))
+        out = 0.0
+        if len(lower) == 1:  # a memory-op curve: the two corners written out
+            i, w1 = lower[0], weight[0]
+            values = self._values
+            out += (1.0 * (1.0 - w1)) * values[i]
+            out += (1.0 * w1) * values[i + 1]
+            return np.exp(np.array(out + excess))
+        ndim = len(lower)
+        for corner in range(2**ndim):
+            w = 1.0
+            cell = self._values
+            for d in range(ndim):
+                bit = (corner >> d) & 1
+                w = w * (weight[d] if bit else 1.0 - weight[d])
+                cell = cell[lower[d] + bit]
+            out += w * cell
+        return np.exp(np.array(out + excess))
 
     def contains(self, *queries: float) -> bool:
         """Whether the query lies inside the measured range on every axis."""

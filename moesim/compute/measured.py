@@ -119,41 +119,59 @@ def moe_overhead_bytes(assignments: float, hidden: int, width: int, gate: int,
 
 
 def ratio_curve(series: list[MoESeries], gemm: GemmLookup,
-                memory_s: Callable[[float, str], float], dtype: str) -> RatioCurve | None:
+                memory_s: Callable[[np.ndarray, str], np.ndarray],
+                dtype: str) -> RatioCurve | None:
     """The grouped ratio measured from EP1/TP1 balanced series (see docs/compute.md).
 
     Per point: the whole-FFN time minus the memory-bound ops moesim prices separately
     (:func:`moe_overhead_bytes`, at this model's memory_op) over the sum of the dense GEMMs
     of fc1 (n = gate x inter, k = hidden) and fc2 (n = hidden, k = inter) at the balanced
     tokens of every expert with tokens; the median per octave of rows per active expert.
+
+    ``memory_s(bytes, kind)`` prices an array of memory-op sizes at once (seconds, 0 for no
+    bytes). Every point of every series is priced in one call per lookup; each number is
+    the one a point-by-point loop gives, summed in the same order.
     """
-    rpa, ratio = [], []
-    used = 0
-    for s in series:
-        if s.moe_tp_degree != 1 or s.moe_ep_degree != 1:
-            continue
-        used += 1
-        gate, f, h = (2 if s.gated else 1), s.inter_size, s.hidden_size
-        for tokens, t in zip(s.num_tokens, times_s(s.time_us), strict=True):
-            a = tokens * s.top_k
-            q, hi, lo = balanced_tokens(a, s.num_experts)
-            dense = 0.0
-            for rows, count in ((q + 1, hi), (q, lo)):
-                if rows > 0 and count > 0:
-                    dense += count * float(gemm(rows, gate * f, h) + gemm(rows, h, f))
-            over = sum(memory_s(b, kind) for b, kind in
-                       moe_overhead_bytes(a, h, f, gate, dtype in QUANTIZED))
-            rpa.append(a / min(a, s.num_experts))
-            # The residual is floored at a tenth of the measured time: memory-op estimates
-            # can exceed what a fused kernel spends on them at tiny token counts.
-            ratio.append(max(t - over, 0.1 * t) / dense)
-    if not rpa:
+    used = [s for s in series if s.moe_tp_degree == 1 and s.moe_ep_degree == 1]
+    if not used:
         return None
-    x, y = np.log2(np.array(rpa)), np.array(ratio)
-    bins = np.round(x).astype(int)
+    npts = [len(s.num_tokens) for s in used]
+
+    def per_point(values: list[float]) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=np.float64), npts)
+
+    tokens = np.concatenate([np.asarray(s.num_tokens, dtype=np.int64) for s in used])
+    t = np.concatenate([times_s(s.time_us) for s in used])
+    experts = np.repeat(np.array([s.num_experts for s in used], dtype=np.int64), npts)
+    a = tokens * np.repeat(np.array([s.top_k for s in used], dtype=np.int64), npts)
+    gate = per_point([2 if s.gated else 1 for s in used])
+    f, h = per_point([s.inter_size for s in used]), per_point([s.hidden_size for s in used])
+    q, hi = np.divmod(a, experts)
+    lo = experts - hi
+    dense = np.zeros(a.shape)
+    for rows, count in ((q + 1, hi), (q, lo)):
+        ok = (rows > 0) & (count > 0)
+        r = np.maximum(rows, 1).astype(np.float64)
+        both = gemm(r, gate * f, h) + gemm(r, h, f)
+        dense = np.where(ok, dense + count * both, dense)
+    # the memory-bound ops of moe_overhead_bytes, added in its order
+    af = a.astype(np.float64)
+    routed = af * h * 2.0
+    parts = [(2.0 * routed, "permute"), ((gate + 1) * af * f * 2.0, "elementwise"),
+             (2.0 * routed, "permute")]
+    if dtype in QUANTIZED:
+        parts += [(4.0 * af * h, "cast"), (4.0 * af * f, "cast")]
+    over = np.zeros(a.shape)
+    for moved, kind in parts:
+        over = over + memory_s(moved, kind)
+    rpa = a / np.minimum(a, experts)
+    # The residual is floored at a tenth of the measured time: memory-op estimates can
+    # exceed what a fused kernel spends on them at tiny token counts.
+    y = np.maximum(t - over, 0.1 * t) / dense
+    bins = np.round(np.log2(rpa)).astype(int)
     centres = np.unique(bins)
     med = np.array([np.median(y[bins == b]) for b in centres])
-    return RatioCurve(rows=2.0 ** centres.astype(np.float64), ratio=med, num_series=used,
+    return RatioCurve(rows=2.0 ** centres.astype(np.float64), ratio=med, num_series=len(used),
                       dtype=dtype)
 
 

@@ -191,7 +191,7 @@ class KernelCostModel:
     def _curve(self, table: CalibrationTable, family: str,
                lookup: GemmLookup) -> RatioCurve | None:
         series = [s for s in table.moe_series if s.dtype == family]
-        return ratio_curve(series, lookup, self._memory_s, family)
+        return ratio_curve(series, lookup, self._memory_many, family)
 
     # --- attention ---------------------------------------------------------------------------
     def attention(self, batch: int, seq_q: int, seq_kv: int, num_heads: int,
@@ -270,20 +270,24 @@ class KernelCostModel:
         return KernelTime(rf.memory_roofline(self.accelerator, bytes_moved), 0.0, bytes_moved,
                           ROOFLINE)
 
+    def _memory_many(self, bytes_moved: np.ndarray, kind: str) -> np.ndarray:
+        """``memory_op(b, kind).time_s`` for every b of an array (the measured curve priced in
+        one call; other paths one size at a time)."""
+        b = np.asarray(bytes_moved, dtype=np.float64)
+        if self._v1 is None and self._memory is not None:
+            return np.where(b > 0, self._memory.grid(np.where(b > 0, b, 1.0)), 0.0)
+        return np.array([self.memory_op(float(x), kind).time_s for x in b.reshape(-1)],
+                        dtype=np.float64).reshape(b.shape)
+
     def memory_op_many(self, bytes_moved: np.ndarray, kind: str = "elementwise"
                        ) -> tuple[np.ndarray, str] | None:
-        """(seconds per entry, source) of memory-bound ops of positive ``bytes_moved``
-        [N] in one vectorized pass, the same values as :meth:`memory_op` entry by entry;
-        None where the answer is not one path for all (a v1 table's per-kind curves)."""
+        """(seconds per entry, source) of memory-bound ops of positive ``bytes_moved`` [N]
+        in one pass when one path prices them all (the measured curve, "derived"); None
+        otherwise (a v1 table's per-kind curves, the roofline)."""
         b = np.asarray(bytes_moved, dtype=np.float64)
-        if self._v1 is not None or b.size == 0 or not bool((b > 0).all()):
+        if self._v1 is not None or self._memory is None or b.size == 0 or not bool((b > 0).all()):
             return None
-        if self._memory is not None:
-            return np.asarray(self._memory.grid(b), dtype=np.float64).reshape(b.shape), DERIVED
-        return None
-
-    def _memory_s(self, bytes_moved: float, kind: str) -> float:
-        return self.memory_op(bytes_moved, kind).time_s
+        return self._memory_many(b, kind), DERIVED
 
     @property
     def source(self) -> str:

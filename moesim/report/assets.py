@@ -10,14 +10,19 @@ different.
 from __future__ import annotations
 
 import html
+import importlib.resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import plotly.graph_objects as go
-import plotly.offline
+from moesim.io import write_bytes_atomic, write_text_atomic
 
-from moesim.io import write_text_atomic
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 PLOTLY_JS = "plotly.min.js"
+
+# plotly.js options of every figure: no plotly logo, a fixed size (the layout's)
+FIGURE_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": False}
 
 # Records uncaught script errors on <html data-js-errors=N> so a headless check can read them.
 ERROR_HOOK = ("<script>document.documentElement.dataset.jsErrors='0';"
@@ -86,13 +91,23 @@ def head(title: str, style: str = "") -> str:
 def write_plotly_js(out_dir: str | Path) -> Path:
     """``out_dir/plotly.min.js``, written (atomically) only when missing or different."""
     path = Path(out_dir) / PLOTLY_JS
-    js = plotly.offline.get_plotlyjs()
+    data = plotly_js_bytes()
     try:
-        same = path.stat().st_size == len(js.encode("utf-8")) and path.read_text(
-            encoding="utf-8") == js
+        same = path.stat().st_size == len(data) and path.read_bytes() == data
     except OSError:
         same = False
-    return path if same else write_text_atomic(path, js)
+    return path if same else write_bytes_atomic(path, data)
+
+
+def plotly_js_bytes() -> bytes:
+    """plotly's bundled plotly.min.js: the file plotly.offline.get_plotlyjs() reads, as
+    bytes (not decoded and encoded again), or get_plotlyjs()'s text where it is elsewhere."""
+    try:
+        return (importlib.resources.files("plotly") / "package_data" / PLOTLY_JS).read_bytes()
+    except OSError:
+        import plotly.offline
+
+        return plotly.offline.get_plotlyjs().encode("utf-8")
 
 
 def write_page(path: str | Path, page: str) -> Path:
@@ -105,4 +120,4 @@ def write_page(path: str | Path, page: str) -> Path:
 def figure_div(fig: go.Figure, div_id: str) -> str:
     """A plotly figure as a ``<div>`` for a page that loads plotly.min.js itself."""
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
-                       config={"displaylogo": False, "responsive": False})
+                       config=dict(FIGURE_CONFIG))

@@ -1,19 +1,24 @@
 """Step-level figures: the headline table, the step breakdown and memory per rank class.
 
-Every builder reads a :class:`~moesim.results.schema.SimulationResult` only and returns a
-plotly figure; displayed times are milliseconds and memory GiB (factors from ``moesim.units``).
+Every builder reads a :class:`~moesim.results.schema.SimulationResult` only: ``*_spec``
+returns the figure as plain data (:mod:`moesim.report.plain`, what the report page draws),
+``fig_*`` the same figure as a plotly Figure; displayed times are milliseconds and memory GiB
+(factors from ``moesim.units``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
-
-from moesim.report.style import base_layout, empty_figure, kind_colors
+from moesim.report import plain
+from moesim.report.plain import Figure, axis_title
+from moesim.report.style import FIG_WIDTH_PX, kind_colors
 from moesim.results.schema import SimulationResult
 from moesim.units import GIB, MS
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 
 @dataclass(frozen=True)
@@ -87,16 +92,22 @@ def headline_rows(result: SimulationResult) -> list[HeadlineRow]:
     return rows
 
 
-def fig_headline(result: SimulationResult) -> go.Figure:
+def headline_spec(result: SimulationResult) -> Figure:
     """The headline table (step time, tokens/s, TFLOP/s per device, MFU, headroom, drops)."""
     rows = headline_rows(result)
-    fig = go.Figure(go.Table(
-        columnwidth=[2, 3],
-        header={"values": ["metric", "value"], "align": "left", "font": {"size": 14}},
-        cells={"values": [[r.label for r in rows], [r.display for r in rows]],
-               "align": "left", "font": {"size": 13}, "height": 26},
-    ))
-    return base_layout(fig, f"{result.scenario}: headline", height_px=160 + 28 * (len(rows) + 1))
+    table = {
+        "cells": {"align": "left", "font": {"size": 13}, "height": 26,
+                  "values": [[r.label for r in rows], [r.display for r in rows]]},
+        "columnwidth": [2, 3],
+        "header": {"align": "left", "font": {"size": 14}, "values": ["metric", "value"]},
+        "type": "table"}
+    return {"data": [table], "layout": plain.layout(
+        f"{result.scenario}: headline", 160 + 28 * (len(rows) + 1), width_px=FIG_WIDTH_PX)}
+
+
+def fig_headline(result: SimulationResult) -> go.Figure:
+    """:func:`headline_spec` as a plotly Figure."""
+    return plain.to_figure(headline_spec(result))
 
 
 def breakdown_segments(result: SimulationResult) -> list[tuple[str, float]]:
@@ -133,13 +144,13 @@ def breakdown_colors(labels: list[str]) -> dict[str, str]:
     return out
 
 
-def fig_breakdown(result: SimulationResult) -> go.Figure:
+def breakdown_spec(result: SimulationResult) -> Figure:
     """Where the step goes on the critical rank class: the composition as one bar of 100 %
     (top) and every bucket ranked by its time with ms and % of the step printed (bottom)."""
     title = "step breakdown"
     segments = breakdown_segments(result)
     if not segments:
-        return empty_figure(title, "the result has no step breakdown")
+        return plain.empty(title, "the result has no step breakdown", width_px=FIG_WIDTH_PX)
     colors = breakdown_colors([label for label, _ in segments])
     who = result.most_loaded_rank_class or "critical rank class"
     total = sum(sec for _, sec in segments)
@@ -147,59 +158,70 @@ def fig_breakdown(result: SimulationResult) -> go.Figure:
     # Fixed pixel sizes whatever the bucket count: a 44 px share bar, 90 px for its axis.
     height = 300 + 26 * len(segments)
     plot_px = height - 150  # less the top and bottom margins set below
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=90 / plot_px,
-                        row_heights=[44 / plot_px, 1 - 134 / plot_px])
+    top, bottom = plain.stacked_domains([44 / plot_px, 1 - 134 / plot_px], 90 / plot_px)
+    data = []
     for label, sec in segments:  # compute, comm, waits: contiguous families
         pct = 100.0 * sec / step
-        fig.add_trace(go.Bar(
-            y=["step"], x=[pct], orientation="h", name=label, marker_color=colors[label],
-            text=[f"{label.split(': ')[-1]} {pct:.0f}%"], textposition="inside",
-            insidetextanchor="middle", textangle=0, showlegend=False,
-            hovertemplate=f"{label}: {sec / MS:,.2f} ms ({pct:.1f}%)<extra></extra>"),
-            row=1, col=1)
+        data.append({
+            "hovertemplate": f"{label}: {sec / MS:,.2f} ms ({pct:.1f}%)<extra></extra>",
+            "insidetextanchor": "middle", "marker": {"color": colors[label]}, "name": label,
+            "orientation": "h", "showlegend": False,
+            "text": [f"{label.split(': ')[-1]} {pct:.0f}%"], "textangle": 0,
+            "textposition": "inside", "x": [pct], "y": ["step"], "type": "bar",
+            "xaxis": "x", "yaxis": "y"})
     ranked = sorted(segments, key=lambda ls: -ls[1])
-    fig.add_trace(go.Bar(
-        y=[label for label, _ in ranked], x=[sec / MS for _, sec in ranked], orientation="h",
-        marker_color=[colors[label] for label, _ in ranked], showlegend=False, name="buckets",
-        text=[f"{sec / MS:,.1f} ms · {100.0 * sec / step:.1f}%" for _, sec in ranked],
-        textposition="outside", cliponaxis=False,
-        hovertemplate="%{y}: %{x:,.2f} ms<extra></extra>"), row=2, col=1)
-    fig.update_layout(barmode="stack", uniformtext={"minsize": 10, "mode": "hide"})
-    fig.update_xaxes(title_text="share of the step (%)", row=1, col=1,
-                     range=[0, max(100.0, 100.0 * total / step)])
-    fig.update_yaxes(showticklabels=False, row=1, col=1)
+    data.append({
+        "cliponaxis": False, "hovertemplate": "%{y}: %{x:,.2f} ms<extra></extra>",
+        "marker": {"color": [colors[label] for label, _ in ranked]}, "name": "buckets",
+        "orientation": "h", "showlegend": False,
+        "text": [f"{sec / MS:,.1f} ms · {100.0 * sec / step:.1f}%" for _, sec in ranked],
+        "textposition": "outside", "x": [sec / MS for _, sec in ranked],
+        "y": [label for label, _ in ranked], "type": "bar", "xaxis": "x2", "yaxis": "y2"})
     longest = ranked[0][1] / MS
-    fig.update_xaxes(title_text="time per step (ms)", range=[0, longest * 1.25], row=2, col=1)
-    fig.update_yaxes(title_text="bucket", autorange="reversed", type="category", row=2, col=1)
-    fig = base_layout(fig, f"{title} on {who}: {total / MS:,.2f} ms in buckets, step "
-                      f"{step / MS:,.2f} ms (percentages of the step)", height_px=height)
-    fig.update_layout(margin={"l": 190, "r": 40, "t": 90, "b": 60})
-    return fig
+    lay = plain.layout(
+        f"{title} on {who}: {total / MS:,.2f} ms in buckets, step {step / MS:,.2f} ms "
+        "(percentages of the step)", height, width_px=FIG_WIDTH_PX,
+        margin={"l": 190, "r": 40, "t": 90, "b": 60},
+        xaxis={"anchor": "y", "domain": [0.0, 1.0], "title": {"text": "share of the step (%)"},
+               "range": [0, max(100.0, 100.0 * total / step)]},
+        yaxis={"anchor": "x", "domain": top, "showticklabels": False},
+        xaxis2={"anchor": "y2", "domain": [0.0, 1.0], "title": {"text": "time per step (ms)"},
+                "range": [0, longest * 1.25]},
+        yaxis2={"anchor": "x2", "domain": bottom, "title": {"text": "bucket"},
+                "autorange": "reversed", "type": "category"},
+        uniformtext={"minsize": 10, "mode": "hide"}, barmode="stack")
+    return {"data": data, "layout": lay}
 
 
-def fig_memory(result: SimulationResult) -> go.Figure:
+def fig_breakdown(result: SimulationResult) -> go.Figure:
+    """:func:`breakdown_spec` as a plotly Figure."""
+    return plain.to_figure(breakdown_spec(result))
+
+
+def memory_spec(result: SimulationResult) -> Figure:
     """Peak memory per rank class (GiB) stacked by kind, with each class's HBM capacity."""
     title = "peak memory per device, by rank class"
     if not result.memory:
-        return empty_figure(title, "the result has no memory breakdown")
+        return plain.empty(title, "the result has no memory breakdown", width_px=FIG_WIDTH_PX)
     classes = [m.rank_class for m in result.memory]
     kinds = sorted({k for m in result.memory for k in m.memory.breakdown_bytes})
     colors = kind_colors(kinds)
-    fig = go.Figure()
-    for kind in kinds:
-        fig.add_trace(go.Bar(
-            x=classes, name=kind, marker_color=colors[kind],
-            y=[m.memory.breakdown_bytes.get(kind, 0.0) / GIB for m in result.memory],
-            hovertemplate=f"{kind}: %{{y:.2f}} GiB<extra>%{{x}}</extra>",
-        ))
-    fig.add_trace(go.Scatter(
-        x=classes, y=[m.memory.capacity_bytes / GIB for m in result.memory],
-        name="HBM capacity", mode="lines+markers",
-        line={"color": "black", "dash": "dash", "shape": "hvh"},
-    ))
-    fig.update_layout(barmode="stack")
-    fig.update_xaxes(title_text="rank class", type="category")
-    fig.update_yaxes(title_text="memory per device (GiB)")
+    data = [{"hovertemplate": f"{kind}: %{{y:.2f}} GiB<extra>%{{x}}</extra>",
+             "marker": {"color": colors[kind]}, "name": kind, "x": classes,
+             "y": [m.memory.breakdown_bytes.get(kind, 0.0) / GIB for m in result.memory],
+             "type": "bar"} for kind in kinds]
+    data.append({"line": {"color": "black", "dash": "dash", "shape": "hvh"},
+                 "mode": "lines+markers", "name": "HBM capacity", "x": classes,
+                 "y": [m.memory.capacity_bytes / GIB for m in result.memory],
+                 "type": "scatter"})
     mult = ", ".join(f"{m.rank_class} x{m.multiplicity}" for m in result.memory[:8])
     more = " ..." if len(result.memory) > 8 else ""
-    return base_layout(fig, f"{title} ({mult}{more})", height_px=480)
+    return {"data": data, "layout": plain.layout(
+        f"{title} ({mult}{more})", 480, width_px=FIG_WIDTH_PX, barmode="stack",
+        xaxis=axis_title("rank class", type="category"),
+        yaxis=axis_title("memory per device (GiB)"))}
+
+
+def fig_memory(result: SimulationResult) -> go.Figure:
+    """:func:`memory_spec` as a plotly Figure."""
+    return plain.to_figure(memory_spec(result))

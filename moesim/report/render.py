@@ -11,40 +11,43 @@ import html
 import io
 from collections.abc import Callable
 from pathlib import Path
-
-import plotly.graph_objects as go
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from moesim.io import write_text_atomic
-from moesim.report.assets import PAGE_STYLE, PLOTLY_JS, figure_div, head, write_plotly_js
+from moesim.report import plain
+from moesim.report.assets import FIGURE_CONFIG, PAGE_STYLE, PLOTLY_JS, head, write_plotly_js
 from moesim.report.figures_moe import (
-    fig_dispatch_traffic,
-    fig_expert_load,
-    fig_links,
-    fig_tokens_per_rank,
+    dispatch_traffic_spec,
+    expert_load_spec,
+    links_spec,
+    tokens_per_rank_spec,
 )
 from moesim.report.figures_step import (
     breakdown_segments,
-    fig_breakdown,
-    fig_headline,
-    fig_memory,
+    breakdown_spec,
     headline_rows,
+    headline_spec,
+    memory_spec,
 )
-from moesim.report.timeline import fig_timeline, trace_claim
+from moesim.report.plain import Figure, PageLook
+from moesim.report.timeline import timeline_spec, trace_claim
 from moesim.report.trace import write_trace_file
 from moesim.results.schema import SimulationResult
 
-# (div id suffix, section heading, builder) in report order.
-FIGURES: list[tuple[str, str, Callable[[SimulationResult], go.Figure]]] = [
-    ("headline", "Headline", fig_headline),
-    ("breakdown", "Step breakdown", fig_breakdown),
-    ("timeline", "Timeline", fig_timeline),
-    ("memory", "Memory", fig_memory),
-    ("expert-load", "Expert load", fig_expert_load),
-    ("tokens-per-rank", "Tokens per EP rank", fig_tokens_per_rank),
-    ("dispatch", "Dispatch traffic", fig_dispatch_traffic),
-    ("links", "Link utilization", fig_links),
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# (div id suffix, section heading, builder of the figure's plain data) in report order; the
+# fig_* functions of moesim.report give the same figures as plotly Figures.
+FIGURES: list[tuple[str, str, Callable[[SimulationResult], Figure]]] = [
+    ("headline", "Headline", headline_spec),
+    ("breakdown", "Step breakdown", breakdown_spec),
+    ("timeline", "Timeline", timeline_spec),
+    ("memory", "Memory", memory_spec),
+    ("expert-load", "Expert load", expert_load_spec),
+    ("tokens-per-rank", "Tokens per EP rank", tokens_per_rank_spec),
+    ("dispatch", "Dispatch traffic", dispatch_traffic_spec),
+    ("links", "Link utilization", links_spec),
 ]
 
 FILE_NAMES = {"result": "result.json", "summary": "summary.csv",
@@ -55,13 +58,15 @@ def figure_div_ids() -> list[str]:
     return [f"fig-{key}" for key, _, _ in FIGURES]
 
 
-def render_html(result: SimulationResult) -> str:
+def render_html(result: SimulationResult, look: PageLook | None = None) -> str:
     """The whole report as one HTML page; it loads plotly.min.js from its own folder (no
-    network), which :func:`write_report` writes beside it."""
+    network), which :func:`write_report` writes beside it. ``look``: the figures' template
+    (read from plotly when not given)."""
+    look = look or PageLook.load()
     title = f"moesim report: {result.scenario}"
     parts = [head(title, PAGE_STYLE), f"<h1>{html.escape(title)}</h1>", _notes_html(result)]
     for key, heading, builder in FIGURES:
-        div = figure_div(builder(result), f"fig-{key}")
+        div = plain.figure_div(builder(result), f"fig-{key}", look, FIGURE_CONFIG)
         parts.append(f"<section><h2>{html.escape(heading)}</h2>{div}</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -109,6 +114,8 @@ def summary_csv(result: SimulationResult) -> str:
 
 def print_summary(result: SimulationResult, console: Console) -> None:
     """Print the headline table of ``result`` to a rich ``console``."""
+    from rich.table import Table
+
     table = Table(title=f"{result.scenario} ({result.fidelity})")
     table.add_column("metric")
     table.add_column("value", justify="right")

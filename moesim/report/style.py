@@ -1,10 +1,17 @@
-"""Shared look of the report figures: colours per op kind, empty-figure placeholder, layout."""
+"""Shared look of the report figures: colours per op kind, empty-figure placeholder, layout.
+
+``base_layout`` and ``empty_figure`` work on plotly Figures (plan, check and serving pages);
+the run report builds plain figure data with the same look (:mod:`moesim.report.plain`).
+"""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
-import plotly.io as pio
+from typing import TYPE_CHECKING
+
 from plotly.colors import qualitative
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 # Enough distinct colours for every op kind a step has (compute kinds + comm kinds + waits);
 # assigned in sorted-name order so the same kind has the same colour in every figure.
@@ -20,6 +27,8 @@ def kind_colors(kinds: list[str] | set[str]) -> dict[str, str]:
 
 def base_layout(fig: go.Figure, title: str, height_px: int = 450) -> go.Figure:
     """Apply the common title, size and template to ``fig`` (returned for chaining)."""
+    import plotly.io as pio
+
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left"},
         # the registry's built Template object: naming it ("plotly_white") builds it anew
@@ -35,6 +44,8 @@ def base_layout(fig: go.Figure, title: str, height_px: int = 450) -> go.Figure:
 
 def empty_figure(title: str, message: str) -> go.Figure:
     """A drawn figure that says why there is no data (the report always has every figure)."""
+    import plotly.graph_objects as go
+
     fig = go.Figure()
     fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper",
                        showarrow=False, font={"size": 16})

@@ -10,14 +10,19 @@ holds (every op unless the engine's trace cap cut it short).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import plotly.graph_objects as go
 
-from moesim.report.style import FIG_WIDTH_PX, base_layout, empty_figure, kind_colors
+from moesim.report import plain
+from moesim.report.plain import Figure, axis_title
+from moesim.report.style import FIG_WIDTH_PX, kind_colors
 from moesim.results.schema import SimulationResult, TraceEventResult, TraceResult
 from moesim.results.trace import trace_from_events
 from moesim.units import MS
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 # Streams of one rank, top to bottom; unknown streams follow in name order.
 STREAM_ORDER = ("compute", "comm", "comm_tp", "comm_ep", "comm_pp", "comm_dp")
@@ -90,8 +95,10 @@ def timeline_bars(events: TraceResult | list[TraceEventResult],
         if trace.events else np.zeros(0, dtype=np.int64)
     if trace.events <= max_intervals:
         names = trace.names
-        labels = [f"{names[n]} ({d / MS:.3f} ms)" for n, d in zip(a["name"].tolist(),
-                                                                    dur.tolist(), strict=True)]
+        # one label per distinct (op name, duration): a step repeats them per micro-batch
+        keys = list(zip(a["name"].tolist(), dur.tolist(), strict=True))
+        text = {k: f"{names[k[0]]} ({k[1] / MS:.3f} ms)" for k in dict.fromkeys(keys)}
+        labels = list(map(text.__getitem__, keys))
         return TimelineBars(lanes, kinds, start, dur, lane, kind, labels, trace.events, None)
     num_bins = int(np.clip(max_intervals // len(lanes), 1, MAX_BINS_PER_LANE))
     t0, t1 = float(start.min()), float((start + dur).max())
@@ -146,9 +153,8 @@ def _segments(b: TimelineBars, kind_index: int,
     x[1::3] = (b.start_s[sel] + np.maximum(b.duration_s[sel], min_width_s)) / MS
     y[0::3] = b.lane[sel]
     y[1::3] = b.lane[sel]
-    text: list[str] = []
-    for i in sel:
-        text += [b.labels[i], "", ""]  # hover on the start only: half the text in the HTML
+    text = [""] * (3 * sel.size)  # hover on the start only: half the text in the HTML
+    text[0::3] = map(b.labels.__getitem__, sel.tolist())
     return x, y, text
 
 
@@ -160,36 +166,43 @@ def trace_claim(trace: TraceResult) -> str:
             f"to {trace.end_s / MS:,.0f} ms")
 
 
-def fig_timeline(result: SimulationResult,
-                 max_intervals: int = MAX_TIMELINE_INTERVALS) -> go.Figure:
+def timeline_spec(result: SimulationResult,
+                  max_intervals: int = MAX_TIMELINE_INTERVALS) -> Figure:
     """Gantt of every stream of every rank class over one step (x in ms)."""
     title = "timeline of one step per rank class and stream"
     if not result.trace:
-        return empty_figure(title, "the result has no trace (run with the DES fidelity)")
+        return plain.empty(title, "the result has no trace (run with the DES fidelity)",
+                           width_px=FIG_WIDTH_PX)
     b = timeline_bars(result.trace, max_intervals)
     colors = kind_colors(b.kinds)
     span_s = float((b.start_s + b.duration_s).max() - b.start_s.min())
-    fig = go.Figure()
+    data = []
     for k, kind in enumerate(b.kinds):
         x, y, text = _segments(b, k, span_s / FIG_WIDTH_PX)
         if x.size == 0:
             continue
-        fig.add_trace(go.Scatter(
-            # a numpy string array: plotly keeps it as is (a list is validated per element,
-            # most of the report's time on a long trace)
-            x=x, y=y, mode="lines", name=kind, hovertext=np.asarray(text, dtype=str),
-            hoverinfo="text",
-            line={"color": colors[kind], "width": LANE_HEIGHT_PX - 6},
-        ))
-    fig.update_xaxes(title_text="time in step (ms)")
-    fig.update_yaxes(title_text="rank class / stream",
-                     tickvals=list(range(len(b.lanes))),
-                     ticktext=[f"{c} {st}" for c, st in b.lanes],
-                     range=[len(b.lanes) - 0.5, -0.5])
+        data.append({"hoverinfo": "text", "hovertext": text,
+                     "line": {"color": colors[kind], "width": LANE_HEIGHT_PX - 6},
+                     "mode": "lines", "name": kind, "x": x, "y": y, "type": "scatter"})
     held = trace_claim(result.trace)
     if b.bin_s is not None:
         title += (f" (binned: {b.total:,} intervals in {b.bin_s / MS:.2f} ms bins, each bar "
                   f"the busiest kind; {b.shown:,} bars; {held})")
     else:
         title += f" ({b.total:,} intervals; {held})"
-    return base_layout(fig, title, height_px=160 + LANE_HEIGHT_PX * len(b.lanes))
+    return {"data": data, "layout": plain.layout(
+        title, 160 + LANE_HEIGHT_PX * len(b.lanes), width_px=FIG_WIDTH_PX,
+        xaxis=axis_title("time in step (ms)"),
+        yaxis=axis_title("rank class / stream", tickvals=list(range(len(b.lanes))),
+                         ticktext=[f"{c} {st}" for c, st in b.lanes],
+                         range=[len(b.lanes) - 0.5, -0.5]))}
+
+
+def fig_timeline(result: SimulationResult,
+                 max_intervals: int = MAX_TIMELINE_INTERVALS) -> go.Figure:
+    """:func:`timeline_spec` as a plotly Figure (the hover text as a numpy string array:
+    plotly validates a list element by element, most of the time on a long trace)."""
+    spec = timeline_spec(result, max_intervals)
+    for trace in spec["data"]:
+        trace["hovertext"] = np.asarray(trace["hovertext"], dtype=str)
+    return plain.to_figure(spec)

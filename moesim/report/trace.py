@@ -139,20 +139,32 @@ def _flows(trace: TraceResult, a: dict[str, np.ndarray], lay: _Layout) -> list[t
     phase_of = [tuple(p.split(":")) for p in trace.phases]
     is_send = np.array([s == "comm_pp" for _, s in trace.lanes], dtype=bool)[a["lane"]]
     rc_of = np.array([trace.lanes[i][0] for i in range(len(trace.lanes))], dtype=object)
-    first: dict[tuple[str, int, int], int] = {}
-    last: dict[tuple[str, int, int], int] = {}
-    send: dict[tuple[str, int, int], int] = {}
     start, end = a["start_s"], a["start_s"] + a["duration_s"]
     rows = np.flatnonzero((a["phase"] >= 0) & (a["micro_batch"] >= 0))
-    for i in rows[np.argsort(start[rows], kind="stable")].tolist():
-        ph, chunk = phase_of[a["phase"][i]]
-        key = (ph, int(chunk), int(a["micro_batch"][i]))
-        if is_send[i]:
-            send[key] = i
-            continue
-        first.setdefault(key, i)
-        if key not in last or end[i] >= end[last[key]]:
-            last[key] = i
+    order = rows[np.argsort(start[rows], kind="stable")]  # the rows in start order
+    span = int(a["micro_batch"][order].max()) + 1 if order.size else 1
+    key = a["phase"][order].astype(np.int64) * span + a["micro_batch"][order]
+    sent = is_send[order]
+    # per (phase, chunk, micro-batch), over the rows in start order: the last send; the first
+    # other op; the other op that ends last (of equal ends, the later one)
+    keys, rows_of = key[sent][::-1], order[sent][::-1]
+    u, at = np.unique(keys, return_index=True)
+    send_of = dict(zip(u.tolist(), rows_of[at].tolist(), strict=True))
+    keys, rows_of = key[~sent], order[~sent]
+    u, at = np.unique(keys, return_index=True)
+    first_of = dict(zip(u.tolist(), rows_of[at].tolist(), strict=True))
+    by_end = np.lexsort((np.arange(keys.size), end[rows_of], keys))
+    last_at = by_end[np.r_[keys[by_end][1:] != keys[by_end][:-1], True]] if keys.size else by_end
+    last_of = dict(zip(keys[last_at].tolist(), rows_of[last_at].tolist(), strict=True))
+
+    def named(table: dict[int, int]) -> dict[tuple[str, int, int], int]:
+        out: dict[tuple[str, int, int], int] = {}
+        for k, row in table.items():
+            ph, chunk = phase_of[k // span]
+            out[(ph, int(chunk), k % span)] = row
+        return out
+
+    first, last, send = named(first_of), named(last_of), named(send_of)
     out = []
     for (ph, chunk, mb), dst in sorted(first.items()):
         prev = chunk - 1 if ph == "forward" else chunk + 1
@@ -195,24 +207,29 @@ def _pieces(result: SimulationResult, a: dict[str, np.ndarray], lay: _Layout,
     phases = [json.dumps(x) for x in trace.phases]
     streams = [json.dumps(s) for _, s in trace.lanes]
     args = _args_json(trace)
-    col_name, col_kind, col_args = a["name"], a["kind"], a["args"]
-    col_mb, col_phase, col_lane = a["micro_batch"], a["phase"], a["lane"]
+    # plain Python lists: indexing them per event is several times cheaper than numpy's
+    col_name, col_kind, col_args = (a[k].tolist() for k in ("name", "kind", "args"))
+    col_mb, col_phase, col_lane = (a[k].tolist() for k in ("micro_batch", "phase", "lane"))
+    pid, tid, ts, dur = lay.pid.tolist(), lay.tid.tolist(), lay.ts.tolist(), lay.dur.tolist()
     for idx in lay.order:
         for lo in range(0, idx.size, CHUNK_EVENTS):
             part = []
             for i in idx[lo:lo + CHUNK_EVENTS].tolist():
-                extra = []
-                if col_mb[i] >= 0:
-                    extra.append(f'"micro_batch":{col_mb[i]}')
-                if col_phase[i] >= 0:
-                    extra.append(f'"phase":{phases[col_phase[i]]}')
+                mb, phase = col_mb[i], col_phase[i]
                 base = args[col_args[i]]
-                if base == "{" and not extra:
-                    extra.append(f'"stream":{streams[col_lane[i]]}')
-                tail = ("," if base != "{" and extra else "") + ",".join(extra) + "}"
+                if mb >= 0:
+                    extra = (f'"micro_batch":{mb},"phase":{phases[phase]}' if phase >= 0
+                             else f'"micro_batch":{mb}')
+                elif phase >= 0:
+                    extra = f'"phase":{phases[phase]}'
+                elif base == "{":
+                    extra = f'"stream":{streams[col_lane[i]]}'
+                else:
+                    extra = ""
+                tail = ("," if base != "{" and extra else "") + extra + "}"
                 part.append(f'{sep}{{"args":{base}{tail},"cat":{kinds[col_kind[i]]},'
-                            f'"dur":{lay.dur[i]:.3f},"name":{names[col_name[i]]},"ph":"X",'
-                            f'"pid":{lay.pid[i]},"tid":{lay.tid[i]},"ts":{lay.ts[i]:.3f}}}')
+                            f'"dur":{dur[i]:.3f},"name":{names[col_name[i]]},"ph":"X",'
+                            f'"pid":{pid[i]},"tid":{tid[i]},"ts":{ts[i]:.3f}}}')
                 sep = ","
             yield "".join(part)
     for n, (src, dst) in enumerate(flows, start=1):

@@ -153,17 +153,20 @@ class TraceBuilder:
             return
         rc, stream, name, kind, start, dur, args, mb, label = zip(*records, strict=True)
         r, t = self._rows, self._tables
-        lanes, names, kinds, phases = t["lane"], t["name"], t["kind"], t["phase"]
-        r["lane"] += [lanes.setdefault(k, len(lanes)) for k in zip(rc, stream, strict=True)]
-        r["name"] += [names.setdefault(k, len(names)) for k in name]
-        r["kind"] += [kinds.setdefault(k, len(kinds)) for k in kind]
+        r["lane"] += _intern(t["lane"], list(zip(rc, stream, strict=True)))
+        r["name"] += _intern(t["name"], name)
+        r["kind"] += _intern(t["kind"], kind)
         by_id = {id(a): a for a in args}
         index = {k: self._args_index(a) for k, a in by_id.items()}
-        r["args"] += [index[id(a)] for a in args]
+        r["args"] += map(index.__getitem__, map(id, args))
         r["micro_batch"] += mb
-        text = {lab: f"{lab[0]}:{lab[1]}" for lab in set(label) if lab is not None}
-        r["phase"] += [-1 if lab is None else phases.setdefault(text[lab], len(phases))
-                       for lab in label]
+        # (phase, chunk) -> its table index, labels in first-seen order
+        phases = t["phase"]
+        code: dict[Any, int] = {None: -1}
+        for lab in dict.fromkeys(label):
+            if lab is not None:
+                code[lab] = phases.setdefault(f"{lab[0]}:{lab[1]}", len(phases))
+        r["phase"] += map(code.__getitem__, label)
         r["start_s"] += start
         r["duration_s"] += dur
 
@@ -177,6 +180,15 @@ class TraceBuilder:
             arg_sets=self._arg_sets,
             columns={k: encode_column(np.asarray(v), COLUMNS[k]) for k, v in self._rows.items()}
             if n else {})
+
+
+def _intern(table: dict[Any, int], keys: Iterable[Any] | tuple[Any, ...]) -> list[int]:
+    """The index of each key in ``table``, new keys appended in first-seen order (as
+    ``table.setdefault(k, len(table))`` one key at a time gives them)."""
+    for k in dict.fromkeys(keys):
+        if k not in table:
+            table[k] = len(table)
+    return list(map(table.__getitem__, keys))
 
 
 def trace_from_events(events: Iterable[TraceEventResult | dict[str, Any]]) -> TraceResult:

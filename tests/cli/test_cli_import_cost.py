@@ -33,6 +33,20 @@ def test_importing_the_cli_imports_no_heavy_module() -> None:
     assert _imported_by("import moesim.cli.main") == []
 
 
+def test_help_imports_no_spec_class_and_no_heavy_module() -> None:
+    """`moesim --help` builds every subcommand's options: no engine, no pydantic specs
+    (moesim.specs.bounds, plain numbers, is all it reads of moesim.specs)."""
+    help_ = ("from moesim.cli.main import app\ntry:\n    app(['--help'])\n"
+             "except SystemExit:\n    pass\nimport sys; sys.stdout.flush()")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    code = (f"{help_}\nimport json; print(json.dumps(sorted(m for m in sys.modules if "
+            f"m.startswith({(*HEAVY, 'pydantic', 'moesim.specs.')!r}))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["moesim.specs.bounds"]
+
+
 def test_the_constants_match_their_packages() -> None:
     """The packages re-export moesim.constants' names (one definition each)."""
     import moesim.constants as c
