@@ -72,9 +72,7 @@ def register(app: typer.Typer) -> None:
         # is looked up beside the simulation; provenance reads it when the thread is done
         version = threading.Thread(target=lambda: moesim.__version__, name="moesim-version")
         version.start()
-        from moesim.compute.tables import TableCache, user_store
         from moesim.engine import Simulation
-        from moesim.engine.session import EngineSession
         from moesim.results.provenance import provenance
         from moesim.specs.loader import load_scenario
 
@@ -88,10 +86,7 @@ def register(app: typer.Typer) -> None:
                 serve_scenario(spec, path, out, as_json)
                 return
             update(description=f"simulating {escape(spec.name[:40])} ({fidelity})")
-            # validated calibration tables kept between runs (moesim.compute.tables.TableStore)
-            session = EngineSession(TableCache(user_store()))
-            result = Simulation(spec, fidelity=fidelity,  # type: ignore[arg-type]
-                                session=session).run()
+            result = Simulation(spec, fidelity=fidelity).run()  # type: ignore[arg-type]
         version.join()
         prov = provenance(spec, fidelity, scenario_file=scenario or "default", overrides=sets)
         result = result.model_copy(update={"provenance": prov})
