@@ -140,7 +140,13 @@ class MoEModelSpec(FrozenSpec):
         return self.num_experts > 0
 
     def is_moe_layer(self, index: int) -> bool:
-        """Whether layer ``index`` (0-based) has routed experts."""
+        """Whether layer ``index`` (0-based) has routed experts (an MTP module's layer, past
+        the last, follows the same rule)."""
+        if index < self.num_layers:
+            return index in self.moe_layer_set
+        return self._moe_by_rule(index)
+
+    def _moe_by_rule(self, index: int) -> bool:
         if not self.is_moe or index < self.num_dense_layers:
             return False
         return (index - self.num_dense_layers) % self.moe_layer_frequency == (
@@ -149,7 +155,7 @@ class MoEModelSpec(FrozenSpec):
     @functools.cached_property
     def moe_layer_indices(self) -> tuple[int, ...]:
         # Cached: the engine, routing and memory ask for it thousands of times per point.
-        return tuple(i for i in range(self.num_layers) if self.is_moe_layer(i))
+        return tuple(i for i in range(self.num_layers) if self._moe_by_rule(i))
 
     @functools.cached_property
     def moe_layer_set(self) -> frozenset[int]:
