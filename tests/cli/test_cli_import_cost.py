@@ -19,11 +19,12 @@ HEAVY = ("moesim.engine", "moesim.plan", "moesim.report", "moesim.compute", "moe
          "moesim.cluster", "moesim.routing", "moesim.memory", "plotly", "networkx")
 
 
-def _imported_by(statement: str) -> list[str]:
+def _imported_by(statement: str, prefixes: tuple[str, ...] = HEAVY) -> list[str]:
+    """The modules of ``prefixes`` a fresh interpreter holds after running ``statement``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    code = (f"{statement}; import json, sys; print(json.dumps(sorted(m for m in sys.modules "
-            f"if m.startswith({HEAVY!r}))))")
+    code = (f"{statement}\nimport json, sys; sys.stdout.flush(); print(json.dumps(sorted("
+            f"m for m in sys.modules if m.startswith({prefixes!r}))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, env=env, timeout=120, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -36,15 +37,8 @@ def test_importing_the_cli_imports_no_heavy_module() -> None:
 def test_help_imports_no_spec_class_and_no_heavy_module() -> None:
     """`moesim --help` builds every subcommand's options: no engine, no pydantic specs
     (moesim.specs.bounds, plain numbers, is all it reads of moesim.specs)."""
-    help_ = ("from moesim.cli.main import app\ntry:\n    app(['--help'])\n"
-             "except SystemExit:\n    pass\nimport sys; sys.stdout.flush()")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    code = (f"{help_}\nimport json; print(json.dumps(sorted(m for m in sys.modules if "
-            f"m.startswith({(*HEAVY, 'pydantic', 'moesim.specs.')!r}))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, env=env, timeout=120, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["moesim.specs.bounds"]
+    help_ = "from moesim.cli.main import app\ntry:\n    app(['--help'])\nexcept SystemExit:\n    pass"
+    assert _imported_by(help_, (*HEAVY, "pydantic", "moesim.specs.")) == ["moesim.specs.bounds"]
 
 
 def test_the_constants_match_their_packages() -> None:
