@@ -44,6 +44,8 @@ NOT_RUN = {
         "tests/validation/test_check_suite.py runs the same check",
     "python benchmarks/fuzz_specs.py --inputs 10000 --jobs 2 --seed 0": "a 30-minute fuzz "
         "run; tests/properties/test_cli_fuzz.py runs 60 inputs of it",
+    "python benchmarks/fuzz_specs.py --inputs 1500 --jobs 1 --seed 7": "an 11-minute fuzz "
+        "run; tests/properties/test_cli_fuzz.py runs 60 inputs of it",
     "moesim calibrate import-aiconfigurator --system h100_sxm": "needs aiconfigurator-core "
         "(the `aiconfigurator` extra), which CI does not install; tests/unit/compute runs the "
         "converter on a table it writes",
