@@ -23,7 +23,9 @@ class RoutingView:
     ``tokens`` [L, M, EP, slots]: token copies each physical expert slot of each EP rank
     computes, after capacity (dropped copies do no expert work; padding copies do) and split
     over replicas; ``traffic_tokens`` [L, D, EP, EP]: copies sent i -> j; ``expert_tokens``
-    [L, M, E]: copies routed to each logical expert before capacity (for reports)."""
+    [L, M, E]: copies routed to each logical expert before capacity (for reports).
+    Micro-batches with the same ``draw_of_micro_batch`` have the same per-rank rows (the
+    engine prices routed shapes once per draw and relies on it)."""
 
     tokens: np.ndarray
     traffic_tokens: np.ndarray
