@@ -25,7 +25,7 @@ _EXPORTS = {
     "load_scenario": "moesim.api", "load_model": "moesim.api", "simulate": "moesim.api",
     "write_report": "moesim.api",
     "import_model": "moesim.specs.hf", "ImportedModel": "moesim.specs.hf",
-    "Simulation": "moesim.engine",
+    "Simulation": "moesim.engine", "EngineSession": "moesim.engine.session",
     "SimulationResult": "moesim.results.schema", "PlanResult": "moesim.plan.search",
     "Candidate": "moesim.plan.search", "ScenarioSpec": "moesim.specs.scenario",
     "MoEModelSpec": "moesim.specs.model", "TopologySpec": "moesim.specs.hardware",

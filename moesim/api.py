@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from moesim.engine import Simulation
+from moesim.engine.session import EngineSession
 from moesim.plan.search import plan
 from moesim.report import write_report as _write_report
 from moesim.results.provenance import provenance
@@ -50,16 +51,19 @@ def load_model(path: str | Path) -> MoEModelSpec:
 
 
 def simulate(scenario: ScenarioSpec | str | Path, *, fidelity: Fidelity = "des",
-             sets: Sets | None = None) -> SimulationResult:
+             sets: Sets | None = None, session: EngineSession | None = None) -> SimulationResult:
     """Simulate one training step: step time, tokens/s, TFLOP/s per device, MFU, the
     breakdown, memory per rank class, routing and link use.
 
     ``scenario`` is a loaded spec or a YAML path; ``sets`` override fields of either, as
     in :func:`load_scenario`. ``fidelity`` "des" runs the event simulation, "analytic" the
     closed form (about 100x faster, for sweeps). ``result.to_dataframe()`` gives one row;
-    ``result.provenance`` records the resolved scenario, moesim's version and the table."""
+    ``result.provenance`` records the resolved scenario, moesim's version and the table.
+    ``session``: a :class:`moesim.engine.session.EngineSession` that several calls share
+    (programs, kernel models and prices reused across a notebook's what-ifs; a fresh one per
+    call by default)."""
     spec = scenario_with_sets(scenario, sets)
-    result = Simulation(spec, fidelity=fidelity).run()
+    result = Simulation(spec, fidelity=fidelity, session=session).run()
     given = "" if isinstance(scenario, ScenarioSpec) else str(scenario)
     return result.model_copy(update={"provenance": provenance(
         spec, fidelity, scenario_file=given, overrides=set_strings(sets))})
