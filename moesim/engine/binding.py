@@ -126,7 +126,6 @@ class ScenarioCostProvider:
         """Seconds of ``key``, priced once per session (equal inputs, equal price)."""
         hit = self.session.price(key, price)
         self.sources[hit[1]] += 1
-        self.last_source = hit[1]
         return hit[0]
 
     def source_of(self, shape: object) -> str:
@@ -187,7 +186,6 @@ class ScenarioCostProvider:
             times = np.zeros(uniq.shape)
             times[pos] = many[0] * self.scale
             self.sources[many[1]] += int(pos.sum())
-            self.last_source = many[1]
         else:
             times = np.array([self.memory(MemoryShape(float(b), kind)) if b > 0 else 0.0
                               for b in uniq])

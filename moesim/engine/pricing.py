@@ -41,7 +41,7 @@ class Pricer:
     """Durations of a program's ops for one stage (seconds)."""
 
     def __init__(self, program: StepProgram, costs: CostProvider, routing: RoutingView,
-                 host: HostModel | None = None) -> None:
+                 host: HostModel | None = None, *, trace_args: bool = True) -> None:
         self.program = program
         self.costs = costs
         self.routing = routing
@@ -51,7 +51,7 @@ class Pricer:
         self.num_sms: int | None = getattr(costs, "num_sms", None)
         self.deepep = program.context.parallelism.all_to_all.kind == "deepep"
         # Whether steps carry what the trace says of them (off when nothing is traced).
-        self.trace_args = True
+        self.trace_args = trace_args
         self._fixed: dict[tuple[object, int], float] = {}
         self._costs: dict[tuple[object, int], OpCost] = {}
         self._grouped: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}

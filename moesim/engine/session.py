@@ -1,18 +1,20 @@
 """EngineSession: what simulations of one session share, cached by value.
 
-A planner or sweep prices hundreds of layouts of one model on one cluster. What they have in
-common is built once per session and looked up by value (never by object identity):
+A planner prices hundreds of layouts of one model on one cluster. What they have in common
+is built once per session and looked up by value (never by object identity):
 
 - step programs (they depend on the model, the layout, the workload and the device count);
-- kernel cost models per (accelerator, kernel dtype, measured table): building one fits the
-  grouped-GEMM ratio curve from the table's MoE series (hundreds of GEMM lookups);
+- kernel cost models per (accelerator, kernel dtype, measured table file): building one fits
+  the grouped-GEMM ratio curve from the table's MoE series;
 - prices of fixed-shape ops and collectives, with the bytes per link of flow-priced ones;
 - the cluster and process groups of a (topology, devices, layout);
 - per-rank parameter counts of the memory screen.
 
 Nothing is shared between sessions. A ``Simulation`` without a session gets a fresh one;
-``Backend`` (moesim.plan.evaluate) holds one per search. A session pickles as an empty
-session, so the tasks an executor ships to worker processes carry none of its caches.
+``Backend`` (moesim.plan.evaluate) holds one per search; ``moesim.simulate(session=...)``
+shares one across calls; a sweep point (moesim.plan.sweep) runs in a fresh one. A session
+pickles as an empty session, so the tasks an executor ships to worker processes carry none of
+its caches.
 """
 
 from __future__ import annotations
@@ -55,9 +57,6 @@ class LruCache:
         self._data.move_to_end(key)
         if len(self._data) > self.max_entries:
             self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 class EngineSession:

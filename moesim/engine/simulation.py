@@ -66,8 +66,8 @@ class Simulation:
             host = (host_model(scenario, host_op_s) if costs is None or host_op_s is not None
                     else HostModel(op_s=0.0))
         self.host = host
-        self.pricer = Pricer(self.program, self.costs, self.routing, host)
-        self.pricer.trace_args = trace and fidelity == "des"
+        self.pricer = Pricer(self.program, self.costs, self.routing, host,
+                             trace_args=trace and fidelity == "des")
         self.ops_simulated = 0
         self.stragglers = stragglers if stragglers is not None and stragglers.active else None
         self.straggler_step = straggler_step
